@@ -1,0 +1,3 @@
+module github.com/arcavm/arca
+
+go 1.26.0
