@@ -1,0 +1,70 @@
+// Package vm defines the one interface every guest driver implements:
+// sandbox (namespaces), qemu and vz. A driver turns a MachineSpec into a
+// running Machine whose only door is the byte stream to its agent.
+package vm
+
+import (
+	"context"
+	"net"
+)
+
+// Driver boots machines. Implementations are safe for concurrent use.
+type Driver interface {
+	Name() string
+	// Boot starts a machine with the agent as PID 1 and returns once the
+	// agent's byte stream is connected. On error nothing is left behind.
+	Boot(ctx context.Context, spec MachineSpec) (Machine, error)
+}
+
+// MachineSpec is what the host prepares before boot.
+type MachineSpec struct {
+	ID       string // container ID
+	StateDir string // host directory owned by this machine (sockets, disks, work dirs)
+	// Rootfs is the image's layers, base first, each an unpacked directory
+	// on the host; the driver decides how the guest sees them (overlay of
+	// host paths in the sandbox, a disk image in a VM).
+	Layers []string
+	// UpperDir and WorkDir hold the container's writable layer; they
+	// survive the machine so a restarted container keeps its changes.
+	UpperDir string
+	WorkDir  string
+	Hostname string
+	MemoryBytes int64 // 0: driver default
+	NanoCPUs    int64 // 0: driver default
+}
+
+// Machine is one running guest.
+type Machine interface {
+	// Conn is the byte stream to the agent (one per machine).
+	Conn() net.Conn
+	// Rootfs tells the agent how to mount the container's root filesystem
+	// inside this machine.
+	Rootfs() RootfsSpec
+	// Done is closed when the machine has stopped; Err then says why (nil
+	// for a clean power-off).
+	Done() <-chan struct{}
+	Err() error
+	// Kill stops the machine at once and releases everything it held.
+	// It is idempotent.
+	Kill() error
+}
+
+// RootfsSpec is the agent's instruction for mounting the rootfs. It travels
+// over the wire, so it is plain data.
+type RootfsSpec struct {
+	// Overlay: Lower dirs (top first, as overlayfs wants), Upper, Work,
+	// all paths as the agent sees them.
+	Lower []string `json:"lower"`
+	Upper string   `json:"upper"`
+	Work  string   `json:"work"`
+	// Devices to mount before the overlay (VMs): device path -> mount point.
+	Mounts []DeviceMount `json:"mounts,omitempty"`
+}
+
+// DeviceMount is a block device the agent mounts before the overlay.
+type DeviceMount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	FSType   string `json:"fstype"`
+	ReadOnly bool   `json:"readOnly"`
+}
