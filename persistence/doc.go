@@ -1,0 +1,19 @@
+// Package persistence owns Arca's on-disk world under --root:
+//
+//	db/                 badger: the metadata below (sync writes)
+//	blobs/sha256/<hex>  OCI content (package blobs)
+//	layers/<chainID>/   layers unpacked once, overlayfs format (package layers)
+//	containers/<id>/    writable layer (upper, work), container.log, machine state
+//
+// # Badger key schema (version 1)
+//
+// All keys are UTF-8, values JSON. This is the one place that defines them.
+//
+//	arca/schema                 "1"; written on first open, checked on every open
+//	arca/v1/container/<id>      ContainerRecord (id: 64 hex)
+//	arca/v1/image/<sha256:hex>  ImageRecord (key: the image ID, its config digest)
+//
+// A record is written (and synced) before the client is told the change is
+// done. Migrations, when the schema grows, are functions from version N to
+// N+1 run in Open before anything else reads the store.
+package persistence
