@@ -117,14 +117,33 @@ func (s *Store) Size(chainID digest.Digest) (int64, error) {
 }
 
 // Unpack unpacks an uncompressed layer tar under chainID. It reads tarStream
-// to its end (callers digest the stream as it passes), unpacks into a private
-// temp directory and renames it into place, so a layer is either whole or
-// absent. When another unpack of the same chain ID wins the race, this one
-// still succeeds.
+// to its end (callers may digest the stream as it passes), unpacks into a
+// private temp directory and renames it into place, so a layer is either
+// whole or absent. When another unpack of the same chain ID wins the race,
+// this one still succeeds.
 func (s *Store) Unpack(chainID digest.Digest, tarStream io.Reader) (size int64, err error) {
+	return s.unpack(chainID, "", tarStream)
+}
+
+// UnpackVerified is Unpack for a stream whose digest must be diffID: the
+// layer appears only if it is, so a layer that lies about its content is
+// never seen under its chain ID.
+func (s *Store) UnpackVerified(chainID, diffID digest.Digest, tarStream io.Reader) (size int64, err error) {
+	if err := diffID.Validate(); err != nil {
+		return 0, fmt.Errorf("unpack layer %s: invalid diff id %q: %w", chainID, diffID, err)
+	}
+	return s.unpack(chainID, diffID, tarStream)
+}
+
+func (s *Store) unpack(chainID, diffID digest.Digest, tarStream io.Reader) (size int64, err error) {
 	final := s.layerDir(chainID)
 	if final == "" {
 		return 0, fmt.Errorf("unpack layer: invalid chain id %q", chainID)
+	}
+	var digester digest.Digester
+	if diffID != "" {
+		digester = diffID.Algorithm().Digester()
+		tarStream = io.TeeReader(tarStream, digester.Hash())
 	}
 	tmp, err := os.MkdirTemp(s.root, tempPrefix)
 	if err != nil {
@@ -144,9 +163,12 @@ func (s *Store) Unpack(chainID digest.Digest, tarStream io.Reader) (size int64, 
 		return 0, fmt.Errorf("unpack layer %s: %w", chainID, err)
 	}
 	// a tar ends with zero blocks the tar reader may leave unread; the
-	// caller's diff ID covers them too
+	// diff ID covers them too
 	if _, err := io.Copy(io.Discard, tarStream); err != nil {
 		return 0, fmt.Errorf("unpack layer %s: drain: %w", chainID, err)
+	}
+	if digester != nil && digester.Digest() != diffID {
+		return 0, fmt.Errorf("unpack layer %s: diff id mismatch: expected %s, got %s", chainID, diffID, digester.Digest())
 	}
 	if err := os.WriteFile(filepath.Join(tmp, sizeName), []byte(strconv.FormatInt(size, 10)), 0o600); err != nil {
 		return 0, fmt.Errorf("unpack layer %s: %w", chainID, err)

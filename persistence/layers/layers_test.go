@@ -546,3 +546,39 @@ func TestDecompress(t *testing.T) {
 		t.Error("broken gzip header accepted")
 	}
 }
+
+func TestUnpackVerified(t *testing.T) {
+	needRoot(t)
+	tarball := tarOf(t, file("f", "content", 0o644))
+	tests := []struct {
+		name    string
+		diffID  digest.Digest
+		wantErr string
+	}{
+		{"matching diff id", digest.FromBytes(tarball), ""},
+		{"lying diff id", digest.FromString("something else"), "diff id mismatch"},
+		{"invalid diff id", "sha256:nope", "invalid diff id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, storeDir := openStore(t)
+			chain := ChainID("", tt.diffID)
+			if tt.diffID == "sha256:nope" {
+				chain = digest.FromString("x")
+			}
+			_, err := s.UnpackVerified(chain, tt.diffID, bytes.NewReader(tarball))
+			if tt.wantErr == "" {
+				if err != nil || !s.Has(chain) {
+					t.Fatalf("err %v, has %v", err, s.Has(chain))
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if entries, _ := os.ReadDir(storeDir); len(entries) != 0 {
+				t.Errorf("%d entries left", len(entries))
+			}
+		})
+	}
+}
