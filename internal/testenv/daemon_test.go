@@ -122,6 +122,15 @@ func TestDaemonHarness(t *testing.T) {
 	if res.Stdout != "fake\n" {
 		t.Errorf("docker version: %q", res.Stdout)
 	}
+	// The private DOCKER_CONFIG still finds the user's plugins.
+	if home, err := os.UserHomeDir(); err == nil {
+		if _, err := os.Stat(home + "/.docker/cli-plugins/docker-compose"); err == nil {
+			res = d.Docker(t, "compose", "version").Must(t)
+			if !strings.Contains(res.Stdout, "Docker Compose version") {
+				t.Errorf("docker compose version: %q", res.Stdout)
+			}
+		}
+	}
 	res = d.Docker(t, "no-such-command-here")
 	if res.Code == 0 || res.TimedOut {
 		t.Errorf("bad command: %+v", res)
