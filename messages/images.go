@@ -7,23 +7,31 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/arcavm/arca/persistence"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
 
+// ProgressEvent is one line of a pull or load progress stream; Err, when
+// set, ends the stream and keeps its kind for the status code.
+type ProgressEvent struct {
+	Message jsonstream.Message
+	Err     error
+}
+
 // PullImage asks the images actor to pull Ref (already normalized). Progress
-// messages in Docker's shape arrive on Progress, which the images actor
-// closes when the pull has ended; the last message carries the error, if
-// any. The immediate reply is Accepted.
+// arrives on Progress, which is closed when the pull has ended and the image
+// is registered. The immediate reply is Accepted.
 type PullImage struct {
 	Ref      string
 	Platform string
-	Progress chan<- jsonstream.Message
+	Progress chan ProgressEvent
 }
 
 // ResolveImage finds an image by name, ID, ID prefix or digest reference.
 type ResolveImage struct{ Name string }
 
 type ResolveImageReply struct {
-	Image *persistence.ImageRecord
+	Image  *persistence.ImageRecord
+	Config *dockerspec.DockerOCIImage // parsed config blob; shared, read only
 }
 
 type ListImages struct {
@@ -58,7 +66,8 @@ type RemoveImageReply struct{ Deleted []image.DeleteResponse }
 // sent on Progress, which is closed when the load ends.
 type LoadImages struct {
 	Tar      io.Reader
-	Progress chan<- jsonstream.Message
+	Quiet    bool
+	Progress chan ProgressEvent
 }
 
 // SaveImages resolves names to images; the reply writes the tar.

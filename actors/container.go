@@ -1,0 +1,771 @@
+package actors
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
+)
+
+// containerRuntime is the part of a container that must outlive a crash of
+// its actor: the record as last persisted, the machine and agent session of
+// the current run, and the streams. The actor's producer captures it, so a
+// restarted actor carries on with the same machine.
+type containerRuntime struct {
+	rec    *persistence.ContainerRecord
+	layers []string // unpacked layer dirs, base first
+
+	hub   *outputHub
+	stdin *stdinGate
+
+	run     int // incremented per start; stale messages carry older values
+	machine vm.Machine
+	client  *wire.Client
+	proc    *wire.Process
+
+	starting      bool
+	startWaiters  []*actor.PID
+	stopWaiters   []*actor.PID
+	waiters       []waiter
+	removeReplyTo *actor.PID // set while a forced remove waits for the exit
+	removeVolumes bool
+	killTimer     *time.Timer
+}
+
+type waiter struct {
+	cond container.WaitCondition
+	ch   chan<- messages.WaitReply
+}
+
+// containerActor is one container: its lifecycle is a sequence of messages,
+// and every slow step (boot, signal, shutdown) runs in a goroutine that
+// reports back with a message.
+type containerActor struct {
+	env *Env
+	rt  *containerRuntime
+}
+
+func (a *containerActor) Kind() string  { return "container" }
+func (a *containerActor) State() string { return string(a.status()) }
+
+func (a *containerActor) status() container.ContainerState {
+	if a.rt.starting {
+		return "starting"
+	}
+	return a.rt.rec.State.Status
+}
+
+func (a *containerActor) running() bool {
+	return a.rt.rec.State.Status == container.StateRunning || a.rt.rec.State.Status == container.StatePaused
+}
+
+// Messages the actor sends itself.
+type (
+	machineUp struct {
+		run     int
+		machine vm.Machine
+		client  *wire.Client
+		proc    *wire.Process
+		err     error
+	}
+	processExited struct {
+		run    int
+		status wire.ExitStatus
+		err    error
+	}
+	stopTimeout struct{ run int }
+	// containerSnapshot tells the supervisor the container's current record
+	// (a copy: the supervisor may keep it).
+	containerSnapshot struct{ rec persistence.ContainerRecord }
+	// containerRemoved tells the supervisor to forget the container and to
+	// answer replyTo.
+	containerRemoved struct {
+		id      string
+		replyTo *actor.PID
+	}
+)
+
+func (a *containerActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.publish(ctx)
+	case *messages.StartContainer:
+		a.start(ctx)
+	case *machineUp:
+		a.onMachineUp(ctx, m)
+	case *processExited:
+		a.onExit(ctx, m)
+	case *messages.StopContainer:
+		a.stop(ctx, m)
+	case *stopTimeout:
+		if m.run == a.rt.run && a.running() {
+			a.signal(ctx, syscall.SIGKILL)
+		}
+	case *messages.KillContainer:
+		a.kill(ctx, m)
+	case *messages.RemoveContainer:
+		a.remove(ctx, m)
+	case *messages.WaitContainerStream:
+		a.wait(m.Condition, m.Result)
+		ctx.Respond(&messages.Accepted{})
+	case *messages.InspectContainer:
+		ctx.Respond(&messages.InspectContainerReply{Container: a.inspect()})
+	case *messages.AttachContainer:
+		a.attach(ctx, m)
+	case *messages.ContainerLogs:
+		a.logs(ctx, m)
+	case *goroutinePanic:
+		panic(m.reason) // let the supervisor decide, as for any failure
+	}
+}
+
+// publish persists nothing; it tells the supervisor the current record so
+// that lists are answered without asking every container.
+func (a *containerActor) publish(ctx actor.Context) {
+	rec := *a.rt.rec
+	if a.rt.starting && rec.State.Status != container.StateRunning {
+		rec.State.Status = "created"
+	}
+	ctx.Send(ctx.Parent(), &containerSnapshot{rec: rec})
+}
+
+// persist writes the record; the caller answers clients only after it.
+func (a *containerActor) persist(ctx actor.Context) error {
+	if err := a.env.Store.PutContainer(a.rt.rec); err != nil {
+		a.env.Log.Error("persist container", "id", a.rt.rec.ID, "err", err)
+		return err
+	}
+	a.publish(ctx)
+	return nil
+}
+
+func (a *containerActor) start(ctx actor.Context) {
+	rt := a.rt
+	switch {
+	case rt.starting:
+		rt.startWaiters = append(rt.startWaiters, ctx.Sender())
+		return
+	case rt.rec.State.Status == container.StatePaused:
+		ctx.Respond(messages.Conflict("cannot start a paused container, try unpause instead"))
+		return
+	case a.running():
+		ctx.Respond(messages.NotModified("container already started"))
+		return
+	case rt.rec.State.Status == "removing":
+		ctx.Respond(messages.Conflict("container is marked for removal and cannot be started"))
+		return
+	}
+	rt.starting = true
+	rt.run++
+	rt.startWaiters = append(rt.startWaiters, ctx.Sender())
+	rec := rt.rec
+	dir := a.env.containerDir(rec.ID)
+	spec := vm.MachineSpec{
+		ID:       rec.ID,
+		StateDir: filepath.Join(dir, "machine"),
+		Layers:   rt.layers,
+		UpperDir: filepath.Join(dir, "upper"),
+		WorkDir:  filepath.Join(dir, "work"),
+		Hostname: rec.Config.Hostname,
+	}
+	if rec.HostConfig != nil {
+		spec.MemoryBytes = rec.HostConfig.Memory
+		spec.NanoCPUs = rec.HostConfig.NanoCPUs
+	}
+	setup := wire.SetupRequest{
+		Hostname:   rec.Config.Hostname,
+		Hosts:      hostsFile(rec.Config.Hostname),
+		ResolvConf: resolvConf(),
+	}
+	proc := processSpec(rec)
+	run := rt.run
+	driver := a.env.Driver
+	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
+		m, c, p, err := bootAndStart(driver, spec, setup, proc)
+		return &machineUp{run: run, machine: m, client: c, proc: p, err: err}
+	})
+	a.publish(ctx)
+}
+
+// bootAndStart is the start sequence, in order: boot the machine, open the
+// agent session, mount the rootfs, start the main process. Any failure
+// tears down what was made.
+func bootAndStart(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, proc wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
+	ctx, cancel := deadline(2 * time.Minute)
+	defer cancel()
+	for _, d := range []string{spec.StateDir, spec.UpperDir, spec.WorkDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, nil, nil, fmt.Errorf("prepare %s: %w", d, err)
+		}
+	}
+	m, err := driver.Boot(ctx, spec)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("boot: %w", err)
+	}
+	fail := func(c *wire.Client, err error) (vm.Machine, *wire.Client, *wire.Process, error) {
+		if c != nil {
+			c.Close()
+		}
+		m.Kill()
+		return nil, nil, nil, err
+	}
+	c, err := wire.NewClient(m.Conn())
+	if err != nil {
+		return fail(nil, fmt.Errorf("agent session: %w", err))
+	}
+	setup.Rootfs = m.Rootfs()
+	if err := c.Setup(ctx, setup); err != nil {
+		return fail(c, fmt.Errorf("setup: %w", err))
+	}
+	p, err := c.Start(ctx, proc)
+	if err != nil {
+		return fail(c, err)
+	}
+	return m, c, p, nil
+}
+
+func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
+	rt := a.rt
+	if m.run != rt.run {
+		return
+	}
+	rt.starting = false
+	waiters := rt.startWaiters
+	rt.startWaiters = nil
+	if m.err != nil {
+		rt.rec.State.Error = m.err.Error()
+		rt.rec.State.ExitCode = exitCodeForStartError(m.err)
+		rt.rec.State.FinishedAt = time.Now().UTC()
+		if rt.rec.State.Status == "created" || rt.rec.State.Status == "" {
+			rt.rec.State.Status = container.StateCreated
+		} else {
+			rt.rec.State.Status = container.StateExited
+		}
+		_ = a.persist(ctx)
+		rt.hub.endRun()
+		rt.stdin.shut()
+		rt.stdin = newStdinGate()
+		err := startError(m.err)
+		for _, w := range waiters {
+			ctx.Send(w, err)
+		}
+		// A failed start is an exit for those who wait on one.
+		a.notifyWaiters(container.WaitConditionNextExit)
+		a.notifyWaiters(container.WaitConditionNotRunning)
+		if rt.removeReplyTo != nil {
+			a.finishRemove(ctx, rt.removeReplyTo)
+		} else if rt.rec.HostConfig != nil && rt.rec.HostConfig.AutoRemove {
+			a.finishRemove(ctx, nil)
+		}
+		return
+	}
+	rt.machine, rt.client, rt.proc = m.machine, m.client, m.proc
+	now := time.Now().UTC()
+	rt.rec.State = persistence.ContainerState{
+		Status:    container.StateRunning,
+		Pid:       m.proc.Pid,
+		StartedAt: now,
+	}
+	rt.rec.StoppedByUser = false
+	if err := a.persist(ctx); err != nil {
+		for _, w := range waiters {
+			ctx.Send(w, messages.Internal("start %s: %v", rt.rec.ID, err))
+		}
+		a.signal(ctx, syscall.SIGKILL)
+		return
+	}
+	rt.stdin.connect(m.proc.Stdin)
+	run, hub, proc := rt.run, rt.hub, m.proc
+	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
+		pumpOutput(hub, proc.Stdout, proc.Stderr)
+		st, err := proc.Wait()
+		return &processExited{run: run, status: st, err: err}
+	})
+	for _, w := range waiters {
+		ctx.Send(w, &messages.Accepted{})
+	}
+	if rt.removeReplyTo != nil { // rm -f arrived while it was booting
+		a.forceKill(ctx)
+	}
+}
+
+// exitCodeForStartError follows docker run's convention: 127 for a
+// command that is not there, 126 for one that cannot run.
+func exitCodeForStartError(err error) int {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"):
+		return 126
+	}
+	return 128
+}
+
+// startError words a failed start the way dockerd does, so that docker run
+// picks the same exit code (it matches on these words).
+func startError(err error) error {
+	msg := "failed to create task for container: " + err.Error()
+	switch exitCodeForStartError(err) {
+	case 127:
+		return messages.InvalidParameter("%s: unknown", msg)
+	case 126:
+		return messages.Forbidden("%s: unknown", msg)
+	}
+	return messages.Internal("%s", msg)
+}
+
+func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
+	rt := a.rt
+	if m.run != rt.run || rt.proc == nil {
+		return
+	}
+	if rt.killTimer != nil {
+		rt.killTimer.Stop()
+		rt.killTimer = nil
+	}
+	st := &rt.rec.State
+	st.Status = container.StateExited
+	st.Pid = 0
+	st.FinishedAt = time.Now().UTC()
+	st.ExitCode = m.status.Code
+	st.OOMKilled = m.status.OOMKilled
+	if m.err != nil {
+		// The agent went away before reporting: the machine died.
+		st.ExitCode = 137
+		st.Error = fmt.Sprintf("machine stopped: %v", m.err)
+	}
+	_ = a.persist(ctx)
+	rt.hub.endRun()
+	rt.stdin.shut()
+	rt.stdin = newStdinGate()
+	a.teardown(ctx)
+	for _, w := range rt.stopWaiters {
+		ctx.Send(w, &messages.Accepted{})
+	}
+	rt.stopWaiters = nil
+	a.notifyWaiters(container.WaitConditionNextExit)
+	a.notifyWaiters(container.WaitConditionNotRunning)
+	if rt.removeReplyTo != nil {
+		a.finishRemove(ctx, rt.removeReplyTo)
+		return
+	}
+	if rt.rec.HostConfig != nil && rt.rec.HostConfig.AutoRemove {
+		a.finishRemove(ctx, nil)
+	}
+}
+
+// teardown powers the machine off in the background: the agent is asked to
+// shut down, then the machine is killed whatever the agent did.
+func (a *containerActor) teardown(ctx actor.Context) {
+	rt := a.rt
+	m, c := rt.machine, rt.client
+	rt.machine, rt.client, rt.proc = nil, nil, nil
+	if m == nil {
+		return
+	}
+	goSafe(ctx.ActorSystem(), nil, func() any {
+		sctx, cancel := deadline(2 * time.Second)
+		defer cancel()
+		_ = c.Shutdown(sctx)
+		c.Close()
+		m.Kill()
+		return nil
+	})
+}
+
+func (a *containerActor) signal(ctx actor.Context, sig syscall.Signal) {
+	c, proc, m := a.rt.client, a.rt.proc, a.rt.machine
+	if c == nil || proc == nil {
+		return
+	}
+	goSafe(ctx.ActorSystem(), nil, func() any {
+		sctx, cancel := deadline(5 * time.Second)
+		defer cancel()
+		if err := c.Signal(sctx, proc.ID, sig); err != nil && sig == syscall.SIGKILL {
+			// The agent cannot be reached: stop the machine itself; the
+			// exit comes back through the waiting goroutine.
+			m.Kill()
+		}
+		return nil
+	})
+}
+
+func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer) {
+	rt := a.rt
+	if rt.starting {
+		ctx.Respond(messages.Conflict("container %s is starting", shortID(rt.rec.ID)))
+		return
+	}
+	if !a.running() {
+		ctx.Respond(messages.NotModified("container already stopped"))
+		return
+	}
+	sig := syscall.SIGTERM
+	if s := firstNonEmpty(m.Signal, rt.rec.Config.StopSignal); s != "" {
+		parsed, err := parseSignal(s)
+		if err != nil {
+			ctx.Respond(err)
+			return
+		}
+		sig = parsed
+	}
+	timeout := 10 * time.Second
+	if rt.rec.Config.StopTimeout != nil {
+		timeout = time.Duration(*rt.rec.Config.StopTimeout) * time.Second
+	}
+	if m.Timeout != nil {
+		timeout = *m.Timeout
+	}
+	rt.rec.StoppedByUser = true
+	rt.stopWaiters = append(rt.stopWaiters, ctx.Sender())
+	a.signal(ctx, sig)
+	if timeout >= 0 && rt.killTimer == nil {
+		self, run, sys := ctx.Self(), rt.run, ctx.ActorSystem()
+		rt.killTimer = time.AfterFunc(timeout, func() { sys.Root.Send(self, &stopTimeout{run: run}) })
+	}
+}
+
+func (a *containerActor) kill(ctx actor.Context, m *messages.KillContainer) {
+	rt := a.rt
+	if !a.running() {
+		ctx.Respond(messages.Conflict("cannot kill container: %s: container %s is not running", rt.rec.Name, rt.rec.ID))
+		return
+	}
+	sig := syscall.SIGKILL
+	if m.Signal != "" {
+		parsed, err := parseSignal(m.Signal)
+		if err != nil {
+			ctx.Respond(err)
+			return
+		}
+		sig = parsed
+	}
+	if sig == syscall.SIGKILL {
+		rt.rec.StoppedByUser = true
+	}
+	c, proc := rt.client, rt.proc
+	respondLater(ctx, func() any {
+		sctx, cancel := deadline(5 * time.Second)
+		defer cancel()
+		if err := c.Signal(sctx, proc.ID, sig); err != nil {
+			return messages.Internal("kill %s: %v", shortID(rt.rec.ID), err)
+		}
+		return &messages.Accepted{}
+	})
+}
+
+func (a *containerActor) remove(ctx actor.Context, m *messages.RemoveContainer) {
+	rt := a.rt
+	if rt.removeReplyTo != nil || rt.rec.State.Status == "removing" {
+		ctx.Respond(messages.Conflict("removal of container %s is already in progress", rt.rec.ID))
+		return
+	}
+	if a.running() || rt.starting {
+		if !m.Force {
+			state := "running"
+			if rt.rec.State.Status == container.StatePaused {
+				state = "paused"
+			}
+			ctx.Respond(messages.Conflict("cannot remove container %q: container is %s: stop the container before removing or force remove", "/"+rt.rec.Name, state))
+			return
+		}
+		rt.removeReplyTo = ctx.Sender()
+		rt.removeVolumes = m.RemoveVolumes
+		if rt.starting {
+			return // onMachineUp sees removeReplyTo through the exit path
+		}
+		a.forceKill(ctx)
+		return
+	}
+	a.finishRemove(ctx, ctx.Sender())
+}
+
+// forceKill stops the machine outright, as rm -f does; the exit comes back
+// as a processExited from the waiting goroutine.
+func (a *containerActor) forceKill(ctx actor.Context) {
+	m := a.rt.machine
+	if m == nil {
+		return
+	}
+	goSafe(ctx.ActorSystem(), nil, func() any {
+		m.Kill()
+		return nil
+	})
+}
+
+// finishRemove deletes the container's record and files and hands over to
+// the supervisor, which stops this actor and answers replyTo.
+func (a *containerActor) finishRemove(ctx actor.Context, replyTo *actor.PID) {
+	rt := a.rt
+	rt.rec.State.Status = "removing"
+	rt.removeReplyTo = nil
+	if err := a.env.Store.DeleteContainer(rt.rec.ID); err != nil {
+		if replyTo != nil {
+			ctx.Send(replyTo, messages.Internal("remove %s: %v", rt.rec.ID, err))
+		}
+		rt.rec.State.Status = container.StateExited
+		return
+	}
+	rt.hub.close()
+	rt.stdin.shut()
+	a.notifyWaiters(container.WaitConditionRemoved)
+	a.notifyWaiters(container.WaitConditionNotRunning)
+	a.notifyWaiters(container.WaitConditionNextExit)
+	dir := a.env.containerDir(rt.rec.ID)
+	goSafe(ctx.ActorSystem(), nil, func() any {
+		if err := os.RemoveAll(dir); err != nil {
+			a.env.Log.Warn("remove container files", "dir", dir, "err", err)
+		}
+		return nil
+	})
+	ctx.Send(ctx.Parent(), &containerRemoved{id: rt.rec.ID, replyTo: replyTo})
+}
+
+func (a *containerActor) wait(cond container.WaitCondition, ch chan<- messages.WaitReply) {
+	if cond == "" {
+		cond = container.WaitConditionNotRunning
+	}
+	if cond == container.WaitConditionNotRunning && !a.running() && !a.rt.starting {
+		ch <- a.waitReply()
+		return
+	}
+	a.rt.waiters = append(a.rt.waiters, waiter{cond: cond, ch: ch})
+}
+
+func (a *containerActor) waitReply() messages.WaitReply {
+	return messages.WaitReply{ExitCode: int64(a.rt.rec.State.ExitCode), Error: a.rt.rec.State.Error}
+}
+
+// notifyWaiters answers every waiter on cond (channels are buffered).
+func (a *containerActor) notifyWaiters(cond container.WaitCondition) {
+	kept := a.rt.waiters[:0]
+	for _, w := range a.rt.waiters {
+		if w.cond == cond {
+			w.ch <- a.waitReply()
+			continue
+		}
+		kept = append(kept, w)
+	}
+	a.rt.waiters = kept
+}
+
+func (a *containerActor) attach(ctx actor.Context, m *messages.AttachContainer) {
+	rt := a.rt
+	switch rt.rec.State.Status {
+	case container.StatePaused:
+		ctx.Respond(messages.Conflict("container %s is paused, unpause the container before attach", rt.rec.ID))
+		return
+	case container.StateRestarting:
+		ctx.Respond(messages.Conflict("container %s is restarting, wait until the container is running", rt.rec.ID))
+		return
+	}
+	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce}
+	if m.Stdout || m.Stderr {
+		sub, _ := rt.hub.subscribe()
+		reply.Output = filteredSubscription{sub: sub, stdout: m.Stdout, stderr: m.Stderr}
+	}
+	if m.Stdin && rt.rec.Config.OpenStdin {
+		reply.Stdin = rt.stdin
+	}
+	ctx.Respond(reply)
+}
+
+func (a *containerActor) logs(ctx actor.Context, m *messages.ContainerLogs) {
+	rt := a.rt
+	reply := &messages.LogsReply{Tty: rt.rec.Config.Tty, Path: filepath.Join(a.env.containerDir(rt.rec.ID), "container.log"), Offset: -1}
+	if m.Follow && (a.running() || rt.starting) {
+		sub, off := rt.hub.subscribe()
+		reply.Offset = off
+		reply.Live = sub
+	}
+	ctx.Respond(reply)
+}
+
+// filteredSubscription drops the streams an attach did not ask for.
+type filteredSubscription struct {
+	sub            messages.OutputSubscription
+	stdout, stderr bool
+}
+
+func (f filteredSubscription) Next() (messages.Frame, bool) {
+	for {
+		fr, ok := f.sub.Next()
+		if !ok || (fr.Stream == 1 && f.stdout) || (fr.Stream == 2 && f.stderr) {
+			return fr, ok
+		}
+	}
+}
+
+func (f filteredSubscription) Close() { f.sub.Close() }
+
+// processSpec is the main process as the agent runs it.
+func processSpec(rec *persistence.ContainerRecord) wire.ProcessSpec {
+	cfg := rec.Config
+	args := append([]string{rec.Path}, rec.Args...)
+	return wire.ProcessSpec{
+		ID:    "main",
+		Args:  args,
+		Env:   processEnv(cfg),
+		Cwd:   firstNonEmpty(cfg.WorkingDir, "/"),
+		User:  cfg.User,
+		Tty:   cfg.Tty,
+		Stdin: cfg.OpenStdin,
+		Main:  true,
+	}
+}
+
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// processEnv is what a process in the container sees: PATH (unless set),
+// HOSTNAME, then the container's Env, TERM for a TTY.
+func processEnv(cfg *container.Config) []string {
+	env := make([]string, 0, len(cfg.Env)+3)
+	has := func(key string) bool {
+		for _, e := range cfg.Env {
+			if strings.HasPrefix(e, key+"=") {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("PATH") {
+		env = append(env, defaultPath)
+	}
+	env = append(env, "HOSTNAME="+cfg.Hostname)
+	env = append(env, cfg.Env...)
+	if cfg.Tty && !has("TERM") {
+		env = append(env, "TERM=xterm")
+	}
+	return env
+}
+
+func hostsFile(hostname string) []byte {
+	return []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+		"fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
+		"127.0.1.1\t" + hostname + "\n")
+}
+
+// resolvConf is the host's resolver configuration, as Docker gives
+// containers without an embedded DNS server.
+func resolvConf() []byte {
+	b, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func (a *containerActor) inspect() container.InspectResponse {
+	rec := a.rt.rec
+	st := rec.State
+	status := st.Status
+	if a.rt.starting {
+		status = container.StateCreated
+	}
+	state := &container.State{
+		Status:     status,
+		Running:    st.Status == container.StateRunning || st.Status == container.StatePaused,
+		Paused:     st.Status == container.StatePaused,
+		Restarting: st.Status == container.StateRestarting,
+		OOMKilled:  st.OOMKilled,
+		Dead:       st.Status == container.StateDead,
+		Pid:        st.Pid,
+		ExitCode:   st.ExitCode,
+		Error:      st.Error,
+		StartedAt:  dockerTime(st.StartedAt),
+		FinishedAt: dockerTime(st.FinishedAt),
+	}
+	dir := a.env.containerDir(rec.ID)
+	return container.InspectResponse{
+		ID:             rec.ID,
+		Created:        rec.Created.Format(time.RFC3339Nano),
+		Path:           rec.Path,
+		Args:           nonNil(rec.Args),
+		State:          state,
+		Image:          rec.ImageID.String(),
+		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		HostnamePath:   filepath.Join(dir, "hostname"),
+		HostsPath:      filepath.Join(dir, "hosts"),
+		LogPath:        filepath.Join(dir, "container.log"),
+		Name:           "/" + rec.Name,
+		RestartCount:   rec.RestartCount,
+		Driver:         "overlayfs",
+		Platform:       "linux",
+		HostConfig:     rec.HostConfig,
+		Mounts:         []container.MountPoint{},
+		Config:         rec.Config,
+		NetworkSettings: &container.NetworkSettings{
+			Networks: nil,
+		},
+	}
+}
+
+// dockerTime formats like dockerd: RFC 3339 with nanoseconds, and Go's
+// zero time for "never".
+func dockerTime(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// parseSignal accepts "SIGTERM", "TERM", "15".
+func parseSignal(s string) (syscall.Signal, error) {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		if n <= 0 || n > 64 {
+			return 0, messages.InvalidParameter("invalid signal: %s", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(s), "SIG"))
+	if sig, ok := signalNames[name]; ok {
+		return sig, nil
+	}
+	return 0, messages.InvalidParameter("invalid signal: %s", s)
+}
+
+var signalNames = map[string]syscall.Signal{
+	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "BUS": syscall.SIGBUS, "CHLD": syscall.SIGCHLD,
+	"CONT": syscall.SIGCONT, "FPE": syscall.SIGFPE, "HUP": syscall.SIGHUP, "ILL": syscall.SIGILL,
+	"INT": syscall.SIGINT, "IO": syscall.SIGIO, "KILL": syscall.SIGKILL, "PIPE": syscall.SIGPIPE,
+	"PROF": syscall.SIGPROF, "PWR": syscall.SIGPWR, "QUIT": syscall.SIGQUIT, "SEGV": syscall.SIGSEGV,
+	"STOP": syscall.SIGSTOP, "SYS": syscall.SIGSYS, "TERM": syscall.SIGTERM, "TRAP": syscall.SIGTRAP,
+	"TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "VTALRM": syscall.SIGVTALRM, "WINCH": syscall.SIGWINCH,
+	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+}

@@ -1,0 +1,509 @@
+package actors
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
+	"github.com/arcavm/arca/persistence/containerlog"
+)
+
+// containersSupervisor owns the set of containers: names, ID resolution,
+// and a snapshot of each container's record for listing. Each container is
+// a child actor; a failing child is restarted alone.
+type containersSupervisor struct {
+	env   *Env
+	byID  map[string]*containerEntry
+	names map[string]string // name -> id; "" while a create reserves it
+}
+
+type containerEntry struct {
+	pid  *actor.PID
+	snap persistence.ContainerRecord
+}
+
+func newContainersSupervisor(env *Env) actor.Producer {
+	return func() actor.Actor {
+		return &containersSupervisor{env: env, byID: map[string]*containerEntry{}, names: map[string]string{}}
+	}
+}
+
+func (s *containersSupervisor) Kind() string  { return "supervisor" }
+func (s *containersSupervisor) State() string { return fmt.Sprintf("%d containers", len(s.byID)) }
+
+func (s *containersSupervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.restore(ctx)
+	case *messages.CreateContainer:
+		s.create(ctx, m)
+	case *messages.ListContainers:
+		s.list(ctx, m)
+	case *messages.ContainerImageUsage:
+		ctx.Respond(s.imageUsage(m.ImageID))
+	case *messages.ContainerCounts:
+		ctx.Respond(s.counts())
+	case *containerSnapshot:
+		if e := s.byID[m.rec.ID]; e != nil {
+			e.snap = m.rec
+		}
+	case *containerRemoved:
+		if e := s.byID[m.id]; e != nil {
+			delete(s.names, e.snap.Name)
+			delete(s.byID, m.id)
+			ctx.Stop(e.pid)
+		}
+		if m.replyTo != nil {
+			ctx.Send(m.replyTo, &messages.Accepted{})
+		}
+	case messages.ContainerRef:
+		id, err := s.resolve(m.ContainerRef())
+		if err != nil {
+			ctx.Respond(err)
+			return
+		}
+		ctx.Forward(s.byID[id].pid)
+	}
+}
+
+// restore rebuilds the children from the store. Machines do not survive
+// the daemon, so containers that were running are now exited.
+func (s *containersSupervisor) restore(ctx actor.Context) {
+	recs, err := s.env.Store.Containers()
+	if err != nil {
+		s.env.Log.Error("load containers", "err", err)
+		return
+	}
+	imgs, err := s.env.Store.Images()
+	if err != nil {
+		s.env.Log.Error("load images", "err", err)
+	}
+	layersOf := map[string][]string{}
+	for _, img := range imgs {
+		layersOf[img.ID.String()] = s.layerDirs(img)
+	}
+	for _, rec := range recs {
+		switch rec.State.Status {
+		case container.StateRunning, container.StatePaused, container.StateRestarting, "removing":
+			rec.State.Status = container.StateExited
+			rec.State.Pid = 0
+			rec.State.ExitCode = 255
+			rec.State.FinishedAt = time.Now().UTC()
+			if err := s.env.Store.PutContainer(rec); err != nil {
+				s.env.Log.Error("mark container exited", "id", rec.ID, "err", err)
+			}
+		}
+		s.spawn(ctx, rec, layersOf[rec.ImageID.String()])
+	}
+}
+
+func (s *containersSupervisor) layerDirs(img *persistence.ImageRecord) []string {
+	dirs := make([]string, len(img.Layers))
+	for i, l := range img.Layers {
+		dirs[i] = s.env.Layers.Dir(l.ChainID)
+	}
+	return dirs
+}
+
+func (s *containersSupervisor) spawn(ctx actor.Context, rec *persistence.ContainerRecord, layers []string) error {
+	logw, err := containerlog.OpenWriter(filepath.Join(s.env.containerDir(rec.ID), "container.log"))
+	if err != nil {
+		return err
+	}
+	rt := &containerRuntime{rec: rec, layers: layers, hub: newOutputHub(logw), stdin: newStdinGate()}
+	env := s.env
+	props := env.props(func() actor.Actor { return &containerActor{env: env, rt: rt} })
+	pid, err := ctx.SpawnNamed(props, rec.ID)
+	if err != nil {
+		logw.Close()
+		return fmt.Errorf("spawn container actor: %w", err)
+	}
+	s.byID[rec.ID] = &containerEntry{pid: pid, snap: *rec}
+	s.names[rec.Name] = rec.ID
+	return nil
+}
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateContainer) {
+	if m.Config == nil {
+		ctx.Respond(messages.InvalidParameter("config cannot be empty in order to create a container"))
+		return
+	}
+	if m.Config.Image == "" {
+		ctx.Respond(messages.InvalidParameter("no image specified"))
+		return
+	}
+	if m.Platform != "" && !strings.HasPrefix(m.Platform, "linux") {
+		ctx.Respond(messages.InvalidParameter("platform %q is not supported: containers run linux guests", m.Platform))
+		return
+	}
+	name := strings.TrimPrefix(m.Name, "/")
+	if m.Name != "" && !validName.MatchString(m.Name) {
+		ctx.Respond(messages.InvalidParameter("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", m.Name))
+		return
+	}
+	if name == "" {
+		name = s.generateName()
+	}
+	if id, taken := s.names[name]; taken {
+		ctx.Respond(messages.Conflict("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", "/"+name, id))
+		return
+	}
+	s.names[name] = "" // reserved while the image is resolved
+	ask(ctx, s.env.images, &messages.ResolveImage{Name: m.Config.Image}, 30*time.Second, func(res any, err error) {
+		if err != nil {
+			delete(s.names, name)
+			if messages.KindOf(err) == messages.KindNotFound {
+				err = messages.NotFound("No such image: %s", m.Config.Image)
+			}
+			ctx.Respond(err)
+			return
+		}
+		img := res.(*messages.ResolveImageReply)
+		rec, err := newContainerRecord(name, m, img)
+		if err != nil {
+			delete(s.names, name)
+			ctx.Respond(err)
+			return
+		}
+		if err := os.MkdirAll(s.env.containerDir(rec.ID), 0o700); err != nil {
+			delete(s.names, name)
+			ctx.Respond(messages.Internal("create container dir: %v", err))
+			return
+		}
+		if err := s.env.Store.PutContainer(rec); err != nil {
+			delete(s.names, name)
+			os.RemoveAll(s.env.containerDir(rec.ID))
+			ctx.Respond(messages.Internal("persist container: %v", err))
+			return
+		}
+		if err := s.spawn(ctx, rec, s.layerDirs(img.Image)); err != nil {
+			delete(s.names, name)
+			_ = s.env.Store.DeleteContainer(rec.ID)
+			os.RemoveAll(s.env.containerDir(rec.ID))
+			ctx.Respond(messages.Internal("create container: %v", err))
+			return
+		}
+		ctx.Respond(&messages.CreateContainerReply{ID: rec.ID, Warnings: []string{}})
+	})
+}
+
+// newContainerRecord merges the image's config into the container's, as
+// dockerd does at create, so inspect shows what will run.
+func newContainerRecord(name string, m *messages.CreateContainer, img *messages.ResolveImageReply) (*persistence.ContainerRecord, error) {
+	cfg := *m.Config
+	hc := m.HostConfig
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	var ic dockerspec.DockerOCIImageConfig
+	if img.Config != nil {
+		ic = img.Config.Config
+	}
+	if cfg.User == "" {
+		cfg.User = ic.User
+	}
+	cfg.Env = mergeEnv(ic.Env, cfg.Env)
+	entrypointSet := cfg.Entrypoint != nil
+	if entrypointSet && len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "" {
+		cfg.Entrypoint = nil // --entrypoint "": none, and not the image's
+	} else if !entrypointSet {
+		cfg.Entrypoint = ic.Entrypoint
+	}
+	if len(cfg.Cmd) == 0 && !entrypointSet {
+		cfg.Cmd = ic.Cmd
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = ic.WorkingDir
+	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = ic.StopSignal
+	}
+	if len(ic.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range ic.Labels {
+			labels[k] = v
+		}
+		for k, v := range cfg.Labels {
+			labels[k] = v
+		}
+		cfg.Labels = labels
+	}
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	if cfg.Healthcheck == nil && ic.Healthcheck != nil {
+		h := ic.Healthcheck
+		cfg.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	argv := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
+	if len(argv) == 0 {
+		return nil, messages.InvalidParameter("no command specified")
+	}
+	id, err := newContainerID()
+	if err != nil {
+		return nil, messages.Internal("container id: %v", err)
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = id[:12]
+	}
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = "bridge"
+	}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	return &persistence.ContainerRecord{
+		ID:         id,
+		Name:       name,
+		Created:    time.Now().UTC(),
+		Image:      m.Config.Image,
+		ImageID:    img.Image.ID,
+		Path:       argv[0],
+		Args:       argv[1:],
+		Config:     &cfg,
+		HostConfig: hc,
+		State:      persistence.ContainerState{Status: container.StateCreated},
+	}, nil
+}
+
+// mergeEnv overlays the container's variables on the image's, by key.
+func mergeEnv(image, ctr []string) []string {
+	out := append([]string{}, image...)
+	index := map[string]int{}
+	for i, e := range out {
+		index[envKey(e)] = i
+	}
+	for _, e := range ctr {
+		if i, ok := index[envKey(e)]; ok {
+			out[i] = e
+			continue
+		}
+		index[envKey(e)] = len(out)
+		out = append(out, e)
+	}
+	return out
+}
+
+func envKey(e string) string {
+	if i := strings.IndexByte(e, '='); i >= 0 {
+		return e[:i]
+	}
+	return e
+}
+
+func newContainerID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// resolve finds a container by full ID, name or unique ID prefix, in that
+// order, as dockerd does.
+func (s *containersSupervisor) resolve(ref string) (string, error) {
+	if ref == "" {
+		return "", messages.NotFound("No such container: %s", ref)
+	}
+	if _, ok := s.byID[ref]; ok {
+		return ref, nil
+	}
+	if id := s.names[strings.TrimPrefix(ref, "/")]; id != "" {
+		return id, nil
+	}
+	var found string
+	for id := range s.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != "" {
+				return "", messages.InvalidParameter("multiple IDs found with provided prefix: %s", ref)
+			}
+			found = id
+		}
+	}
+	if found == "" {
+		return "", messages.NotFound("No such container: %s", ref)
+	}
+	return found, nil
+}
+
+func (s *containersSupervisor) imageUsage(imageID string) *messages.ContainerImageUsageReply {
+	r := &messages.ContainerImageUsageReply{}
+	for id, e := range s.byID {
+		if e.snap.ImageID.String() != imageID {
+			continue
+		}
+		if e.snap.State.Status == container.StateRunning || e.snap.State.Status == container.StatePaused {
+			r.Running = append(r.Running, id)
+		} else {
+			r.Stopped = append(r.Stopped, id)
+		}
+	}
+	return r
+}
+
+func (s *containersSupervisor) counts() *messages.ContainerCountsReply {
+	r := &messages.ContainerCountsReply{Total: len(s.byID)}
+	for _, e := range s.byID {
+		switch e.snap.State.Status {
+		case container.StateRunning:
+			r.Running++
+		case container.StatePaused:
+			r.Paused++
+		default:
+			r.Stopped++
+		}
+	}
+	return r
+}
+
+func (s *containersSupervisor) list(ctx actor.Context, m *messages.ListContainers) {
+	f, err := newContainerFilter(m.Filters, s)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	recs := make([]*persistence.ContainerRecord, 0, len(s.byID))
+	for _, e := range s.byID {
+		recs = append(recs, &e.snap)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Created.After(recs[j].Created) })
+	out := make([]container.Summary, 0, len(recs))
+	for _, r := range recs {
+		running := r.State.Status == container.StateRunning || r.State.Status == container.StatePaused
+		if !m.All && !running && m.Limit <= 0 && !f.wantsStopped() {
+			continue
+		}
+		if !f.match(r) {
+			continue
+		}
+		out = append(out, summary(r))
+		if m.Limit > 0 && len(out) >= m.Limit {
+			break
+		}
+	}
+	ctx.Respond(&messages.ListContainersReply{Containers: out})
+}
+
+func summary(r *persistence.ContainerRecord) container.Summary {
+	cmd := r.Path
+	if len(r.Args) > 0 {
+		cmd += " " + strings.Join(r.Args, " ")
+	}
+	s := container.Summary{
+		ID:      r.ID,
+		Names:   []string{"/" + r.Name},
+		Image:   r.Image,
+		ImageID: r.ImageID.String(),
+		Command: cmd,
+		Created: r.Created.Unix(),
+		Ports:   []container.PortSummary{},
+		Labels:  r.Config.Labels,
+		State:   r.State.Status,
+		Status:  statusText(r),
+		Mounts:  []container.MountPoint{},
+	}
+	if r.HostConfig != nil {
+		s.HostConfig.NetworkMode = string(r.HostConfig.NetworkMode)
+	}
+	s.NetworkSettings = &container.NetworkSettingsSummary{}
+	return s
+}
+
+// statusText is docker ps's STATUS column: "Up 2 minutes", "Exited (0) 3
+// seconds ago", "Created".
+func statusText(r *persistence.ContainerRecord) string {
+	st := r.State
+	switch st.Status {
+	case container.StateRunning:
+		return "Up " + humanDuration(time.Since(st.StartedAt))
+	case container.StatePaused:
+		return "Up " + humanDuration(time.Since(st.StartedAt)) + " (Paused)"
+	case container.StateRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, humanDuration(time.Since(st.FinishedAt)))
+	case container.StateExited:
+		if st.FinishedAt.IsZero() {
+			return "Created"
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, humanDuration(time.Since(st.FinishedAt)))
+	case "removing":
+		return "Removal In Progress"
+	case container.StateDead:
+		return "Dead"
+	}
+	return "Created"
+}
+
+// humanDuration words a duration as docker does ("Less than a second",
+// "About a minute", "3 hours").
+func humanDuration(d time.Duration) string {
+	switch s := int(d.Seconds()); {
+	case s < 1:
+		return "Less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	}
+	switch m := int(d.Minutes()); {
+	case m == 1:
+		return "About a minute"
+	case m < 60:
+		return fmt.Sprintf("%d minutes", m)
+	}
+	switch h := int(d.Round(time.Hour).Hours()); {
+	case h == 1:
+		return "About an hour"
+	case h < 48:
+		return fmt.Sprintf("%d hours", h)
+	case h < 24*7*2:
+		return fmt.Sprintf("%d days", h/24)
+	case h < 24*30*2:
+		return fmt.Sprintf("%d weeks", h/24/7)
+	case h < 24*365*2:
+		return fmt.Sprintf("%d months", h/24/30)
+	default:
+		return fmt.Sprintf("%d years", h/24/365)
+	}
+}
+
+// generateName makes a free "adjective_noun" name, as dockerd does.
+func (s *containersSupervisor) generateName() string {
+	for i := 0; ; i++ {
+		a, _ := rand.Int(rand.Reader, big.NewInt(int64(len(nameAdjectives))))
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(nameNouns))))
+		name := nameAdjectives[a.Int64()] + "_" + nameNouns[n.Int64()]
+		if i > 10 {
+			name += fmt.Sprint(i)
+		}
+		if _, taken := s.names[name]; !taken {
+			return name
+		}
+	}
+}
+
+var nameAdjectives = strings.Fields(`agile amber bold brave bright calm clever cosmic crisp daring
+eager fair fast fond gentle glad golden happy hardy keen kind lively lucid
+merry mellow nimble noble patient plucky proud quick quiet rapid ready
+serene sharp shiny silent sleek smooth snappy solid spry steady stoic
+sturdy sunny swift tidy upbeat valiant vivid warm wise witty zesty`)
+
+var nameNouns = strings.Fields(`albatross badger beacon bison canyon cedar comet condor
+coyote delta dolphin falcon fjord glacier harbor heron ibex jaguar kestrel
+lagoon lynx magpie meadow meteor nebula orca osprey otter panda pelican
+pine plover quasar raven reef sequoia sparrow summit tundra walrus willow
+wolf yak zephyr`)

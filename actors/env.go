@@ -1,0 +1,92 @@
+// Package actors is Arca's supervision tree: a root supervisor with one
+// supervisor per kind (containers, images), one actor per container and per
+// in-flight image pull, and an introspection actor that keeps the live tree.
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
+	"github.com/arcavm/arca/persistence/blobs"
+	"github.com/arcavm/arca/persistence/layers"
+)
+
+// Env is what every actor may use: immutable after start.
+type Env struct {
+	Root   string // --root
+	Store  *persistence.Store
+	Blobs  *blobs.Store
+	Layers *layers.Store
+	Driver vm.Driver
+	Log    *slog.Logger
+
+	// PIDs of the well-known actors, set as the tree is built.
+	images     *actor.PID
+	containers *actor.PID
+	registry   *actor.PID
+}
+
+func (e *Env) containerDir(id string) string { return filepath.Join(e.Root, "containers", id) }
+
+// props builds Props that report to introspection.
+func (e *Env) props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
+	opts = append(opts, actor.WithReceiverMiddleware(introspectMiddleware(e.registry)))
+	return actor.PropsFromProducer(producer, opts...)
+}
+
+// goSafe runs f on its own goroutine and turns a panic into an error sent
+// as a message to pid: a panic outside an actor's Receive would otherwise
+// kill the daemon.
+func goSafe(sys *actor.ActorSystem, pid *actor.PID, f func() any) {
+	go func() {
+		var msg any
+		defer func() {
+			if r := recover(); r != nil {
+				msg = &goroutinePanic{reason: fmt.Sprintf("%v\n%s", r, debug.Stack())}
+			}
+			if msg != nil && pid != nil {
+				sys.Root.Send(pid, msg)
+			}
+		}()
+		msg = f()
+	}()
+}
+
+type goroutinePanic struct{ reason string }
+
+// respondLater answers the current request from a goroutine once f is done,
+// without blocking the actor. f must not touch actor state.
+func respondLater(ctx actor.Context, f func() any) {
+	goSafe(ctx.ActorSystem(), ctx.Sender(), f)
+}
+
+// ask is Request + ReenterAfter with a deadline: cont runs on the actor's
+// goroutine with the reply or an error.
+func ask(ctx actor.Context, pid *actor.PID, msg any, timeout time.Duration, cont func(res any, err error)) {
+	f := ctx.RequestFuture(pid, msg, timeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if err == nil {
+			if e, ok := res.(error); ok {
+				err = e
+				res = nil
+			}
+		}
+		cont(res, err)
+	})
+}
+
+// deadline is a context for work done on behalf of an actor.
+func deadline(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+var _ = messages.KindOf

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/arcavm/arca/actors"
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/sandbox"
+	"github.com/arcavm/arca/httpfront"
+	"github.com/arcavm/arca/persistence"
+	"github.com/arcavm/arca/persistence/blobs"
+	"github.com/arcavm/arca/persistence/layers"
+)
+
+const defaultSocket = "/var/run/arca.sock"
+
+func runDaemon(args []string) error {
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	socket := fs.String("socket", defaultSocket, "unix socket to serve the Docker API on")
+	root := fs.String("root", "/var/lib/arca", "state directory")
+	driverName := fs.String("driver", "auto", "guest driver: auto, sandbox, qemu or vz")
+	agent := fs.String("agent", "", "path of arca-agent (default: beside this binary)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if *agent == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find arca-agent: %w", err)
+		}
+		*agent = filepath.Join(filepath.Dir(exe), "arca-agent")
+	}
+	if _, err := os.Stat(*agent); err != nil {
+		return fmt.Errorf("arca-agent: %w (build it with make build, or pass --agent)", err)
+	}
+	driver, note, err := selectDriver(*driverName, *agent, log)
+	if err != nil {
+		return err
+	}
+
+	for _, d := range []string{"db", "blobs", "layers", "containers"} {
+		if err := os.MkdirAll(filepath.Join(*root, d), 0o700); err != nil {
+			return fmt.Errorf("prepare %s: %w", *root, err)
+		}
+	}
+	// Listen first: a second daemon on the same socket must fail before
+	// it touches the store.
+	ln, err := httpfront.Listen(*socket)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(*socket)
+	store, err := persistence.OpenStore(filepath.Join(*root, "db"), false, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer store.Close()
+	blobStore, err := blobs.Open(filepath.Join(*root, "blobs"))
+	if err != nil {
+		return err
+	}
+	layerStore, err := layers.Open(filepath.Join(*root, "layers"))
+	if err != nil {
+		return err
+	}
+	sys, err := actors.Start(&actors.Env{
+		Root:   *root,
+		Store:  store,
+		Blobs:  blobStore,
+		Layers: layerStore,
+		Driver: driver,
+		Log:    log,
+	})
+	if err != nil {
+		return err
+	}
+	srv := httpfront.New(sys, httpfront.Info{
+		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, Root: *root,
+	}, log)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("arca daemon serving", "socket", *socket, "root", *root, "driver", driver.Name(), "version", version)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String())
+	case err := <-errc:
+		log.Error("serve", "err", err)
+	}
+	if err := srv.Shutdown(5 * time.Second); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	sys.Stop()
+	return nil
+}
+
+// selectDriver picks the guest driver. "auto" means the best one that
+// really works here: vz on macOS, qemu where KVM boots a guest, else the
+// namespace sandbox.
+func selectDriver(name, agent string, log *slog.Logger) (vm.Driver, string, error) {
+	switch name {
+	case "auto", "sandbox":
+		if name == "auto" {
+			log.Info("driver auto: no hypervisor driver in this build, using sandbox")
+		}
+		return sandbox.New(agent), "namespaces", nil
+	case "qemu", "vz":
+		return nil, "", fmt.Errorf("driver %s is not available in this build yet", name)
+	}
+	return nil, "", fmt.Errorf("unknown driver %q (auto, sandbox, qemu or vz)", name)
+}

@@ -1,0 +1,291 @@
+package httpfront
+
+import (
+	"bufio"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/valyala/fasthttp"
+
+	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence/containerlog"
+)
+
+// Deadlines for asking actors: a little past what the actor itself allows.
+const (
+	quickDeadline = 15 * time.Second
+	startDeadline = 3 * time.Minute
+)
+
+func idParam(ctx *fasthttp.RequestCtx) string {
+	id, _ := ctx.UserValue("id").(string)
+	return id
+}
+
+func (s *Server) containerCreate(ctx *fasthttp.RequestCtx) {
+	var req container.CreateRequest
+	if err := decodeJSON(ctx, &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if req.Config == nil {
+		writeError(ctx, messages.InvalidParameter("config cannot be empty in order to create a container"))
+		return
+	}
+	res, err := s.ask(s.sys.Containers, &messages.CreateContainer{
+		Name:             string(ctx.QueryArgs().Peek("name")),
+		Platform:         string(ctx.QueryArgs().Peek("platform")),
+		Config:           req.Config,
+		HostConfig:       req.HostConfig,
+		NetworkingConfig: req.NetworkingConfig,
+	}, time.Minute)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	r := res.(*messages.CreateContainerReply)
+	writeJSON(ctx, fasthttp.StatusCreated, container.CreateResponse{ID: r.ID, Warnings: r.Warnings})
+}
+
+func (s *Server) containerList(ctx *fasthttp.RequestCtx) {
+	filters, err := filtersParam(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	limit, err := intParam(ctx, "limit", -1)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	res, err := s.ask(s.sys.Containers, &messages.ListContainers{
+		All: boolParam(ctx, "all"), Limit: limit, Size: boolParam(ctx, "size"), Filters: filters,
+	}, quickDeadline)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, res.(*messages.ListContainersReply).Containers)
+}
+
+func (s *Server) containerInspect(ctx *fasthttp.RequestCtx) {
+	res, err := s.ask(s.sys.Containers, &messages.InspectContainer{Ref: messages.Ref{ID: idParam(ctx)}, Size: boolParam(ctx, "size")}, quickDeadline)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, res.(*messages.InspectContainerReply).Container)
+}
+
+func (s *Server) containerStart(ctx *fasthttp.RequestCtx) {
+	if _, err := s.ask(s.sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: idParam(ctx)}}, startDeadline); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (s *Server) containerStop(ctx *fasthttp.RequestCtx) {
+	msg := &messages.StopContainer{Ref: messages.Ref{ID: idParam(ctx)}, Signal: string(ctx.QueryArgs().Peek("signal"))}
+	wait := 10 * time.Second
+	if ctx.QueryArgs().Has("t") {
+		t, err := intParam(ctx, "t", 10)
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		d := time.Duration(t) * time.Second
+		msg.Timeout = &d
+		wait = d
+	}
+	if wait < 0 {
+		wait = 24 * time.Hour
+	}
+	if _, err := s.ask(s.sys.Containers, msg, wait+quickDeadline); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (s *Server) containerKill(ctx *fasthttp.RequestCtx) {
+	msg := &messages.KillContainer{Ref: messages.Ref{ID: idParam(ctx)}, Signal: string(ctx.QueryArgs().Peek("signal"))}
+	if _, err := s.ask(s.sys.Containers, msg, quickDeadline); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (s *Server) containerRemove(ctx *fasthttp.RequestCtx) {
+	msg := &messages.RemoveContainer{Ref: messages.Ref{ID: idParam(ctx)}, Force: boolParam(ctx, "force"), RemoveVolumes: boolParam(ctx, "v")}
+	if _, err := s.ask(s.sys.Containers, msg, time.Minute); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+var waitConditions = map[string]container.WaitCondition{
+	"":            container.WaitConditionNotRunning,
+	"not-running": container.WaitConditionNotRunning,
+	"next-exit":   container.WaitConditionNextExit,
+	"removed":     container.WaitConditionRemoved,
+}
+
+// containerWait sends the headers at once and the result when it comes, as
+// dockerd does: clients issue the wait before start and block on headers.
+func (s *Server) containerWait(ctx *fasthttp.RequestCtx) {
+	cond, ok := waitConditions[string(ctx.QueryArgs().Peek("condition"))]
+	if !ok {
+		writeError(ctx, messages.InvalidParameter("invalid condition: %q", ctx.QueryArgs().Peek("condition")))
+		return
+	}
+	result := make(chan messages.WaitReply, 1)
+	if _, err := s.ask(s.sys.Containers, &messages.WaitContainerStream{Ref: messages.Ref{ID: idParam(ctx)}, Condition: cond, Result: result}, quickDeadline); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		if err := w.Flush(); err != nil {
+			return
+		}
+		r := <-result
+		resp := container.WaitResponse{StatusCode: r.ExitCode}
+		if r.Error != "" {
+			resp.Error = &container.WaitExitError{Message: r.Error}
+		}
+		b, _ := json.Marshal(resp)
+		w.Write(append(b, '\n'))
+		w.Flush()
+	})
+}
+
+func (s *Server) containerResize(ctx *fasthttp.RequestCtx) {
+	if _, err := strconv.Atoi(string(ctx.QueryArgs().Peek("h"))); err != nil {
+		writeError(ctx, messages.InvalidParameter("invalid height: %q", ctx.QueryArgs().Peek("h")))
+		return
+	}
+	if _, err := strconv.Atoi(string(ctx.QueryArgs().Peek("w"))); err != nil {
+		writeError(ctx, messages.InvalidParameter("invalid width: %q", ctx.QueryArgs().Peek("w")))
+		return
+	}
+	// The resize itself reaches the agent with the lifecycle work; until
+	// then the container's existence is what is checked.
+	if _, err := s.ask(s.sys.Containers, &messages.InspectContainer{Ref: messages.Ref{ID: idParam(ctx)}}, quickDeadline); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+}
+
+func (s *Server) containerAttach(ctx *fasthttp.RequestCtx) {
+	msg := &messages.AttachContainer{
+		Ref:        messages.Ref{ID: idParam(ctx)},
+		Stdin:      boolParam(ctx, "stdin"),
+		Stdout:     boolParam(ctx, "stdout"),
+		Stderr:     boolParam(ctx, "stderr"),
+		Logs:       boolParam(ctx, "logs"),
+		Stream:     boolParam(ctx, "stream"),
+		DetachKeys: string(ctx.QueryArgs().Peek("detachKeys")),
+	}
+	res, err := s.ask(s.sys.Containers, msg, quickDeadline)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	s.hijackAttach(ctx, res.(*messages.AttachReply))
+}
+
+func (s *Server) containerLogs(ctx *fasthttp.RequestCtx) {
+	q := ctx.QueryArgs()
+	msg := &messages.ContainerLogs{
+		Ref:        messages.Ref{ID: idParam(ctx)},
+		Follow:     boolParam(ctx, "follow"),
+		Stdout:     boolParam(ctx, "stdout"),
+		Stderr:     boolParam(ctx, "stderr"),
+		Timestamps: boolParam(ctx, "timestamps"),
+		Tail:       -1,
+	}
+	if !msg.Stdout && !msg.Stderr {
+		writeError(ctx, messages.InvalidParameter("Bad parameters: you must choose at least one stream"))
+		return
+	}
+	if t := string(q.Peek("tail")); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			writeError(ctx, messages.InvalidParameter("invalid value for tail: %q", t))
+			return
+		}
+		msg.Tail = n
+	}
+	var err error
+	if msg.Since, err = parseTimestamp(string(q.Peek("since"))); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if msg.Until, err = parseTimestamp(string(q.Peek("until"))); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	res, err := s.ask(s.sys.Containers, msg, quickDeadline)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	reply := res.(*messages.LogsReply)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType(streamMediaType(ctx, reply.Tty))
+	filter := containerlog.Filter{Stdout: msg.Stdout, Stderr: msg.Stderr, Since: msg.Since, Until: msg.Until, Tail: msg.Tail}
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		fw := &frameWriter{w: w, raw: reply.Tty, timestamps: msg.Timestamps}
+		err := containerlog.Read(reply.Path, reply.Offset, filter, func(e containerlog.Entry) error {
+			return fw.write(containerlog.StreamNumber(e.Stream), []byte(e.Log), e.Time)
+		})
+		if err == nil {
+			err = w.Flush()
+		}
+		if reply.Live == nil {
+			return
+		}
+		defer reply.Live.Close()
+		if err != nil {
+			return
+		}
+		for {
+			f, ok := reply.Live.Next()
+			if !ok {
+				return
+			}
+			if (f.Stream == 1 && !msg.Stdout) || (f.Stream == 2 && !msg.Stderr) {
+				continue
+			}
+			if !msg.Until.IsZero() && f.Time.After(msg.Until) {
+				return
+			}
+			if fw.write(f.Stream, f.Data, f.Time) != nil || w.Flush() != nil {
+				return
+			}
+		}
+	})
+}
+
+// parseTimestamp accepts Docker's since/until forms: Unix seconds with an
+// optional fraction, or RFC 3339.
+func parseTimestamp(v string) (time.Time, error) {
+	if v == "" || v == "0" {
+		return time.Time{}, nil
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, messages.InvalidParameter("invalid timestamp: %q", v)
+}

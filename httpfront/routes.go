@@ -1,0 +1,44 @@
+package httpfront
+
+import "github.com/valyala/fasthttp"
+
+// routes is the whole API surface in one table.
+func (s *Server) routes() {
+	r := s.router
+	r.HandleMethodNotAllowed = false
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Message: "page not found"})
+	}
+
+	// System.
+	r.GET("/_ping", s.ping)
+	r.HEAD("/_ping", s.ping)
+	r.GET("/version", s.version)
+	r.GET("/info", s.systemInfo)
+
+	// Containers.
+	r.POST("/containers/create", s.containerCreate)
+	r.GET("/containers/json", s.containerList)
+	r.GET("/containers/{id}/json", s.containerInspect)
+	r.POST("/containers/{id}/start", s.containerStart)
+	r.POST("/containers/{id}/stop", s.containerStop)
+	r.POST("/containers/{id}/kill", s.containerKill)
+	r.POST("/containers/{id}/wait", s.containerWait)
+	r.POST("/containers/{id}/attach", s.containerAttach)
+	r.POST("/containers/{id}/resize", s.containerResize)
+	r.GET("/containers/{id}/logs", s.containerLogs)
+	r.DELETE("/containers/{id}", s.containerRemove)
+
+	// Images: names contain slashes, so one catch-all per method,
+	// dispatched on the suffix.
+	r.POST("/images/create", s.imageCreate)
+	r.GET("/images/json", s.imageList)
+	r.POST("/images/load", s.imageLoad)
+	r.GET("/images/get", s.imageSaveMany)
+	r.GET("/images/{name:*}", s.imageGet)
+	r.POST("/images/{name:*}", s.imagePost)
+	r.DELETE("/images/{name:*}", s.imageRemove)
+
+	// Arca's own.
+	r.GET("/arca/v1/actors", s.actorTree)
+}

@@ -1,0 +1,120 @@
+package httpfront
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/arcavm/arca/messages"
+)
+
+// frameWriter writes container output as Docker frames it: without a TTY,
+// each chunk behind an 8-byte header (stream, 3 zero bytes, big-endian
+// length); with one, raw.
+type frameWriter struct {
+	w          io.Writer
+	raw        bool
+	timestamps bool
+	hdr        [8]byte
+}
+
+func (f *frameWriter) write(stream int, data []byte, t time.Time) error {
+	if f.timestamps {
+		data = append([]byte(t.UTC().Format(time.RFC3339Nano)+" "), data...)
+	}
+	if f.raw {
+		_, err := f.w.Write(data)
+		return err
+	}
+	for len(data) > 0 {
+		chunk := data
+		if len(chunk) > 1<<20 {
+			chunk = chunk[:1<<20]
+		}
+		f.hdr = [8]byte{byte(stream)}
+		binary.BigEndian.PutUint32(f.hdr[4:], uint32(len(chunk)))
+		if _, err := f.w.Write(f.hdr[:]); err != nil {
+			return err
+		}
+		if _, err := f.w.Write(chunk); err != nil {
+			return err
+		}
+		data = data[len(chunk):]
+	}
+	return nil
+}
+
+// streamMediaType: from API 1.42 the multiplexed stream says so.
+func streamMediaType(ctx *fasthttp.RequestCtx, tty bool) string {
+	if !tty && compareVersions(apiVersion(ctx), multiplexedFrom) >= 0 {
+		return "application/vnd.docker.multiplexed-stream"
+	}
+	return "application/vnd.docker.raw-stream"
+}
+
+// hijackAttach upgrades the connection and carries the container's output
+// out and the client's input in until the run ends or the client leaves.
+func (s *Server) hijackAttach(ctx *fasthttp.RequestCtx, reply *messages.AttachReply) {
+	upgrade := len(ctx.Request.Header.Peek("Upgrade")) > 0
+	mediaType := streamMediaType(ctx, reply.Tty)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		raw := c
+		if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+			raw = u.UnsafeConn()
+		}
+		bw := bufio.NewWriterSize(c, 32<<10)
+		if upgrade {
+			bw.WriteString("HTTP/1.1 101 UPGRADED\r\nContent-Type: " + mediaType + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+		} else {
+			bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: " + mediaType + "\r\n\r\n")
+		}
+		if err := bw.Flush(); err != nil {
+			closeAttach(reply)
+			return
+		}
+		var wg sync.WaitGroup
+		if reply.Stdin != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := io.Copy(reply.Stdin, c)
+				if err == nil && reply.StdinOnce {
+					// The client's EOF is the process's EOF.
+					reply.Stdin.Close()
+				}
+			}()
+		}
+		if reply.Output != nil {
+			fw := &frameWriter{w: bw, raw: reply.Tty}
+			for {
+				f, ok := reply.Output.Next()
+				if !ok {
+					break
+				}
+				if fw.write(f.Stream, f.Data, f.Time) != nil || bw.Flush() != nil {
+					break
+				}
+			}
+			reply.Output.Close()
+		} else if reply.Stdin != nil {
+			wg.Wait()
+		}
+		bw.Flush()
+		// Closing unblocks the stdin copy; the hijacked conn must not be
+		// used once this function returns.
+		raw.Close()
+		wg.Wait()
+	})
+}
+
+func closeAttach(reply *messages.AttachReply) {
+	if reply.Output != nil {
+		reply.Output.Close()
+	}
+}
