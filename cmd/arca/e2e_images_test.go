@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/moby/moby/client"
+
+	"github.com/arcavm/arca/internal/testenv"
+)
+
+// TestPullProgress checks the JSON progress stream's shape, as docker and
+// SDKs parse it.
+func TestPullProgress(t *testing.T) {
+	reg := testenv.Registry(t)
+	img := testenv.PushBusyboxImage(t, reg)
+	d := testenv.SharedDaemon(t)
+	repo, tag, _ := strings.Cut(strings.TrimPrefix(img.Ref, reg+"/"), ":")
+	code, _, body := call(t, d, "POST", "/v1.45/images/create?fromImage="+reg+"/"+repo+"&tag="+tag, "")
+	if code != 200 {
+		t.Fatalf("pull: %d %s", code, body)
+	}
+	var statuses []string
+	sawBytes := false
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		var m struct {
+			Status, ID     string
+			ProgressDetail struct{ Current, Total int64 }
+			ErrorDetail    *struct{ Message string }
+		}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("bad progress line %q: %v", sc.Text(), err)
+		}
+		if m.ErrorDetail != nil {
+			t.Fatalf("pull error: %s", m.ErrorDetail.Message)
+		}
+		statuses = append(statuses, m.Status)
+		if m.Status == "Downloading" && m.ProgressDetail.Total > 0 && m.ProgressDetail.Current > 0 {
+			sawBytes = true
+		}
+	}
+	joined := strings.Join(statuses, "|")
+	for _, want := range []string{"Pulling from busybox", "Pulling fs layer", "Pull complete", "Digest: " + img.ManifestDigest.String(), "Status: Downloaded newer image for " + img.Ref} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("progress lacks %q: %s", want, joined)
+		}
+	}
+	if !sawBytes {
+		t.Errorf("no Downloading line with byte counts: %s", joined)
+	}
+	// A second pull: up to date.
+	out := d.Docker(t, "pull", img.Ref).Must(t).Stdout
+	if !strings.Contains(out, "Image is up to date for "+img.Ref) {
+		t.Errorf("second pull: %s", out)
+	}
+	// Layers are stored content-addressed and unpacked once.
+	for _, l := range img.Layers {
+		if _, err := os.Stat(filepath.Join(d.Root(), "blobs", "sha256", l.Encoded())); err != nil {
+			t.Errorf("layer blob %s not stored: %v", l, err)
+		}
+	}
+}
+
+func TestConcurrentPullsOfOneImage(t *testing.T) {
+	reg := testenv.Registry(t)
+	img := testenv.PushBusyboxCustomImage(t, reg)
+	d := testenv.SharedDaemon(t)
+	var wg sync.WaitGroup
+	results := make([]testenv.Result, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = d.Docker(t, "pull", img.Ref)
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		r.Must(t)
+	}
+	// The platform was resolved from the index: not the decoy.
+	arch := d.Docker(t, "image", "inspect", "--format", "{{.Architecture}} {{.Os}}", img.Ref).Must(t).Stdout
+	if strings.TrimSpace(arch) != "amd64 linux" {
+		t.Errorf("architecture: %q", arch)
+	}
+}
+
+func TestPullErrors(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	reg := testenv.SharedRegistry(t)
+	r := d.Docker(t, "pull", reg+"/does-not-exist:latest").MustFail(t)
+	if !strings.Contains(r.Stderr, "not found") {
+		t.Errorf("missing image: %s", r.Stderr)
+	}
+	// A registry that is down: a closed port on loopback.
+	r = d.Docker(t, "pull", "127.0.0.1:1/busybox:latest").MustFail(t)
+	if r.Stderr == "" {
+		t.Errorf("registry down gave no message")
+	}
+	code, _, body := call(t, d, "POST", "/images/create?fromImage=UPPER/Case&tag=latest", "")
+	if code != 400 || !strings.Contains(body, "invalid reference format") {
+		t.Errorf("bad reference: %d %s", code, body)
+	}
+	// The daemon still serves.
+	d.Docker(t, "version").Must(t)
+}
+
+func TestImagesTagInspectHistoryRmi(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	ref := pulled(t, d)
+	pushed := testenv.SharedBusybox(t)
+	tag := "arca-test/" + strings.ToLower(testenv.Name(t)) + ":v1"
+	d.Docker(t, "tag", ref, tag).Must(t)
+	out := d.Docker(t, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").Must(t).Stdout
+	short := pushed.ConfigDigest.Encoded()[:12]
+	if !strings.Contains(out, tag+" "+short) || !strings.Contains(out, ref+" "+short) {
+		t.Errorf("docker images:\n%s", out)
+	}
+	var inspect []struct {
+		ID          string `json:"Id"`
+		RepoTags    []string
+		RepoDigests []string
+		Os          string
+		RootFS      struct{ Layers []string }
+		Config      struct{ Cmd []string }
+	}
+	if err := json.Unmarshal([]byte(d.Docker(t, "image", "inspect", tag).Must(t).Stdout), &inspect); err != nil {
+		t.Fatal(err)
+	}
+	if len(inspect) != 1 || inspect[0].ID != pushed.ConfigDigest.String() || inspect[0].Os != "linux" ||
+		len(inspect[0].RootFS.Layers) != len(pushed.DiffIDs) || len(inspect[0].Config.Cmd) == 0 {
+		t.Errorf("image inspect: %+v", inspect)
+	}
+	hist := d.Docker(t, "history", tag).Must(t).Stdout
+	if !strings.Contains(hist, "CREATED BY") || len(strings.Split(strings.TrimSpace(hist), "\n")) < 2 {
+		t.Errorf("history:\n%s", hist)
+	}
+	// rmi of one of two tags untags only.
+	out = d.Docker(t, "rmi", tag).Must(t).Stdout
+	if !strings.Contains(out, "Untagged: "+tag) || strings.Contains(out, "Deleted") {
+		t.Errorf("rmi tag: %s", out)
+	}
+	d.Docker(t, "image", "inspect", ref).Must(t)
+
+	// An image used by a container is refused unless forced; by short ID.
+	tag2 := "arca-test/" + strings.ToLower(testenv.Name(t)) + ":v2"
+	d.Docker(t, "tag", ref, tag2).Must(t)
+	name := testenv.Name(t)
+	d.Docker(t, "create", "--name", name, tag2, "true").Must(t)
+	r := d.Docker(t, "rmi", short).MustFail(t)
+	if !strings.Contains(r.Stderr, "conflict") {
+		t.Errorf("rmi of used image: %s", r.Stderr)
+	}
+	d.Docker(t, "rm", name).Must(t)
+	d.Docker(t, "rmi", tag2).Must(t)
+	r = d.Docker(t, "rmi", "no-such-image:nope").MustFail(t)
+	if !strings.Contains(r.Stderr, "No such image") {
+		t.Errorf("rmi missing: %s", r.Stderr)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	reg := testenv.Registry(t)
+	pushed := testenv.PushBusyboxImage(t, reg)
+	d := testenv.StartDaemon(t, testenv.Options{})
+	d.Docker(t, "pull", "-q", pushed.Ref).Must(t)
+	tarPath := filepath.Join(t.TempDir(), "busybox.tar")
+	d.Docker(t, "save", "-o", tarPath, pushed.Ref).Must(t)
+	d.Docker(t, "rmi", pushed.Ref).Must(t)
+	if r := d.Docker(t, "image", "inspect", pushed.Ref); r.Code == 0 {
+		t.Fatal("image still there after rmi")
+	}
+	out := d.Docker(t, "load", "-i", tarPath).Must(t).Stdout
+	if !strings.Contains(out, "Loaded image: "+pushed.Ref) {
+		t.Errorf("load: %q", out)
+	}
+	id := strings.TrimSpace(d.Docker(t, "image", "inspect", "--format", "{{.Id}}", pushed.Ref).Must(t).Stdout)
+	if id != pushed.ConfigDigest.String() {
+		t.Errorf("loaded image id %s, want %s", id, pushed.ConfigDigest)
+	}
+	// A loaded image runs.
+	if got := d.Docker(t, "run", "--rm", pushed.Ref, "echo", "loaded").Must(t).Stdout; got != "loaded\n" {
+		t.Errorf("run loaded image: %q", got)
+	}
+	// Garbage is refused with a clear error and nothing registered.
+	r := d.DockerStdin(t, strings.NewReader("this is not a tar"), "load").MustFail(t)
+	if r.Stderr == "" {
+		t.Error("load of garbage gave no message")
+	}
+	d.Docker(t, "version").Must(t)
+}
+
+// TestMobyClient lists through the official Go client, whose decoders are
+// stricter about shapes than the CLI's templates.
+func TestMobyClient(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	ref := pulled(t, d)
+	c := d.Client(t)
+	ctx := context.Background()
+	imgs, err := c.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, im := range imgs.Items {
+		for _, tg := range im.RepoTags {
+			if tg == ref {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("ImageList lacks %s: %+v", ref, imgs)
+	}
+	if _, err := c.ContainerList(ctx, client.ContainerListOptions{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ping(ctx, client.PingOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
