@@ -114,11 +114,13 @@ type layerJob struct {
 }
 
 // Pull fetches ref (normalized, by tag or digest) and returns the image's
-// record. Progress, when not nil, receives dockerd's messages one at a time.
-// Pull sends "Status: Downloaded newer image for ..." only when the image
-// was new to the blob store; otherwise it stops after "Digest: ..." and the
-// caller, who knows what the tag pointed to, sends StatusUpToDate or
-// StatusDownloaded.
+// record. Progress, when not nil, receives dockerd's messages one at a time,
+// from "Pulling from ..." to the last layer's "Pull complete"; the closing
+// "Digest: ..." and "Status: ..." lines are the caller's, who alone knows
+// whether the tag moved. The record's ManifestDigest is what ref resolved
+// to, an index for a multi-platform image, as dockerd prints and as
+// name@digest looks it up; only that blob is stored, since docker save can
+// rebuild a platform manifest from the record.
 func (p *Puller) Pull(ctx context.Context, refStr string, progress func(jsonstream.Message)) (*persistence.ImageRecord, error) {
 	rep := &reporter{fn: progress}
 	r, err := ref.New(refStr)
@@ -166,17 +168,10 @@ func (p *Puller) Pull(ctx context.Context, refStr string, progress func(jsonstre
 	if !ok || m.IsList() {
 		return nil, fmt.Errorf("pull %s: unsupported manifest type %q", refStr, m.GetDescriptor().MediaType)
 	}
-	raw, err := m.RawBody()
-	if err != nil {
-		return nil, fmt.Errorf("read manifest of %s: %w", refStr, err)
-	}
-	manifestDigest := digest.FromBytes(raw)
-
 	cfgDesc, err := img.GetConfig()
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: manifest has no config: %w", refStr, err)
 	}
-	isNew := !p.Blobs.Has(cfgDesc.Digest)
 	cfg, err := p.fetchConfig(ctx, rc, r, cfgDesc)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", refStr, err)
@@ -203,15 +198,15 @@ func (p *Puller) Pull(ctx context.Context, refStr string, progress func(jsonstre
 		return nil, fmt.Errorf("pull %s: %w", refStr, err)
 	}
 	// stored last: a manifest in the store means its image is whole
-	if _, err := p.Blobs.Put(bytes.NewReader(raw), manifestDigest); err != nil {
+	if _, err := p.Blobs.Put(bytes.NewReader(topRaw), topDigest); err != nil {
 		return nil, fmt.Errorf("pull %s: store manifest: %w", refStr, err)
 	}
 
 	rec := &persistence.ImageRecord{
 		ID:                cfgDesc.Digest,
 		RepoDigests:       []string{repo + "@" + topDigest.String()},
-		ManifestDigest:    manifestDigest,
-		ManifestMediaType: m.GetDescriptor().MediaType,
+		ManifestDigest:    topDigest,
+		ManifestMediaType: top.GetDescriptor().MediaType,
 		Layers:            layerRefs,
 		OS:                cfg.OS,
 		Architecture:      cfg.Architecture,
@@ -226,11 +221,6 @@ func (p *Puller) Pull(ctx context.Context, refStr string, progress func(jsonstre
 	}
 	for _, l := range layerRefs {
 		rec.Size += l.UnpackedSize
-	}
-
-	rep.send(jsonstream.Message{Status: "Digest: " + topDigest.String()})
-	if isNew {
-		rep.send(StatusDownloaded(refStr))
 	}
 	return rec, nil
 }
