@@ -124,9 +124,50 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.attach(ctx, m)
 	case *messages.ContainerLogs:
 		a.logs(ctx, m)
+	case *messages.ResizeContainer:
+		a.resize(ctx, m)
+	case *actor.Stopping:
+		a.onStopping()
 	case *goroutinePanic:
 		panic(m.reason) // let the supervisor decide, as for any failure
 	}
+}
+
+// onStopping runs when the tree is stopped (daemon shutdown): a machine
+// does not outlive its actor, and the record says so.
+func (a *containerActor) onStopping() {
+	rt := a.rt
+	if rt.machine == nil {
+		return
+	}
+	rt.machine.Kill()
+	if rt.client != nil {
+		rt.client.Close()
+	}
+	rt.machine, rt.client, rt.proc = nil, nil, nil
+	rt.rec.State.Status = container.StateExited
+	rt.rec.State.Pid = 0
+	rt.rec.State.ExitCode = 137
+	rt.rec.State.FinishedAt = time.Now().UTC()
+	if err := a.env.Store.PutContainer(rt.rec); err != nil {
+		a.env.Log.Error("persist container at shutdown", "id", rt.rec.ID, "err", err)
+	}
+}
+
+func (a *containerActor) resize(ctx actor.Context, m *messages.ResizeContainer) {
+	c, proc := a.rt.client, a.rt.proc
+	if c == nil || proc == nil {
+		ctx.Respond(messages.Conflict("container %s is not running", a.rt.rec.ID))
+		return
+	}
+	respondLater(ctx, func() any {
+		sctx, cancel := deadline(5 * time.Second)
+		defer cancel()
+		if err := c.Resize(sctx, proc.ID, m.Height, m.Width); err != nil {
+			return messages.Internal("resize: %v", err)
+		}
+		return &messages.Accepted{}
+	})
 }
 
 // publish persists nothing; it tells the supervisor the current record so

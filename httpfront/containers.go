@@ -166,17 +166,14 @@ func (s *Server) containerWait(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) containerResize(ctx *fasthttp.RequestCtx) {
-	if _, err := strconv.Atoi(string(ctx.QueryArgs().Peek("h"))); err != nil {
-		writeError(ctx, messages.InvalidParameter("invalid height: %q", ctx.QueryArgs().Peek("h")))
+	h, errH := strconv.ParseUint(string(ctx.QueryArgs().Peek("h")), 10, 16)
+	w, errW := strconv.ParseUint(string(ctx.QueryArgs().Peek("w")), 10, 16)
+	if errH != nil || errW != nil {
+		writeError(ctx, messages.InvalidParameter("invalid resize: h=%q w=%q", ctx.QueryArgs().Peek("h"), ctx.QueryArgs().Peek("w")))
 		return
 	}
-	if _, err := strconv.Atoi(string(ctx.QueryArgs().Peek("w"))); err != nil {
-		writeError(ctx, messages.InvalidParameter("invalid width: %q", ctx.QueryArgs().Peek("w")))
-		return
-	}
-	// The resize itself reaches the agent with the lifecycle work; until
-	// then the container's existence is what is checked.
-	if _, err := s.ask(s.sys.Containers, &messages.InspectContainer{Ref: messages.Ref{ID: idParam(ctx)}}, quickDeadline); err != nil {
+	msg := &messages.ResizeContainer{Ref: messages.Ref{ID: idParam(ctx)}, Height: uint16(h), Width: uint16(w)}
+	if _, err := s.ask(s.sys.Containers, msg, quickDeadline); err != nil {
 		writeError(ctx, err)
 		return
 	}

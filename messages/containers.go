@@ -167,3 +167,9 @@ type ContainerCountsReply struct {
 // Accepted is the immediate reply to a request whose result travels on a
 // channel supplied with it.
 type Accepted struct{}
+
+// ResizeContainer resizes the TTY of the container's main process.
+type ResizeContainer struct {
+	Ref
+	Height, Width uint16
+}
