@@ -1,0 +1,37 @@
+//go:build linux
+
+// Command arca-agent is PID 1 inside every Arca machine. Build it static:
+// CGO_ENABLED=0 go build ./cmd/arca-agent. The work is in guest/agent.
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+
+	"github.com/arcavm/arca/guest/agent"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	stream := flag.String("stream", "fd:3", "the host's byte stream: fd:N, vsock:PORT or file:PATH")
+	runDir := flag.String("run-dir", agent.DefaultRunDir, "the agent's own directory (a tmpfs is mounted on it)")
+	powerOff := flag.Bool("poweroff", false, "power the machine off on exit (a VM's init; exiting would panic the kernel)")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", os.Getpid())
+	err := agent.Run(context.Background(), agent.Config{Stream: *stream, RunDir: *runDir, Log: log})
+	code := 0
+	if err != nil {
+		log.Error("agent stopped", "err", err)
+		code = 1
+	}
+	if *powerOff {
+		unix.Sync()
+		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+			log.Error("power off", "err", err)
+		}
+	}
+	os.Exit(code)
+}

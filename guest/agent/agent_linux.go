@@ -1,0 +1,178 @@
+// Package agent is PID 1 inside every machine (VM or sandbox). It owns
+// everything inside: it mounts the container's rootfs, starts, signals and
+// reaps processes, and answers the host over the one byte stream its
+// driver provides, through guest/wire. The host never enters the machine
+// any other way.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"github.com/arcavm/arca/guest/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Config is how the machine's boot tells the agent about its world.
+type Config struct {
+	// Stream is where the host's byte stream is; see OpenStream.
+	Stream string
+	// RunDir is the agent's own directory; a tmpfs is mounted on it and
+	// the container's root is mounted beneath it.
+	RunDir string
+	Log    *slog.Logger
+}
+
+// DefaultRunDir is the agent's directory inside a VM.
+const DefaultRunDir = "/run/arca"
+
+// Agent serves one container. It implements wire.Handler.
+type Agent struct {
+	log     *slog.Logger
+	reaper  *reaper
+	setupMu sync.Mutex
+	runDir  string // moves to / once the agent pivots into it
+	procDir string // the agent's own procfs
+
+	mu          sync.Mutex
+	root        *rootDir // nil until Setup
+	rootPath    string   // the container root as the agent sees it
+	procs       map[string]*process
+	mainStarted bool
+	stopped     bool // the main process exited or Shutdown came: no more starts
+}
+
+var _ wire.Handler = (*Agent)(nil)
+
+// How long the agent waits, before exiting, for killed processes to be
+// reported to the host.
+const exitGrace = 3 * time.Second
+
+// Run is the agent's life: prepare its own tree, connect to the host and
+// serve until the host asks for Shutdown (Run then returns nil) or the
+// stream ends (Run returns why). Either way every process in the machine
+// is killed first: a host that died must not leave orphans.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.RunDir == "" {
+		cfg.RunDir = DefaultRunDir
+	}
+	a := &Agent{log: cfg.Log, runDir: cfg.RunDir, procs: map[string]*process{}}
+	// The reaper comes first, before anything can fork.
+	a.reaper = newReaper()
+	defer a.reaper.close()
+	stopSignals := ignoreSignals(a.log)
+	defer stopSignals()
+	if os.Getpid() != 1 {
+		// Run outside a pid namespace (a test): orphans still come here.
+		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	}
+	if err := a.prepare(); err != nil {
+		return err
+	}
+	conn, err := OpenStream(cfg.Stream)
+	if err != nil {
+		return err
+	}
+	a.log.Info("serving", "stream", cfg.Stream)
+	err = wire.Serve(ctx, conn, a)
+	a.mu.Lock()
+	a.stopped = true
+	a.mu.Unlock()
+	a.killAll()
+	a.waitIdle(exitGrace)
+	if err != nil {
+		return fmt.Errorf("serve host: %w", err)
+	}
+	return nil
+}
+
+// prepare makes the agent's mounts private to its mount namespace, so
+// nothing it mounts can reach the host, and gives it a tmpfs and procfs of
+// its own. It also brings up loopback, which containers expect.
+func (a *Agent) prepare() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := os.MkdirAll(a.runDir, 0o755); err != nil {
+		return fmt.Errorf("create run dir: %w", err)
+	}
+	if err := unix.Mount("tmpfs", a.runDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+		return fmt.Errorf("mount run dir: %w", err)
+	}
+	a.procDir = a.runDir + "/proc"
+	if err := os.Mkdir(a.procDir, 0o555); err != nil {
+		return fmt.Errorf("create proc dir: %w", err)
+	}
+	if err := unix.Mount("proc", a.procDir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount proc: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		a.log.Warn("loopback stays down", "err", err)
+	}
+	return nil
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// ignoreSignals keeps signals from killing the agent: Go would exit on
+// SIGTERM and friends, and as PID 1 the agent is the whole machine. It
+// catches rather than ignores them, because an ignored signal would stay
+// ignored in every process the agent starts.
+func ignoreSignals(log *slog.Logger) (stop func()) {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1,
+		unix.SIGUSR2, unix.SIGALRM, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGXCPU,
+		unix.SIGXFSZ, unix.SIGVTALRM, unix.SIGPWR, unix.SIGSTKFLT)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-ch:
+				log.Info("ignoring signal", "signal", sig)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+// waitIdle waits until every started process has been reported, or d.
+func (a *Agent) waitIdle(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		a.mu.Lock()
+		n := len(a.procs)
+		a.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,357 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/wire"
+	"golang.org/x/sys/unix"
+)
+
+// defaultHosts is /etc/hosts when the host sends none, as Docker writes it
+// for a container without a network.
+const defaultHosts = `127.0.0.1	localhost
+::1	localhost ip6-localhost ip6-loopback
+fe00::	ip6-localnet
+ff00::	ip6-mcastprefix
+ff02::1	ip6-allnodes
+ff02::2	ip6-allrouters
+`
+
+// Paths Docker hides or makes read-only in /proc and /sys by default; in a
+// sandbox they would otherwise reach the host's kernel.
+var (
+	maskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+		"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
+
+// Setup implements wire.Handler. It runs once; a failure leaves the machine
+// unusable and the host is expected to kill it.
+func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
+	a.setupMu.Lock()
+	defer a.setupMu.Unlock()
+	a.mu.Lock()
+	done := a.root != nil
+	a.mu.Unlock()
+	if done {
+		return wire.Errorf(wire.KindConflict, "container is already set up")
+	}
+	rootPath := filepath.Join(a.runDir, "rootfs")
+	if err := mountRootfs(req.Rootfs, rootPath); err != nil {
+		return err
+	}
+	root, err := openRootDir(rootPath, a.procDir)
+	if err != nil {
+		return err
+	}
+	if err := mountKernelFS(root, rootPath); err != nil {
+		root.close()
+		return err
+	}
+	if err := a.provideEtc(root, req); err != nil {
+		root.close()
+		return err
+	}
+	if req.Hostname != "" {
+		if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
+			root.close()
+			return fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	// From here on the agent lives in its own small tree: the container
+	// is /rootfs, and whatever the machine booted from is gone from view,
+	// so escaping the chroot leads nowhere.
+	pivoted, err := a.pivot()
+	if err != nil {
+		root.close()
+		return err
+	}
+	if pivoted {
+		rootPath = "/rootfs"
+		root.proc = a.procDir
+	}
+	a.mu.Lock()
+	a.root, a.rootPath = root, rootPath
+	a.mu.Unlock()
+	return nil
+}
+
+// mountRootfs mounts the overlay (after any devices it is built from) on
+// target.
+func mountRootfs(spec vm.RootfsSpec, target string) error {
+	for _, m := range spec.Mounts {
+		if err := os.MkdirAll(m.Target, 0o755); err != nil {
+			return fmt.Errorf("mount %s: %w", m.Source, err)
+		}
+		var flags uintptr
+		if m.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		if err := unix.Mount(m.Source, m.Target, m.FSType, flags, ""); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Target, err)
+		}
+	}
+	if len(spec.Lower) == 0 {
+		return wire.Errorf(wire.KindInvalid, "rootfs has no layers")
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("mount rootfs: %w", err)
+	}
+	if spec.Upper == "" {
+		// Read-only: one layer is bound, several are stacked.
+		if len(spec.Lower) == 1 {
+			if err := unix.Mount(spec.Lower[0], target, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("mount rootfs: %w", err)
+			}
+			return remountReadonly(target)
+		}
+		return overlay(target, "lowerdir="+strings.Join(spec.Lower, ":"), spec.Lower)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(spec.Lower, ":"), spec.Upper, spec.Work)
+	return overlay(target, opts, append(append([]string(nil), spec.Lower...), spec.Upper, spec.Work))
+}
+
+// overlay mounts an overlayfs. Mount options are limited to a page, which
+// long layer chains exceed; then the paths are given relative to their
+// common parent, from there.
+func overlay(target, opts string, paths []string) error {
+	if len(opts) >= os.Getpagesize()-1 {
+		if common := commonDir(paths); common != "/" && common != "" {
+			rel := strings.ReplaceAll(opts, common+"/", "")
+			if wd, err := os.Getwd(); err == nil && os.Chdir(common) == nil {
+				defer os.Chdir(wd)
+				opts = rel
+			}
+		}
+	}
+	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount overlay rootfs: %w", err)
+	}
+	return nil
+}
+
+// commonDir is the deepest directory containing all of paths.
+func commonDir(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	common := filepath.Dir(filepath.Clean(paths[0]))
+	for _, p := range paths[1:] {
+		p = filepath.Clean(p)
+		for common != "/" && !strings.HasPrefix(p, common+"/") {
+			common = filepath.Dir(common)
+		}
+	}
+	return common
+}
+
+func remountReadonly(target string) error {
+	if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", target, err)
+	}
+	return nil
+}
+
+type kernelMount struct {
+	target, fstype, source string
+	flags                  uintptr
+	data                   string
+}
+
+// mountKernelFS gives the container /proc, /sys and a /dev of its own, as
+// runc does for Docker.
+func mountKernelFS(root *rootDir, rootPath string) error {
+	mounts := []kernelMount{
+		{"/proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, ""},
+		{"/sys", "sysfs", "sysfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV | unix.MS_RDONLY, ""},
+		{"/dev", "tmpfs", "tmpfs", unix.MS_NOSUID | unix.MS_STRICTATIME, "mode=755,size=65536k"},
+		{"/dev/pts", "devpts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"},
+		{"/dev/shm", "tmpfs", "shm", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=1777,size=65536k"},
+		{"/dev/mqueue", "mqueue", "mqueue", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	}
+	for _, m := range mounts {
+		if err := mountAt(root, m); err != nil {
+			return err
+		}
+		if m.target == "/dev" {
+			if err := populateDev(root); err != nil {
+				return err
+			}
+		}
+	}
+	if err := maskPaths(rootPath); err != nil {
+		return err
+	}
+	return nil
+}
+
+func mountAt(root *rootDir, m kernelMount) error {
+	fd, err := root.mkdirAll(m.target)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", m.target, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Mount(m.source, root.fdPath(fd), m.fstype, m.flags, m.data); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+	}
+	return nil
+}
+
+// populateDev makes the device nodes and links a container expects in a
+// fresh /dev.
+func populateDev(root *rootDir) error {
+	dev, err := root.open("/dev", unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("populate /dev: %w", err)
+	}
+	defer unix.Close(dev)
+	nodes := []struct {
+		name         string
+		major, minor uint32
+	}{
+		{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+		{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+	}
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	for _, n := range nodes {
+		if err := unix.Mknodat(dev, n.name, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			return fmt.Errorf("create /dev/%s: %w", n.name, err)
+		}
+	}
+	links := [][2]string{
+		{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}, {"/proc/kcore", "core"},
+	}
+	for _, l := range links {
+		if err := unix.Symlinkat(l[0], dev, l[1]); err != nil {
+			return fmt.Errorf("create /dev/%s: %w", l[1], err)
+		}
+	}
+	return nil
+}
+
+// maskPaths hides and write-protects what Docker does. The targets lie in
+// the fresh proc and sys mounts, which the image cannot have shaped.
+func maskPaths(rootPath string) error {
+	for _, p := range maskedPaths {
+		target := rootPath + p
+		var st unix.Stat_t
+		if err := unix.Lstat(target, &st); err != nil {
+			continue // not in this kernel
+		}
+		var err error
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			err = unix.Mount("tmpfs", target, "tmpfs", unix.MS_RDONLY, "")
+		} else {
+			err = unix.Mount(rootPath+"/dev/null", target, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+	}
+	for _, p := range readonlyPaths {
+		target := rootPath + p
+		if err := unix.Mount(target, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return fmt.Errorf("protect %s: %w", p, err)
+		}
+		if err := remountReadonly(target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// provideEtc writes /etc/hostname, /etc/hosts and /etc/resolv.conf into
+// the agent's own directory and binds them over the image's, as Docker
+// does: the image and the writable layer are left alone (but for an empty
+// placeholder where the image has no such file to mount over).
+func (a *Agent) provideEtc(root *rootDir, req wire.SetupRequest) error {
+	dir := filepath.Join(a.runDir, "etc")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("container files: %w", err)
+	}
+	hosts := req.Hosts
+	if hosts == nil {
+		hosts = []byte(defaultHosts)
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{{"hosts", hosts}}
+	if req.Hostname != "" {
+		files = append(files, struct {
+			name string
+			data []byte
+		}{"hostname", []byte(req.Hostname + "\n")})
+	}
+	if req.ResolvConf != nil {
+		files = append(files, struct {
+			name string
+			data []byte
+		}{"resolv.conf", req.ResolvConf})
+	}
+	for _, f := range files {
+		src := filepath.Join(dir, f.name)
+		if err := os.WriteFile(src, f.data, 0o644); err != nil {
+			return fmt.Errorf("container files: %w", err)
+		}
+		fd, err := root.ensureFile("/etc/" + f.name)
+		if err != nil {
+			return fmt.Errorf("container files: %w", err)
+		}
+		err = unix.Mount(src, root.fdPath(fd), "", unix.MS_BIND, "")
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("bind /etc/%s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+// pivot makes the agent's run directory its root and drops the old root
+// from view. On an initramfs, whose root cannot be pivoted away, it leaves
+// things as they are: there the machine itself is the boundary.
+func (a *Agent) pivot() (bool, error) {
+	oldRoot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("pivot: %w", err)
+	}
+	defer unix.Close(oldRoot)
+	if err := unix.Chdir(a.runDir); err != nil {
+		return false, fmt.Errorf("pivot: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		unix.Chdir("/")
+		if err == unix.EINVAL {
+			a.log.Warn("agent root cannot be pivoted; staying in the machine's root", "err", err)
+			return false, nil
+		}
+		return false, fmt.Errorf("pivot: %w", err)
+	}
+	// The old root is now stacked on the new one; detach it from there.
+	if err := unix.Fchdir(oldRoot); err != nil {
+		return false, fmt.Errorf("pivot: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return false, fmt.Errorf("pivot: detach old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return false, fmt.Errorf("pivot: %w", err)
+	}
+	a.runDir = "/"
+	a.procDir = "/proc"
+	return true, nil
+}

@@ -1,0 +1,243 @@
+// Package sandbox is the driver for hosts without a hypervisor: each
+// machine is the agent in fresh mount, pid, uts, ipc, net and cgroup
+// namespaces, with the agent as the namespaces' PID 1. It keeps the VM
+// contract: the host reaches the machine only over the agent's stream, and
+// all mounts live and die in the machine's own mount namespace.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/arcavm/arca/guest/vm"
+	"golang.org/x/sys/unix"
+)
+
+// Driver boots sandboxes running the agent binary at agentPath.
+type Driver struct {
+	agentPath string
+}
+
+var _ vm.Driver = (*Driver)(nil)
+
+// New returns a driver that runs the (static, linux) agent at agentPath.
+func New(agentPath string) *Driver {
+	return &Driver{agentPath: agentPath}
+}
+
+// Name implements vm.Driver.
+func (d *Driver) Name() string { return "sandbox" }
+
+// Files in a machine's StateDir.
+const (
+	logFile = "agent.log"
+	runDir  = "agent" // the agent mounts its private tmpfs here
+)
+
+// Boot implements vm.Driver.
+func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if spec.StateDir == "" {
+		return nil, errors.New("boot sandbox: no state dir")
+	}
+	if len(spec.Layers) == 0 {
+		return nil, errors.New("boot sandbox: no layers")
+	}
+	run := filepath.Join(spec.StateDir, runDir)
+	if err := os.MkdirAll(run, 0o700); err != nil {
+		return nil, fmt.Errorf("boot sandbox: %w", err)
+	}
+	logPath := filepath.Join(spec.StateDir, logFile)
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("boot sandbox: %w", err)
+	}
+	defer log.Close()
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("boot sandbox: socketpair: %w", err)
+	}
+	agentEnd := os.NewFile(uintptr(fds[1]), "agent-stream")
+	defer agentEnd.Close()
+	hostEnd := os.NewFile(uintptr(fds[0]), "host-stream")
+	conn, err := net.FileConn(hostEnd)
+	hostEnd.Close()
+	if err != nil {
+		return nil, fmt.Errorf("boot sandbox: %w", err)
+	}
+
+	cmd := &exec.Cmd{
+		Path:       d.agentPath,
+		Args:       []string{"arca-agent", "-stream", "fd:3", "-run-dir", run},
+		Env:        []string{},
+		Stdout:     log,
+		Stderr:     log,
+		ExtraFiles: []*os.File{agentEnd}, // fd 3
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+				unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP,
+			// Unshared rather than cloned: Go then makes every mount
+			// private before the agent runs, so not even a buggy agent
+			// can propagate a mount to the host.
+			Unshareflags: unix.CLONE_NEWNS,
+			// The daemon's death takes its machines with it.
+			Pdeathsig: unix.SIGKILL,
+		},
+	}
+	if err := startOnSteadyThread(cmd); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("boot sandbox: start agent: %w", err)
+	}
+	m := &machine{
+		cmd:     cmd,
+		conn:    conn,
+		logPath: logPath,
+		rootfs: vm.RootfsSpec{
+			Lower: topFirst(spec.Layers),
+			Upper: spec.UpperDir,
+			Work:  spec.WorkDir,
+		},
+		done: make(chan struct{}),
+	}
+	go m.wait()
+	return m, nil
+}
+
+// machine is one running sandbox.
+type machine struct {
+	cmd     *exec.Cmd
+	conn    net.Conn
+	logPath string
+	rootfs  vm.RootfsSpec
+
+	done     chan struct{}
+	err      error
+	killOnce sync.Once
+}
+
+// Conn implements vm.Machine.
+func (m *machine) Conn() net.Conn { return m.conn }
+
+// Rootfs implements vm.Machine: the overlay over the host's layer
+// directories, which the agent's mount namespace sees as the host does.
+func (m *machine) Rootfs() vm.RootfsSpec { return m.rootfs }
+
+// Done implements vm.Machine.
+func (m *machine) Done() <-chan struct{} { return m.done }
+
+// Err implements vm.Machine: nil after a clean Shutdown, else how the agent
+// died (with the end of its log).
+func (m *machine) Err() error {
+	select {
+	case <-m.done:
+		return m.err
+	default:
+		return nil
+	}
+}
+
+func (m *machine) exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait records how the agent ended. When the agent (the pid namespace's
+// init) dies, the kernel kills every process in the namespace before the
+// agent can be reaped, so nothing of the machine outlives this.
+func (m *machine) wait() {
+	err := m.cmd.Wait()
+	if err != nil {
+		err = fmt.Errorf("sandbox agent: %w%s", err, logSuffix(tail(m.logPath, 2048)))
+	}
+	m.err = err
+	close(m.done)
+}
+
+// Kill implements vm.Machine.
+func (m *machine) Kill() error {
+	m.killOnce.Do(func() {
+		if !m.exited() {
+			// ESRCH only: it exited since the check.
+			m.cmd.Process.Kill()
+		}
+		<-m.done
+		m.conn.Close()
+	})
+	return nil
+}
+
+// topFirst orders layers as overlayfs wants them: the top one first.
+func topFirst(layers []string) []string {
+	out := slices.Clone(layers)
+	slices.Reverse(out)
+	return out
+}
+
+func logSuffix(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	return "; agent log ends: " + s
+}
+
+// tail reads the last n bytes of a file, for error messages.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		f.Seek(st.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, n))
+	return string(b)
+}
+
+// startOnSteadyThread starts cmd from an OS thread that never exits.
+// Pdeathsig fires when the *thread* that forked the child ends, and Go
+// retires threads now and then (any goroutine that exits while locked to
+// its thread takes the thread with it), which would kill a healthy machine.
+func startOnSteadyThread(cmd *exec.Cmd) error {
+	steady.once.Do(func() {
+		steady.reqs = make(chan startReq)
+		go func() {
+			runtime.LockOSThread() // and never unlock: the thread stays
+			for r := range steady.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	steady.reqs <- startReq{cmd: cmd, done: done}
+	return <-done
+}
+
+var steady struct {
+	once sync.Once
+	reqs chan startReq
+}
+
+type startReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}

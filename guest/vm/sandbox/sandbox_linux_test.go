@@ -1,0 +1,628 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/wire"
+	"golang.org/x/sys/unix"
+)
+
+// agentBin is the agent built once for all tests; "" when not root.
+var agentBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		if os.Geteuid() != 0 {
+			return m.Run() // the tests skip themselves
+		}
+		dir, err := os.MkdirTemp("", "arca-agent-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		agentBin = filepath.Join(dir, "arca-agent")
+		build := exec.Command("go", "build", "-trimpath", "-o", agentBin, "github.com/arcavm/arca/cmd/arca-agent")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build agent: %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}())
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("sandbox tests need root (namespaces, mounts)")
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("sandbox tests need a static /bin/busybox for the test image")
+	}
+}
+
+const testPasswd = `root:x:0:0:root:/root:/bin/sh
+app:x:1000:1000:app:/home/app:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+`
+
+const testGroup = `root:x:0:
+wheel:x:10:app
+app:x:1000:
+nogroup:x:65534:
+`
+
+// newImage builds a one-layer image: busybox with every applet linked,
+// passwd and group.
+func newImage(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layer")
+	for _, d := range []string{"bin", "etc", "root", "home/app"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	list, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, applet := range strings.Fields(string(list)) {
+		if applet != "busybox" {
+			os.Symlink("busybox", filepath.Join(dir, "bin", applet))
+		}
+	}
+	files := map[string]string{"etc/passwd": testPasswd, "etc/group": testGroup, "etc/hostname": "image\n"}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not executable, for the permission error.
+	if err := os.WriteFile(filepath.Join(dir, "bin/data"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type box struct {
+	m      vm.Machine
+	c      *wire.Client
+	layer  string
+	upper  string
+	nextID int
+}
+
+func ctxT(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// boot boots a sandbox over layer and sets it up; upper may be shared
+// between boots.
+func boot(t *testing.T, layer, upper, work string) *box {
+	t.Helper()
+	spec := vm.MachineSpec{
+		ID:       "test",
+		StateDir: filepath.Join(t.TempDir(), "state"),
+		Layers:   []string{layer},
+		UpperDir: upper,
+		WorkDir:  work,
+	}
+	m, err := New(agentBin).Boot(ctxT(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Kill() })
+	c, err := wire.NewClient(m.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Ping(ctxT(t)); err != nil {
+		t.Fatalf("ping: %v (%v)", err, m.Err())
+	}
+	err = c.Setup(ctxT(t), wire.SetupRequest{
+		Rootfs:     m.Rootfs(),
+		Hostname:   "sandbox-test",
+		Hosts:      []byte("127.0.0.1\tlocalhost\n10.0.0.2\tsandbox-test\n"),
+		ResolvConf: []byte("nameserver 192.0.2.53\n"),
+	})
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	return &box{m: m, c: c, layer: layer, upper: upper}
+}
+
+func bootFresh(t *testing.T) *box {
+	t.Helper()
+	needRoot(t)
+	dir := t.TempDir()
+	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+	os.Mkdir(upper, 0o755)
+	os.Mkdir(work, 0o755)
+	return boot(t, newImage(t), upper, work)
+}
+
+type result struct {
+	stdout, stderr string
+	status         wire.ExitStatus
+}
+
+func (b *box) id() string {
+	b.nextID++
+	return fmt.Sprintf("p%d", b.nextID)
+}
+
+// run starts spec, feeds stdin, reads all output and waits.
+func (b *box) run(t *testing.T, spec wire.ProcessSpec, stdin string) result {
+	t.Helper()
+	if spec.ID == "" {
+		spec.ID = b.id()
+	}
+	p, err := b.c.Start(ctxT(t), spec)
+	if err != nil {
+		t.Fatalf("start %q: %v", spec.Args, err)
+	}
+	if p.Stdin != nil {
+		go func() {
+			io.WriteString(p.Stdin, stdin)
+			p.Stdin.Close()
+		}()
+	}
+	var out, errOut bytes.Buffer
+	var wg sync.WaitGroup
+	for _, x := range []struct {
+		r io.Reader
+		w *bytes.Buffer
+	}{{p.Stdout, &out}, {p.Stderr, &errOut}} {
+		if x.r != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				io.Copy(x.w, x.r)
+			}()
+		}
+	}
+	wg.Wait()
+	st, err := p.Wait()
+	if err != nil {
+		t.Fatalf("wait %q: %v", spec.Args, err)
+	}
+	return result{out.String(), errOut.String(), st}
+}
+
+func (b *box) sh(t *testing.T, script string) result {
+	t.Helper()
+	return b.run(t, wire.ProcessSpec{Args: []string{"sh", "-c", script}, Env: []string{"PATH=/bin"}}, "")
+}
+
+func TestSandbox(t *testing.T) {
+	b := bootFresh(t)
+	path := []string{"PATH=/bin"}
+
+	t.Run("echo", func(t *testing.T) {
+		r := b.run(t, wire.ProcessSpec{Args: []string{"echo", "hello"}, Env: path}, "")
+		if r.stdout != "hello\n" || r.stderr != "" || r.status != (wire.ExitStatus{}) {
+			t.Fatalf("%+v", r)
+		}
+	})
+	t.Run("exit code", func(t *testing.T) {
+		if r := b.sh(t, "exit 3"); r.status.Code != 3 {
+			t.Fatalf("%+v", r)
+		}
+	})
+	t.Run("default PATH", func(t *testing.T) {
+		if r := b.run(t, wire.ProcessSpec{Args: []string{"echo", "x"}}, ""); r.stdout != "x\n" {
+			t.Fatalf("%+v", r)
+		}
+	})
+	t.Run("stdin", func(t *testing.T) {
+		in := "line one\nline two\x00\xff"
+		r := b.run(t, wire.ProcessSpec{Args: []string{"cat"}, Env: path, Stdin: true}, in)
+		if r.stdout != in || r.status.Code != 0 {
+			t.Fatalf("%+v", r)
+		}
+	})
+	t.Run("no stdin reads eof", func(t *testing.T) {
+		if r := b.run(t, wire.ProcessSpec{Args: []string{"cat"}, Env: path}, ""); r.stdout != "" || r.status.Code != 0 {
+			t.Fatalf("%+v", r)
+		}
+	})
+	t.Run("stderr apart", func(t *testing.T) {
+		r := b.sh(t, "echo out; echo err >&2; echo out2")
+		if r.stdout != "out\nout2\n" || r.stderr != "err\n" {
+			t.Fatalf("%+v", r)
+		}
+	})
+	t.Run("env exactly", func(t *testing.T) {
+		r := b.run(t, wire.ProcessSpec{Args: []string{"env"}, Env: []string{"PATH=/bin", "A=1=2"}}, "")
+		got := strings.Fields(r.stdout)
+		want := []string{"PATH=/bin", "A=1=2", "HOME=/root"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("env %q, want %q", got, want)
+		}
+	})
+	t.Run("tty", func(t *testing.T) {
+		r := b.run(t, wire.ProcessSpec{
+			Args: []string{"sh", "-c", "tty; echo $TERM; stty size; echo err >&2"}, Env: path,
+			Tty: true, ConsoleSize: wire.WindowSize{Height: 30, Width: 100},
+		}, "")
+		want := "/dev/pts/0\r\nxterm\r\n30 100\r\nerr\r\n"
+		if r.stdout != want || r.status.Code != 0 {
+			t.Fatalf("got %q, want %q (%+v)", r.stdout, want, r.status)
+		}
+	})
+	t.Run("tty resize", func(t *testing.T) {
+		p, err := b.c.Start(ctxT(t), wire.ProcessSpec{
+			ID: "resize", Args: []string{"sh", "-c", "read x; stty size"}, Env: path, Tty: true, Stdin: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.c.Resize(ctxT(t), "resize", 40, 120); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(p.Stdin, "go\n")
+		out, _ := io.ReadAll(p.Stdout)
+		if st, err := p.Wait(); err != nil || st.Code != 0 {
+			t.Fatalf("%+v %v", st, err)
+		}
+		if !strings.Contains(string(out), "40 120") {
+			t.Fatalf("output %q", out)
+		}
+	})
+	t.Run("users", func(t *testing.T) {
+		tests := []struct{ user, want string }{
+			{"", "uid=0(root) gid=0(root) groups=0(root)"},
+			{"app", "uid=1000(app) gid=1000(app) groups=10(wheel),1000(app)"},
+			{"1000:65534", "uid=1000(app) gid=65534(nogroup) groups=65534(nogroup)"},
+			{"nobody", "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"},
+			{"4242:4343", "uid=4242 gid=4343 groups=4343"},
+		}
+		for _, tt := range tests {
+			r := b.run(t, wire.ProcessSpec{Args: []string{"id"}, Env: path, User: tt.user}, "")
+			if strings.TrimSpace(r.stdout) != tt.want {
+				t.Errorf("user %q: id says %q, want %q", tt.user, r.stdout, tt.want)
+			}
+		}
+		r := b.run(t, wire.ProcessSpec{Args: []string{"sh", "-c", "echo $HOME"}, Env: path, User: "app"}, "")
+		if r.stdout != "/home/app\n" {
+			t.Errorf("HOME %q", r.stdout)
+		}
+	})
+	t.Run("cwd created", func(t *testing.T) {
+		r := b.run(t, wire.ProcessSpec{Args: []string{"pwd"}, Env: path, Cwd: "/work/a/b"}, "")
+		if r.stdout != "/work/a/b\n" {
+			t.Fatalf("%+v", r)
+		}
+		if _, err := os.Stat(filepath.Join(b.upper, "work/a/b")); err != nil {
+			t.Fatalf("cwd not in the writable layer: %v", err)
+		}
+	})
+	t.Run("start errors", func(t *testing.T) {
+		tests := []struct {
+			args []string
+			user string
+			is   error
+			msg  string
+		}{
+			{[]string{"nope"}, "", wire.ErrNotFound, `exec: "nope": executable file not found in $PATH`},
+			{[]string{"/nope"}, "", wire.ErrNotFound, "no such file or directory"},
+			{[]string{"/bin/data"}, "", wire.ErrPermission, "permission denied"},
+			{[]string{"/etc"}, "", wire.ErrPermission, "permission denied"},
+			{[]string{"id"}, "ghost", wire.ErrInvalid, "unable to find user ghost"},
+		}
+		for _, tt := range tests {
+			_, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: b.id(), Args: tt.args, Env: path, User: tt.user, Stdin: true})
+			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("%q: got %v, want %v with %q", tt.args, err, tt.is, tt.msg)
+			}
+		}
+	})
+	t.Run("10MB intact", func(t *testing.T) {
+		r := b.sh(t, "head -c 10000000 /dev/urandom >/tmp/big && sha256sum /tmp/big >&2 && cat /tmp/big && rm /tmp/big")
+		if len(r.stdout) != 10000000 {
+			t.Fatalf("%d bytes, stderr %q", len(r.stdout), r.stderr)
+		}
+		sum := sha256.Sum256([]byte(r.stdout))
+		if want := strings.Fields(r.stderr); len(want) == 0 || want[0] != hex.EncodeToString(sum[:]) {
+			t.Fatalf("sha256 %x, inside %q", sum, r.stderr)
+		}
+	})
+	t.Run("backpressure", func(t *testing.T) {
+		p, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: b.id(), Args: []string{"sh", "-c", "head -c 4000000 /dev/zero; echo done >&2"}, Env: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stderr := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(p.Stderr)
+			stderr <- string(b)
+		}()
+		select {
+		case s := <-stderr:
+			t.Fatalf("finished (%q) although nobody read its output", s)
+		case <-time.After(500 * time.Millisecond):
+		}
+		n, _ := io.Copy(io.Discard, p.Stdout)
+		if s := <-stderr; n != 4000000 || s != "done\n" {
+			t.Fatalf("read %d, stderr %q", n, s)
+		}
+		p.Wait()
+	})
+	t.Run("signal", func(t *testing.T) {
+		p, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: "sleeper", Args: []string{"sleep", "100"}, Env: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go io.Copy(io.Discard, p.Stdout)
+		go io.Copy(io.Discard, p.Stderr)
+		if err := b.c.Signal(ctxT(t), "sleeper", syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		st, err := p.Wait()
+		if err != nil || st != (wire.ExitStatus{Code: 143, Signal: 15}) {
+			t.Fatalf("%+v %v", st, err)
+		}
+		if err := b.c.Signal(ctxT(t), "sleeper", syscall.SIGTERM); !errors.Is(err, wire.ErrNotFound) {
+			t.Fatalf("signal after exit: %v", err)
+		}
+	})
+	t.Run("exec with background child ends", func(t *testing.T) {
+		start := time.Now()
+		r := b.sh(t, "sleep 100 & echo started")
+		if r.stdout != "started\n" || r.status.Code != 0 || time.Since(start) > 10*time.Second {
+			t.Fatalf("%+v after %v", r, time.Since(start))
+		}
+	})
+	t.Run("container files", func(t *testing.T) {
+		r := b.sh(t, "hostname; cat /etc/hostname /etc/hosts /etc/resolv.conf")
+		want := "sandbox-test\nsandbox-test\n127.0.0.1\tlocalhost\n10.0.0.2\tsandbox-test\nnameserver 192.0.2.53\n"
+		if r.stdout != want {
+			t.Fatalf("got %q, want %q", r.stdout, want)
+		}
+		// The image's file is untouched, and nothing went to the upper layer.
+		if b, _ := os.ReadFile(filepath.Join(b.layer, "etc/hostname")); string(b) != "image\n" {
+			t.Fatalf("image hostname now %q", b)
+		}
+		if _, err := os.Stat(filepath.Join(b.upper, "etc/hostname")); err == nil {
+			t.Fatal("hostname written to the upper layer")
+		}
+	})
+	t.Run("isolation", func(t *testing.T) {
+		r := b.sh(t, `echo pid $$; ls /; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; ` +
+			`echo 1 > /proc/sys/kernel/domainname && echo proc-sys-writable; ls /dev | tr '\n' ' '`)
+		lines := r.stdout
+		if !strings.Contains(lines, "\nlo\n") || strings.Contains(lines, "eth") {
+			t.Errorf("network devices: %q", lines)
+		}
+		if strings.Contains(lines, "proc-sys-writable") {
+			t.Error("/proc/sys is writable")
+		}
+		for _, want := range []string{"null", "zero", "urandom", "pts", "shm", "ptmx", "fd"} {
+			if !strings.Contains(lines, want) {
+				t.Errorf("/dev lacks %s: %q", want, lines)
+			}
+		}
+		if strings.Contains(lines, "home\n") == false || strings.Contains(lines, "agent") {
+			t.Errorf("root listing: %q", lines)
+		}
+	})
+	t.Run("writes go to upper", func(t *testing.T) {
+		if r := b.sh(t, "echo data > /newfile && echo more >> /etc/passwd"); r.status.Code != 0 {
+			t.Fatalf("%+v", r)
+		}
+		if got, _ := os.ReadFile(filepath.Join(b.upper, "newfile")); string(got) != "data\n" {
+			t.Fatalf("upper newfile %q", got)
+		}
+		if got, _ := os.ReadFile(filepath.Join(b.layer, "etc/passwd")); string(got) != testPasswd {
+			t.Fatalf("lower layer changed: %q", got)
+		}
+	})
+	t.Run("main exit kills the rest", func(t *testing.T) {
+		bg, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: "bg", Args: []string{"sleep", "100"}, Env: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bg.Close()
+		start := time.Now()
+		r := b.run(t, wire.ProcessSpec{ID: "main", Main: true, Args: []string{"sh", "-c", "sleep 100 & echo up"}, Env: path}, "")
+		if r.stdout != "up\n" || r.status.Code != 0 {
+			t.Fatalf("%+v", r)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("main took %v: its background child held the output", d)
+		}
+		if st, err := bg.Wait(); err != nil || st.Code != 137 {
+			t.Fatalf("exec after main exit: %+v %v", st, err)
+		}
+		_, err = b.c.Start(ctxT(t), wire.ProcessSpec{ID: "late", Args: []string{"true"}, Env: path})
+		if !errors.Is(err, wire.ErrConflict) {
+			t.Fatalf("start after main exit: %v", err)
+		}
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		if err := b.c.Shutdown(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-b.m.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("machine still running after Shutdown")
+		}
+		if err := b.m.Err(); err != nil {
+			t.Fatalf("clean shutdown reported %v", err)
+		}
+	})
+}
+
+// A killed machine leaves no process, mount or descriptor behind.
+func TestKillLeavesNothing(t *testing.T) {
+	needRoot(t)
+	mountsBefore := mountinfo(t)
+	fdsBefore := openFDs(t)
+	b := bootFresh(t)
+	m := b.m.(*machine)
+	agentPid := m.cmd.Process.Pid
+	pidns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", agentPid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		p, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: id, Main: id == "a", Args: []string{"sh", "-c", "sleep 1000 & sleep 1000"}, Env: []string{"PATH=/bin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+	}
+	if n := len(inPidNS(t, pidns)); n < 5 {
+		t.Fatalf("%d processes in the sandbox, want agent + 4", n)
+	}
+	if got := mountinfo(t); !sameLines(got, mountsBefore) {
+		t.Fatalf("host mounts changed while running:\n%s", diffLines(got, mountsBefore))
+	}
+	if err := b.m.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.m.Kill(); err != nil {
+		t.Fatalf("second Kill: %v", err)
+	}
+	select {
+	case <-b.m.Done():
+	default:
+		t.Fatal("Done still open after Kill")
+	}
+	if b.m.Err() == nil {
+		t.Fatal("killed machine reports a clean exit")
+	}
+	b.c.Close()
+	if err := unix.Kill(agentPid, 0); err != unix.ESRCH {
+		t.Fatalf("agent pid %d still there: %v", agentPid, err)
+	}
+	if left := inPidNS(t, pidns); len(left) > 0 {
+		t.Fatalf("processes left in the sandbox: %v", left)
+	}
+	if got := mountinfo(t); !sameLines(got, mountsBefore) {
+		t.Fatalf("host mounts changed:\n%s", diffLines(got, mountsBefore))
+	}
+	if got := openFDs(t); got > fdsBefore {
+		t.Fatalf("%d descriptors open, %d before", got, fdsBefore)
+	}
+	// The writable layer is free for the next boot.
+	if err := os.RemoveAll(b.upper); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A host that goes away takes the machine with it.
+func TestHostGoneStopsMachine(t *testing.T) {
+	b := bootFresh(t)
+	if _, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: "m", Main: true, Args: []string{"sleep", "1000"}}); err != nil {
+		t.Fatal(err)
+	}
+	b.c.Close()
+	select {
+	case <-b.m.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("machine still running after its host left")
+	}
+}
+
+// A second boot over the same writable layer sees the first one's changes.
+func TestRestartKeepsWritableLayer(t *testing.T) {
+	b := bootFresh(t)
+	if r := b.sh(t, "echo kept > /root/state"); r.status.Code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	if err := b.c.Shutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	b.m.Kill()
+	b2 := boot(t, b.layer, b.upper, filepath.Join(filepath.Dir(b.upper), "work"))
+	if r := b2.sh(t, "cat /root/state"); r.stdout != "kept\n" {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func mountinfo(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// Only mounts that involve this test's files count: other tests
+		// on the host may mount things meanwhile.
+		if strings.Contains(sc.Text(), os.TempDir()) || strings.Contains(sc.Text(), " overlay ") {
+			lines = append(lines, sc.Text())
+		}
+	}
+	return lines
+}
+
+func sameLines(a, b []string) bool { return strings.Join(a, "\n") == strings.Join(b, "\n") }
+
+func diffLines(got, before []string) string {
+	return "before:\n" + strings.Join(before, "\n") + "\nnow:\n" + strings.Join(got, "\n")
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// inPidNS lists the pids of processes in the pid namespace ns.
+func inPidNS(t *testing.T, ns string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && l == ns {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
