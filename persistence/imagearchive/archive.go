@@ -24,7 +24,7 @@ const (
 	blobsDir         = "blobs/sha256/"
 
 	// annotations Docker 25 puts on each tagged manifest in index.json
-	annotationImageName = "io.containerd.image.name"        // docker.io/library/busybox:latest
+	annotationImageName = "io.containerd.image.name"          // docker.io/library/busybox:latest
 	annotationRefName   = "org.opencontainers.image.ref.name" // latest
 
 	mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
