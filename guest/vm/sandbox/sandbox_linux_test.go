@@ -419,7 +419,7 @@ func TestSandbox(t *testing.T) {
 		}
 	})
 	t.Run("isolation", func(t *testing.T) {
-		r := b.sh(t, `echo pid $$; ls /; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; ` +
+		r := b.sh(t, `echo pid $$; ls /; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; `+
 			`echo 1 > /proc/sys/kernel/domainname && echo proc-sys-writable; ls /dev | tr '\n' ' '`)
 		lines := r.stdout
 		if !strings.Contains(lines, "\nlo\n") || strings.Contains(lines, "eth") {
