@@ -116,6 +116,10 @@ func (a *Agent) forget(id string) {
 }
 
 func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.ProcessSpec, stdio wire.Stdio) (int, <-chan wire.ExitStatus, error) {
+	caps, err := parseCaps(spec.Capabilities)
+	if err != nil {
+		return 0, nil, err
+	}
 	user, err := a.lookupUser(root, spec.User)
 	if err != nil {
 		return 0, nil, err
@@ -160,7 +164,9 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 		},
 	}
 	pid, waited, err := a.reaper.start(func() (int, error) {
-		return syscall.ForkExec(argv0, spec.Args, attr)
+		return forkWithCaps(caps, func() (int, error) {
+			return syscall.ForkExec(argv0, spec.Args, attr)
+		})
 	})
 	pio.closeChild()
 	if err != nil {

@@ -53,7 +53,12 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 	if err != nil {
 		return err
 	}
-	if err := mountKernelFS(root, rootPath); err != nil {
+	devices, err := makeDevices(filepath.Join(a.runDir, "dev"))
+	if err != nil {
+		root.close()
+		return err
+	}
+	if err := mountKernelFS(root, rootPath, devices); err != nil {
 		root.close()
 		return err
 	}
@@ -112,7 +117,10 @@ func mountRootfs(spec vm.RootfsSpec, target string) error {
 			if err := unix.Mount(spec.Lower[0], target, "", unix.MS_BIND, ""); err != nil {
 				return fmt.Errorf("mount rootfs: %w", err)
 			}
-			return remountReadonly(target)
+			if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
+				return fmt.Errorf("remount rootfs read-only: %w", err)
+			}
+			return nil
 		}
 		return overlay(target, "lowerdir="+strings.Join(spec.Lower, ":"), spec.Lower)
 	}
@@ -120,7 +128,7 @@ func mountRootfs(spec vm.RootfsSpec, target string) error {
 	return overlay(target, opts, append(append([]string(nil), spec.Lower...), spec.Upper, spec.Work))
 }
 
-// overlay mounts an overlayfs. Mount options are limited to a page, which
+// overlay mounts an overlayfs, nodev: see populateDev. Mount options are limited to a page, which
 // long layer chains exceed; then the paths are given relative to their
 // common parent, from there.
 func overlay(target, opts string, paths []string) error {
@@ -133,7 +141,7 @@ func overlay(target, opts string, paths []string) error {
 			}
 		}
 	}
-	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("mount overlay rootfs: %w", err)
 	}
 	return nil
@@ -169,11 +177,11 @@ type kernelMount struct {
 
 // mountKernelFS gives the container /proc, /sys and a /dev of its own, as
 // runc does for Docker.
-func mountKernelFS(root *rootDir, rootPath string) error {
+func mountKernelFS(root *rootDir, rootPath, devices string) error {
 	mounts := []kernelMount{
 		{"/proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, ""},
 		{"/sys", "sysfs", "sysfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV | unix.MS_RDONLY, ""},
-		{"/dev", "tmpfs", "tmpfs", unix.MS_NOSUID | unix.MS_STRICTATIME, "mode=755,size=65536k"},
+		{"/dev", "tmpfs", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_STRICTATIME, "mode=755,size=65536k"},
 		{"/dev/pts", "devpts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"},
 		{"/dev/shm", "tmpfs", "shm", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=1777,size=65536k"},
 		{"/dev/mqueue", "mqueue", "mqueue", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
@@ -183,7 +191,7 @@ func mountKernelFS(root *rootDir, rootPath string) error {
 			return err
 		}
 		if m.target == "/dev" {
-			if err := populateDev(root); err != nil {
+			if err := populateDev(root, devices); err != nil {
 				return err
 			}
 		}
@@ -206,26 +214,56 @@ func mountAt(root *rootDir, m kernelMount) error {
 	return nil
 }
 
-// populateDev makes the device nodes and links a container expects in a
-// fresh /dev.
-func populateDev(root *rootDir) error {
+// The device nodes a container gets, as Docker gives them.
+var devices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+// makeDevices creates the device nodes on a tmpfs of the agent's own.
+//
+// Docker lets a container mknod and relies on the devices cgroup to keep
+// it from opening, say, the host's disk. Without that cgroup the sandbox
+// mounts every filesystem the container can write to nodev instead, and
+// binds these nodes in one by one: a bind mount keeps the flags of its
+// source, so they work while any node the container makes does not.
+func makeDevices(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("device nodes: %w", err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=755,size=64k"); err != nil {
+		return "", fmt.Errorf("device nodes: %w", err)
+	}
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	for _, d := range devices {
+		if err := unix.Mknod(filepath.Join(dir, d.name), unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return "", fmt.Errorf("create device %s: %w", d.name, err)
+		}
+	}
+	return dir, nil
+}
+
+// populateDev fills a fresh /dev: the device nodes from nodes, bound over
+// empty files, and the usual links.
+func populateDev(root *rootDir, nodes string) error {
 	dev, err := root.open("/dev", unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return fmt.Errorf("populate /dev: %w", err)
 	}
 	defer unix.Close(dev)
-	nodes := []struct {
-		name         string
-		major, minor uint32
-	}{
-		{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
-		{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
-	}
-	old := unix.Umask(0)
-	defer unix.Umask(old)
-	for _, n := range nodes {
-		if err := unix.Mknodat(dev, n.name, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
-			return fmt.Errorf("create /dev/%s: %w", n.name, err)
+	for _, d := range devices {
+		fd, err := unix.Openat(dev, d.name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o666)
+		if err != nil {
+			return fmt.Errorf("create /dev/%s: %w", d.name, err)
+		}
+		err = unix.Mount(filepath.Join(nodes, d.name), root.fdPath(fd), "", unix.MS_BIND, "")
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", d.name, err)
 		}
 	}
 	links := [][2]string{

@@ -116,3 +116,23 @@ func TestProcessEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestParseCaps(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    capSet
+		wantErr bool
+	}{
+		{in: nil, want: 0xa80425fb}, // Docker's default, as CapBnd shows it
+		{in: []string{}, want: 0},
+		{in: []string{"CAP_KILL", "net_admin"}, want: 1<<5 | 1<<12},
+		{in: []string{"ALL"}, want: ^capSet(0)},
+		{in: []string{"CAP_FLY"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := parseCaps(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseCaps(%q) = %#x, %v; want %#x", tt.in, got, err, tt.want)
+		}
+	}
+}

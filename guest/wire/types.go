@@ -51,6 +51,11 @@ type ProcessSpec struct {
 	Main bool `json:"main,omitempty"`
 	// ConsoleSize is the pty's initial size; zero keeps the kernel's.
 	ConsoleSize WindowSize `json:"consoleSize,omitzero"`
+	// Capabilities bounds what the process may ever hold, by name
+	// ("CAP_NET_ADMIN", "NET_ADMIN" or "ALL"); nil is Docker's default set,
+	// empty is none.
+	// The host folds CapAdd, CapDrop and Privileged into it.
+	Capabilities []string `json:"capabilities"`
 }
 
 // WindowSize is a terminal size in characters.

@@ -437,6 +437,36 @@ func TestSandbox(t *testing.T) {
 			t.Errorf("root listing: %q", lines)
 		}
 	})
+	t.Run("privileges", func(t *testing.T) {
+		r := b.sh(t, `grep CapBnd /proc/self/status; mkdir -p /mnt; mount -t tmpfs none /mnt && echo mounted; `+
+			`mknod /tmp/null c 1 3 && head -c 1 /tmp/null && echo device-opened; mknod /dev/null2 c 1 3 && head -c 1 /dev/null2 && echo dev-opened; `+
+			`echo ok > /dev/null && echo null-works`)
+		// Docker's default bounding set.
+		if !strings.Contains(r.stdout, "CapBnd:\t00000000a80425fb\n") {
+			t.Errorf("bounding set: %q", r.stdout)
+		}
+		for _, bad := range []string{"mounted", "device-opened", "dev-opened"} {
+			if strings.Contains(r.stdout, bad) {
+				t.Errorf("%s: %q", bad, r.stdout)
+			}
+		}
+		if !strings.Contains(r.stdout, "null-works") {
+			t.Errorf("/dev/null: %q %q", r.stdout, r.stderr)
+		}
+		r = b.run(t, wire.ProcessSpec{Args: []string{"sh", "-c", "mount -t tmpfs none /mnt && echo mounted && umount /mnt"},
+			Env: path, Capabilities: []string{"ALL"}}, "")
+		if r.stdout != "mounted\n" {
+			t.Errorf("privileged: %+v", r)
+		}
+		r = b.run(t, wire.ProcessSpec{Args: []string{"grep", "Cap[EB]", "/proc/self/status"}, Env: path, Capabilities: []string{"CAP_KILL", "net_admin"}, User: "app"}, "")
+		if r.stdout != "CapEff:\t0000000000000000\nCapBnd:\t0000000000001020\n" {
+			t.Errorf("user with caps: %q", r.stdout)
+		}
+		_, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: b.id(), Args: []string{"true"}, Env: path, Capabilities: []string{"CAP_FLY"}})
+		if !errors.Is(err, wire.ErrInvalid) {
+			t.Errorf("unknown capability: %v", err)
+		}
+	})
 	t.Run("writes go to upper", func(t *testing.T) {
 		if r := b.sh(t, "echo data > /newfile && echo more >> /etc/passwd"); r.status.Code != 0 {
 			t.Fatalf("%+v", r)
