@@ -26,9 +26,9 @@ type MachineSpec struct {
 	Layers []string
 	// UpperDir and WorkDir hold the container's writable layer; they
 	// survive the machine so a restarted container keeps its changes.
-	UpperDir string
-	WorkDir  string
-	Hostname string
+	UpperDir    string
+	WorkDir     string
+	Hostname    string
 	MemoryBytes int64 // 0: driver default
 	NanoCPUs    int64 // 0: driver default
 }
