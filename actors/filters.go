@@ -108,7 +108,10 @@ func matchOne(key, v string, r *persistence.ContainerRecord) bool {
 	case "status":
 		return string(r.State.Status) == v
 	case "ancestor":
-		return r.Image == v || strings.HasPrefix(r.ImageID.String(), v) || strings.HasPrefix(r.ImageID.Encoded(), v) ||
+		// Digest.Encoded panics on a malformed digest: compare strings.
+		id := strings.TrimPrefix(r.ImageID.String(), "sha256:")
+		want := strings.TrimPrefix(v, "sha256:")
+		return r.Image == v || (want != "" && id != "" && strings.HasPrefix(id, want)) ||
 			strings.TrimSuffix(r.Image, ":latest") == strings.TrimSuffix(v, ":latest")
 	case "network":
 		return r.HostConfig != nil && string(r.HostConfig.NetworkMode) == v
