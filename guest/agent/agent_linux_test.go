@@ -118,13 +118,18 @@ func TestAgentUnderLoad(t *testing.T) {
 		t.Fatalf("long exec after main: %+v %v", st, err)
 	}
 	if err := c.Shutdown(ctx); err != nil {
-		t.Fatal(err)
+		<-m.Done()
+		t.Fatalf("shutdown: %v; agent: %v\n%s", err, m.Err(), agentLog(dir))
 	}
 	<-m.Done()
 	if err := m.Err(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "state", "agent.log"))
-		t.Fatalf("agent exit: %v\n%s", err, log)
+		t.Fatalf("agent exit: %v\n%s", err, agentLog(dir))
 	}
+}
+
+func agentLog(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "state", "agent.log"))
+	return string(b)
 }
 
 // loadOne runs one of a few kinds of process and checks what it did.

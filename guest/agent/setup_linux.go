@@ -162,8 +162,16 @@ func commonDir(paths []string) string {
 	return common
 }
 
+// remountReadonly makes the mount at target read-only, keeping its other
+// flags (a bare remount would clear nosuid, nodev and noexec).
 func remountReadonly(target string) error {
-	if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", target, err)
+	}
+	const keep = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME
+	flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | uintptr(st.Flags)&keep
+	if err := unix.Mount("", target, "", flags, ""); err != nil {
 		return fmt.Errorf("remount %s read-only: %w", target, err)
 	}
 	return nil
@@ -289,7 +297,7 @@ func maskPaths(rootPath string) error {
 		}
 		var err error
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			err = unix.Mount("tmpfs", target, "tmpfs", unix.MS_RDONLY, "")
+			err = unix.Mount("tmpfs", target, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
 		} else {
 			err = unix.Mount(rootPath+"/dev/null", target, "", unix.MS_BIND, "")
 		}

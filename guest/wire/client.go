@@ -80,9 +80,16 @@ func (c *Client) Resize(ctx context.Context, procID string, height, width uint16
 }
 
 // Shutdown asks the agent to kill every process and exit; the machine then
-// powers off. Waits of running processes report them killed.
+// powers off. Waits of running processes report them killed. It also
+// succeeds if the session is already gone.
 func (c *Client) Shutdown(ctx context.Context) error {
-	if _, err := c.call(ctx, request{Op: opShutdown}); err != nil {
+	_, err := c.call(ctx, request{Op: opShutdown})
+	if errors.Is(err, ErrSessionClosed) {
+		// Gone before it answered: a session's end makes the agent kill
+		// everything and exit too, which is all Shutdown asks for.
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("shut down agent: %w", err)
 	}
 	return nil
@@ -262,8 +269,12 @@ func roundTrip(ctx context.Context, st net.Conn, req request) (response, error) 
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Now()) })
 	var resp response
 	err := writeFrame(st, req)
-	if err == nil {
-		err = readFrame(st, &resp)
+	if err == nil || errors.Is(err, yamux.ErrSessionShutdown) {
+		// A write can report the session's end although its frame went
+		// out and the answer came in before the end: read what is there.
+		if rerr := readFrame(st, &resp); rerr == nil || err == nil {
+			err = rerr
+		}
 	}
 	stop()
 	st.SetDeadline(time.Time{})
