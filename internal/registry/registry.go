@@ -145,7 +145,7 @@ func (p *Puller) Pull(ctx context.Context, refStr string, progress func(jsonstre
 
 	top, err := rc.ManifestGet(ctx, r)
 	if err != nil {
-		return nil, manifestError(refStr, err)
+		return nil, manifestError(ctx, refStr, err)
 	}
 	topRaw, err := top.RawBody()
 	if err != nil {
@@ -161,7 +161,7 @@ func (p *Puller) Pull(ctx context.Context, refStr string, progress func(jsonstre
 		}
 		m, err = rc.ManifestGet(ctx, r.SetDigest(d.Digest.String()))
 		if err != nil {
-			return nil, manifestError(refStr, err)
+			return nil, manifestError(ctx, refStr, err)
 		}
 	}
 	img, ok := m.(manifest.Imager)
@@ -264,12 +264,18 @@ func (p *Puller) fetchConfig(ctx context.Context, rc *regclient.RegClient, r ref
 func (p *Puller) pullLayers(ctx context.Context, rc *regclient.RegClient, r ref.Ref, jobs []*layerJob, rep *reporter) ([]persistence.LayerRef, error) {
 	var queued []*layerJob
 	for _, j := range jobs {
-		if j.download {
-			rep.layer(j.id, statusPullingFS)
-			queued = append(queued, j)
-		} else {
+		switch {
+		case j.unpacked && !j.download:
 			rep.layer(j.id, statusExists)
 			close(j.done)
+		case !j.download:
+			// the blob stayed from an earlier pull whose unpack failed
+			rep.layer(j.id, statusPullingFS)
+			rep.layer(j.id, statusDownloaded)
+			close(j.done)
+		default:
+			rep.layer(j.id, statusPullingFS)
+			queued = append(queued, j)
 		}
 	}
 	for _, j := range queued[min(maxDownloads, len(queued)):] {
@@ -393,10 +399,11 @@ func shortID(d digest.Digest) string {
 
 // manifestError classifies a failed manifest fetch so the caller can answer
 // as dockerd does.
-func manifestError(refStr string, err error) error {
+func manifestError(ctx context.Context, refStr string, err error) error {
 	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("pull %s: %w", refStr, err)
+	case ctx.Err() != nil:
+		// regclient words a cancel its own way; the caller's context says why
+		return fmt.Errorf("pull %s: %w", refStr, ctx.Err())
 	case errors.Is(err, errs.ErrNotFound):
 		return &wrapped{msg: fmt.Sprintf("manifest for %s not found: manifest unknown: manifest unknown", refStr), kind: ErrNotFound, cause: err}
 	case errors.Is(err, errs.ErrHTTPUnauthorized):

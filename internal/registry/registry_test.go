@@ -349,6 +349,23 @@ func TestPull(t *testing.T) {
 		t.Errorf("second record differs: %+v", got2)
 	}
 
+	// a layer whose blob is kept but whose unpacked copy is gone unpacks
+	// again without a download
+	if err := p.Layers.Remove(chains[1]); err != nil {
+		t.Fatal(err)
+	}
+	var unpackOnly recorder
+	if _, err := p.Pull(context.Background(), refStr, unpackOnly.add); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{statusPullingFS, statusDownloaded, statusExtracting, statusPullComplete}
+	if s := unpackOnly.statuses(shortOf(img.layers[1])); !slices.Equal(s, want) {
+		t.Errorf("re-unpack statuses %q, want %q", s, want)
+	}
+	if !p.Layers.Has(chains[1]) {
+		t.Error("layer not unpacked again")
+	}
+
 	// by digest: no tag, the digest names the pull
 	var byDigest recorder
 	dref := tr.host + "/busybox@" + img.manifest.Digest.String()
