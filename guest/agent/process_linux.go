@@ -176,6 +176,14 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 	p.mu.Lock()
 	p.pid, p.pidfd, p.tty = pid, pidfd, pio.tty
 	p.mu.Unlock()
+	a.mu.Lock()
+	stopped := a.stopped
+	a.mu.Unlock()
+	if stopped {
+		// The container ended while this one was being forked, too late
+		// for the kill that ended the rest.
+		p.signal(unix.SIGKILL)
+	}
 
 	var copies sync.WaitGroup
 	dsts := []io.WriteCloser{stdio.Stdout, stdio.Stderr}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/arcavm/arca/guest/vm"
@@ -46,7 +47,7 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 		return wire.Errorf(wire.KindConflict, "container is already set up")
 	}
 	rootPath := filepath.Join(a.runDir, "rootfs")
-	if err := mountRootfs(req.Rootfs, rootPath); err != nil {
+	if err := mountRootfs(req.Rootfs, rootPath, filepath.Join(a.runDir, "layers")); err != nil {
 		return err
 	}
 	root, err := openRootDir(rootPath, a.procDir)
@@ -91,8 +92,8 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 }
 
 // mountRootfs mounts the overlay (after any devices it is built from) on
-// target.
-func mountRootfs(spec vm.RootfsSpec, target string) error {
+// target; linkDir is the agent's, for short names of long layer chains.
+func mountRootfs(spec vm.RootfsSpec, target, linkDir string) error {
 	for _, m := range spec.Mounts {
 		if err := os.MkdirAll(m.Target, 0o755); err != nil {
 			return fmt.Errorf("mount %s: %w", m.Source, err)
@@ -111,35 +112,35 @@ func mountRootfs(spec vm.RootfsSpec, target string) error {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return fmt.Errorf("mount rootfs: %w", err)
 	}
-	if spec.Upper == "" {
-		// Read-only: one layer is bound, several are stacked.
-		if len(spec.Lower) == 1 {
-			if err := unix.Mount(spec.Lower[0], target, "", unix.MS_BIND, ""); err != nil {
-				return fmt.Errorf("mount rootfs: %w", err)
-			}
-			if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
-				return fmt.Errorf("remount rootfs read-only: %w", err)
-			}
-			return nil
+	if spec.Upper == "" && len(spec.Lower) == 1 {
+		// Read-only, one layer: a bind does.
+		if err := unix.Mount(spec.Lower[0], target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("mount rootfs: %w", err)
 		}
-		return overlay(target, "lowerdir="+strings.Join(spec.Lower, ":"), spec.Lower)
+		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("remount rootfs read-only: %w", err)
+		}
+		return nil
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(spec.Lower, ":"), spec.Upper, spec.Work)
-	return overlay(target, opts, append(append([]string(nil), spec.Lower...), spec.Upper, spec.Work))
-}
-
-// overlay mounts an overlayfs, nodev: see populateDev. Mount options are limited to a page, which
-// long layer chains exceed; then the paths are given relative to their
-// common parent, from there.
-func overlay(target, opts string, paths []string) error {
+	// nodev: see makeDevices.
+	opts := overlayOptions(spec)
 	if len(opts) >= os.Getpagesize()-1 {
-		if common := commonDir(paths); common != "/" && common != "" {
-			rel := strings.ReplaceAll(opts, common+"/", "")
-			if wd, err := os.Getwd(); err == nil && os.Chdir(common) == nil {
-				defer os.Chdir(wd)
-				opts = rel
-			}
+		// Options are limited to a page, which long layer chains exceed:
+		// then each path is given by a short link, from the links' dir.
+		var short vm.RootfsSpec
+		var err error
+		if short, err = shortLinks(spec, linkDir); err != nil {
+			return fmt.Errorf("mount overlay rootfs: %w", err)
 		}
+		wd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("mount overlay rootfs: %w", err)
+		}
+		if err := os.Chdir(linkDir); err != nil {
+			return fmt.Errorf("mount overlay rootfs: %w", err)
+		}
+		defer os.Chdir(wd)
+		opts = overlayOptions(short)
 	}
 	if err := unix.Mount("overlay", target, "overlay", unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("mount overlay rootfs: %w", err)
@@ -147,23 +148,44 @@ func overlay(target, opts string, paths []string) error {
 	return nil
 }
 
-// commonDir is the deepest directory containing all of paths.
-func commonDir(paths []string) string {
-	if len(paths) == 0 {
-		return ""
+// overlayOptions are the overlayfs mount options for spec.
+func overlayOptions(spec vm.RootfsSpec) string {
+	opts := "lowerdir=" + strings.Join(spec.Lower, ":")
+	if spec.Upper != "" {
+		opts += ",upperdir=" + spec.Upper + ",workdir=" + spec.Work
 	}
-	common := filepath.Dir(filepath.Clean(paths[0]))
-	for _, p := range paths[1:] {
-		p = filepath.Clean(p)
-		for common != "/" && !strings.HasPrefix(p, common+"/") {
-			common = filepath.Dir(common)
-		}
-	}
-	return common
+	return opts
 }
 
-// remountReadonly makes the mount at target read-only, keeping its other
-// flags (a bare remount would clear nosuid, nodev and noexec).
+// shortLinks makes a symlink in dir for every path of spec (overlayfs
+// follows them) and returns spec with the links' names, relative to dir.
+func shortLinks(spec vm.RootfsSpec, dir string) (vm.RootfsSpec, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return spec, err
+	}
+	link := func(name, target string) (string, error) {
+		return name, os.Symlink(target, filepath.Join(dir, name))
+	}
+	var short vm.RootfsSpec
+	for i, l := range spec.Lower {
+		name, err := link(strconv.Itoa(i), l)
+		if err != nil {
+			return spec, err
+		}
+		short.Lower = append(short.Lower, name)
+	}
+	if spec.Upper != "" {
+		var err error
+		if short.Upper, err = link("u", spec.Upper); err != nil {
+			return spec, err
+		}
+		if short.Work, err = link("w", spec.Work); err != nil {
+			return spec, err
+		}
+	}
+	return short, nil
+}
+
 func remountReadonly(target string) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(target, &st); err != nil {

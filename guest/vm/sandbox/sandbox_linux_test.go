@@ -621,6 +621,49 @@ func TestRestartKeepsWritableLayer(t *testing.T) {
 
 // mountinfo lists the host's mounts that involve paths under root: other
 // tests on the host may mount things meanwhile.
+// Layers stack top over base, and a chain too long for one page of mount
+// options still mounts.
+func TestLayerOrder(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	base := newImage(t)
+	layers := []string{base}
+	for i := range 60 {
+		l := filepath.Join(dir, "layers", fmt.Sprintf("%02d-%s", i, strings.Repeat("x", 64)))
+		if err := os.MkdirAll(filepath.Join(l, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(l, "etc/which"), []byte(fmt.Sprintf("layer %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l)
+	}
+	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+	os.Mkdir(upper, 0o755)
+	os.Mkdir(work, 0o755)
+	spec := vm.MachineSpec{ID: "layers", StateDir: filepath.Join(dir, "state"), Layers: layers, UpperDir: upper, WorkDir: work}
+	m, err := New(agentBin).Boot(ctxT(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Kill()
+	if got := m.Rootfs().Lower; got[0] != layers[60] || got[60] != base {
+		t.Fatalf("lower dirs not top first: %q", got)
+	}
+	c, err := wire.NewClient(m.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Setup(ctxT(t), wire.SetupRequest{Rootfs: m.Rootfs(), Hostname: "layers"}); err != nil {
+		t.Fatal(err)
+	}
+	b := &box{m: m, c: c}
+	if r := b.sh(t, "cat /etc/which"); r.stdout != "layer 59\n" {
+		t.Fatalf("%+v", r)
+	}
+}
+
 func mountinfo(t *testing.T, root string) []string {
 	t.Helper()
 	f, err := os.Open("/proc/self/mountinfo")
