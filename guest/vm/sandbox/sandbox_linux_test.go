@@ -149,14 +149,20 @@ func boot(t *testing.T, layer, upper, work string) *box {
 	if err := c.Ping(ctxT(t)); err != nil {
 		t.Fatalf("ping: %v (%v)", err, m.Err())
 	}
-	err = c.Setup(ctxT(t), wire.SetupRequest{
+	if _, err := c.Start(ctxT(t), wire.ProcessSpec{ID: "early", Args: []string{"true"}}); !errors.Is(err, wire.ErrConflict) {
+		t.Fatalf("start before setup: %v", err)
+	}
+	setup := wire.SetupRequest{
 		Rootfs:     m.Rootfs(),
 		Hostname:   "sandbox-test",
 		Hosts:      []byte("127.0.0.1\tlocalhost\n10.0.0.2\tsandbox-test\n"),
 		ResolvConf: []byte("nameserver 192.0.2.53\n"),
-	})
-	if err != nil {
+	}
+	if err := c.Setup(ctxT(t), setup); err != nil {
 		t.Fatalf("setup: %v", err)
+	}
+	if err := c.Setup(ctxT(t), setup); !errors.Is(err, wire.ErrConflict) {
+		t.Fatalf("second setup: %v", err)
 	}
 	return &box{m: m, c: c, layer: layer, upper: upper}
 }
