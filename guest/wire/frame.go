@@ -108,10 +108,16 @@ func readFrame(r io.Reader, v any) error {
 func sessionConfig() *yamux.Config {
 	cfg := yamux.DefaultConfig()
 	cfg.LogOutput = io.Discard
-	// A peer that stops answering is found by keepalive; a long exec with
-	// stdin already closed must not be reset, so half-closed streams live
-	// as long as the session.
+	// No keepalive: a slow guest (qemu without KVM, on a busy host) may
+	// miss a ping deadline, and a session closed for that kills the whole
+	// container. A dead peer shows as a closed stream anyway: each driver
+	// ends the machine with the daemon and the daemon watches its machines.
+	cfg.EnableKeepAlive = false
+	// The same slowness must not fail writes either; this only bounds a
+	// write to a connection nobody drains.
+	cfg.ConnectionWriteTimeout = time.Minute
+	// A long exec whose stdin is already closed must not be reset, so
+	// half-closed streams live as long as the session.
 	cfg.StreamCloseTimeout = 0
-	cfg.KeepAliveInterval = 15 * time.Second
 	return cfg
 }
