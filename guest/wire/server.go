@@ -115,6 +115,10 @@ func (s *server) handle(st net.Conn) {
 	}
 	switch req.Op {
 	case opStdio:
+		if req.Stream != streamStdin && req.Stream != streamStdout && req.Stream != streamStderr {
+			st.Close()
+			return
+		}
 		// Kept open: Start takes it over.
 		select {
 		case s.slot(req.ID, req.Stream) <- st:
