@@ -409,6 +409,14 @@ func TestSandbox(t *testing.T) {
 			t.Fatalf("%+v after %v", r, time.Since(start))
 		}
 	})
+	t.Run("orphans reaped", func(t *testing.T) {
+		// The subshell exits at once; its sleep, orphaned, goes to the
+		// agent, which must reap it when it ends.
+		r := b.sh(t, `(sleep 0.1 &); sleep 1; for f in /proc/[0-9]*/stat; do cut -d' ' -f2,3 $f; done`)
+		if strings.Contains(r.stdout, ") Z") || !strings.Contains(r.stdout, "(arca-agent) S") {
+			t.Fatalf("process states:\n%s", r.stdout)
+		}
+	})
 	t.Run("container files", func(t *testing.T) {
 		r := b.sh(t, "hostname; cat /etc/hostname /etc/hosts /etc/resolv.conf")
 		want := "sandbox-test\nsandbox-test\n127.0.0.1\tlocalhost\n10.0.0.2\tsandbox-test\nnameserver 192.0.2.53\n"
