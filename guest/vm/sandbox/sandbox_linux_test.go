@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +27,9 @@ import (
 var agentBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(bootAndHang())
+	}
 	os.Exit(func() int {
 		if os.Geteuid() != 0 {
 			return m.Run() // the tests skip themselves
@@ -45,6 +49,67 @@ func TestMain(m *testing.M) {
 		}
 		return m.Run()
 	}())
+}
+
+// helperEnv makes the test binary a stand-in daemon that boots a machine
+// and hangs until killed; the value is "agent:layer:state".
+const helperEnv = "ARCA_SANDBOX_TEST_DAEMON"
+
+func bootAndHang() int {
+	parts := strings.Split(os.Getenv(helperEnv), ":")
+	// Boot from a goroutine that ends locked to its thread, so that thread
+	// dies: the machine must survive that, and die only with the process.
+	// (The main thread is never terminated, so keep the goroutine off it.)
+	runtime.LockOSThread()
+	var m vm.Machine
+	var err error
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		m, err = New(parts[0]).Boot(context.Background(), vm.MachineSpec{ID: "orphan", Layers: []string{parts[1]}, StateDir: parts[2]})
+		close(done)
+	}()
+	<-done
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	pid := m.(*machine).cmd.Process.Pid
+	ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	fmt.Println(pid, ns)
+	select {}
+}
+
+// A daemon that dies takes its machines with it.
+func TestDaemonDeathKillsMachine(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	daemon := exec.Command(os.Args[0], "-test.run=^$")
+	daemon.Env = append(os.Environ(), helperEnv+"="+agentBin+":"+newImage(t)+":"+filepath.Join(dir, "state"))
+	out, err := daemon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Process.Kill()
+	var pid int
+	var ns string
+	if _, err := fmt.Fscan(out, &pid, &ns); err != nil {
+		t.Fatalf("stand-in daemon: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if len(inPidNS(t, ns)) == 0 {
+		t.Fatal("machine died with a thread of its daemon")
+	}
+	daemon.Process.Kill()
+	daemon.Wait()
+	for deadline := time.Now().Add(10 * time.Second); len(inPidNS(t, ns)) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("machine outlived its daemon: %v", inPidNS(t, ns))
+		}
+	}
 }
 
 func needRoot(t *testing.T) {
