@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -117,9 +118,19 @@ func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("sandbox tests need root (namespaces, mounts)")
 	}
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		t.Skip("sandbox tests need a static /bin/busybox for the test image")
+	if !staticBusybox() {
+		t.Skip("sandbox tests need a static /bin/busybox for the test image (Debian: busybox-static)")
 	}
+}
+
+// staticBusybox says whether /bin/busybox runs without a loader or libraries.
+func staticBusybox() bool {
+	f, err := elf.Open("/bin/busybox")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Section(".interp") == nil
 }
 
 const testPasswd = `root:x:0:0:root:/root:/bin/sh
