@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"flag"
 	"fmt"
 	"io"
@@ -49,8 +50,8 @@ func TestAgentUnderLoad(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (namespaces, mounts)")
 	}
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		t.Skip("needs a static /bin/busybox")
+	if f, err := elf.Open("/bin/busybox"); err != nil || f.Section(".interp") != nil {
+		t.Skip("needs a static /bin/busybox (Debian: busybox-static)")
 	}
 	self, err := os.Executable()
 	if err != nil {
