@@ -36,9 +36,10 @@ type (
 	}
 	// pullFinished asks the images actor to register the result.
 	pullFinished struct {
-		ref string
-		rec *persistence.ImageRecord
-		err error
+		pull *actor.PID
+		ref  string
+		rec  *persistence.ImageRecord
+		err  error
 	}
 	pullResult struct {
 		upToDate bool
@@ -67,7 +68,7 @@ func (p *imagePull) Receive(ctx actor.Context) {
 		p.broadcast(messages.ProgressEvent{Message: m.msg}, m.msg.Progress != nil)
 	case *pullDone:
 		p.state = "registering"
-		ask(ctx, ctx.Parent(), &pullFinished{ref: p.ref, rec: m.rec, err: m.err}, time.Minute, func(res any, err error) {
+		ask(ctx, ctx.Parent(), &pullFinished{pull: ctx.Self(), ref: p.ref, rec: m.rec, err: m.err}, time.Minute, func(res any, err error) {
 			if err == nil && m.err != nil {
 				err = m.err
 			}

@@ -225,7 +225,9 @@ func (a *imagesActor) pull(ctx actor.Context, m *messages.PullImage) {
 // status only after this reply, so a client that saw the end of the stream
 // finds the image.
 func (a *imagesActor) pullFinished(ctx actor.Context, m *pullFinished) {
-	if a.pulls[m.ref] != nil && a.pulls[m.ref].Equal(ctx.Sender()) {
+	// The sender is the request's future, not the pull actor: compare the
+	// PID the pull actor put in the message.
+	if a.pulls[m.ref] != nil && a.pulls[m.ref].Equal(m.pull) {
 		delete(a.pulls, m.ref)
 	}
 	if m.err != nil {
