@@ -150,6 +150,7 @@ func (s *Server) containerWait(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
+	streamNow(ctx)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		if err := w.Flush(); err != nil {
 			return
@@ -238,6 +239,7 @@ func (s *Server) containerLogs(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType(streamMediaType(ctx, reply.Tty))
 	filter := containerlog.Filter{Stdout: msg.Stdout, Stderr: msg.Stderr, Since: msg.Since, Until: msg.Until, Tail: msg.Tail}
+	streamNow(ctx)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		fw := &frameWriter{w: w, raw: reply.Tty, timestamps: msg.Timestamps}
 		err := containerlog.Read(reply.Path, reply.Offset, filter, func(e containerlog.Entry) error {

@@ -59,6 +59,7 @@ func (s *Server) streamProgress(ctx *fasthttp.RequestCtx, progress chan messages
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
+	streamNow(ctx)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer drain(progress)
 		enc := json.NewEncoder(w)
@@ -227,6 +228,7 @@ func (s *Server) imageSave(ctx *fasthttp.RequestCtx, names []string) {
 	save := res.(*messages.SaveImagesReply).WriteTo
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/x-tar")
+	streamNow(ctx)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		if err := save(w); err != nil {
 			s.log.Warn("image save", "err", err)

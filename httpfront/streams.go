@@ -49,6 +49,14 @@ func (f *frameWriter) write(stream int, data []byte, t time.Time) error {
 	return nil
 }
 
+// streamNow makes a streamed response send its headers at once: clients
+// block on them (docker run waits for the wait response's headers before it
+// starts the container), and fasthttp would otherwise hold them until the
+// first body byte.
+func streamNow(ctx *fasthttp.RequestCtx) {
+	ctx.Response.ImmediateHeaderFlush = true
+}
+
 // streamMediaType: from API 1.42 the multiplexed stream says so.
 func streamMediaType(ctx *fasthttp.RequestCtx, tty bool) string {
 	if !tty && compareVersions(apiVersion(ctx), multiplexedFrom) >= 0 {
