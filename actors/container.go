@@ -244,8 +244,13 @@ func (a *containerActor) start(ctx actor.Context) {
 func bootAndStart(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, proc wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
 	ctx, cancel := deadline(2 * time.Minute)
 	defer cancel()
-	for _, d := range []string{spec.StateDir, spec.UpperDir, spec.WorkDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+	// The upper dir's root is the container's "/": its mode is what every
+	// user in the container traverses, so it must be 0755 like an image's.
+	for d, mode := range map[string]os.FileMode{spec.StateDir: 0o700, spec.UpperDir: 0o755, spec.WorkDir: 0o700} {
+		if err := os.MkdirAll(d, mode); err != nil {
+			return nil, nil, nil, fmt.Errorf("prepare %s: %w", d, err)
+		}
+		if err := os.Chmod(d, mode); err != nil {
 			return nil, nil, nil, fmt.Errorf("prepare %s: %w", d, err)
 		}
 	}

@@ -242,8 +242,8 @@ func (s *Server) imageSave(ctx *fasthttp.RequestCtx, names []string) {
 // load to end before answering: the body stream is only valid while this
 // handler runs.
 func (s *Server) imageLoad(ctx *fasthttp.RequestCtx) {
-	body := ctx.RequestBodyStream()
-	if body == nil {
+	var body io.Reader = &stickyEOF{r: ctx.RequestBodyStream()}
+	if ctx.RequestBodyStream() == nil {
 		body = strings.NewReader(string(ctx.PostBody()))
 	}
 	progress := make(chan messages.ProgressEvent, 64)
@@ -272,4 +272,23 @@ func (s *Server) imageLoad(ctx *fasthttp.RequestCtx) {
 		enc.Encode(line)
 	}
 	ctx.SetBodyString(sb.String())
+}
+
+// stickyEOF keeps answering EOF once its reader has: fasthttp's chunked
+// request stream, read again after its end, waits for another chunk that
+// never comes.
+type stickyEOF struct {
+	r   io.Reader
+	eof bool
+}
+
+func (s *stickyEOF) Read(p []byte) (int, error) {
+	if s.eof {
+		return 0, io.EOF
+	}
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.eof = true
+	}
+	return n, err
 }
