@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -660,15 +661,54 @@ func processSpec(rec *persistence.ContainerRecord) wire.ProcessSpec {
 	cfg := rec.Config
 	args := append([]string{rec.Path}, rec.Args...)
 	return wire.ProcessSpec{
-		ID:    "main",
-		Args:  args,
-		Env:   processEnv(cfg),
-		Cwd:   firstNonEmpty(cfg.WorkingDir, "/"),
-		User:  cfg.User,
-		Tty:   cfg.Tty,
-		Stdin: cfg.OpenStdin,
-		Main:  true,
+		ID:           "main",
+		Args:         args,
+		Env:          processEnv(cfg),
+		Cwd:          firstNonEmpty(cfg.WorkingDir, "/"),
+		User:         cfg.User,
+		Tty:          cfg.Tty,
+		Stdin:        cfg.OpenStdin,
+		Main:         true,
+		Capabilities: capabilities(rec.HostConfig),
 	}
+}
+
+// capabilities folds --privileged, --cap-add and --cap-drop into the set
+// the agent bounds processes with; nil means Docker's default.
+func capabilities(hc *container.HostConfig) []string {
+	if hc == nil {
+		return nil
+	}
+	if hc.Privileged {
+		return []string{"ALL"}
+	}
+	if len(hc.CapAdd) == 0 && len(hc.CapDrop) == 0 {
+		return nil
+	}
+	norm := func(c string) string { return strings.TrimPrefix(strings.ToUpper(c), "CAP_") }
+	set := map[string]bool{}
+	for _, c := range wire.DefaultCapabilities {
+		set[c] = true
+	}
+	for _, c := range hc.CapDrop {
+		if norm(c) == "ALL" {
+			set = map[string]bool{}
+			continue
+		}
+		delete(set, norm(c))
+	}
+	for _, c := range hc.CapAdd {
+		if norm(c) == "ALL" {
+			return []string{"ALL"}
+		}
+		set[norm(c)] = true
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

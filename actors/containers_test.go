@@ -192,3 +192,40 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+func TestCapabilities(t *testing.T) {
+	cases := []struct {
+		name string
+		hc   *container.HostConfig
+		want []string // nil: default
+		has  []string
+		not  []string
+	}{
+		{"default", &container.HostConfig{}, nil, nil, nil},
+		{"privileged", &container.HostConfig{Privileged: true}, []string{"ALL"}, nil, nil},
+		{"add", &container.HostConfig{CapAdd: []string{"cap_net_admin"}}, []string{}, []string{"NET_ADMIN", "CHOWN"}, nil},
+		{"drop", &container.HostConfig{CapDrop: []string{"CHOWN"}}, []string{}, []string{"KILL"}, []string{"CHOWN"}},
+		{"drop all add one", &container.HostConfig{CapDrop: []string{"ALL"}, CapAdd: []string{"KILL"}}, []string{"KILL"}, nil, nil},
+		{"add all", &container.HostConfig{CapAdd: []string{"ALL"}}, []string{"ALL"}, nil, nil},
+	}
+	for _, c := range cases {
+		got := capabilities(c.hc)
+		switch {
+		case c.want == nil && got != nil:
+			t.Errorf("%s: got %v, want default (nil)", c.name, got)
+		case len(c.want) > 0 && strings.Join(got, ",") != strings.Join(c.want, ","):
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+		joined := "," + strings.Join(got, ",") + ","
+		for _, h := range c.has {
+			if !strings.Contains(joined, ","+h+",") {
+				t.Errorf("%s: %v lacks %s", c.name, got, h)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(joined, ","+n+",") {
+				t.Errorf("%s: %v has %s", c.name, got, n)
+			}
+		}
+	}
+}

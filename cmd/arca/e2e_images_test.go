@@ -4,11 +4,17 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -68,9 +74,33 @@ func TestPullProgress(t *testing.T) {
 	}
 }
 
+// TestConcurrentPullsOfOneImage: pulls of one reference that overlap share
+// one pull actor, so each layer is downloaded once. A slow proxy in front of
+// the registry makes sure they overlap, and counts the downloads.
 func TestConcurrentPullsOfOneImage(t *testing.T) {
 	reg := testenv.Registry(t)
 	img := testenv.PushBusyboxCustomImage(t, reg)
+	var mu sync.Mutex
+	blobGets := map[string]int{}
+	target, _ := url.Parse("http://" + reg)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			mu.Lock()
+			blobGets[path.Base(r.URL.Path)]++
+			mu.Unlock()
+			time.Sleep(time.Second)
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	ref := strings.Replace(img.Ref, reg, ln.Addr().String(), 1)
+
 	d := testenv.SharedDaemon(t)
 	var wg sync.WaitGroup
 	results := make([]testenv.Result, 4)
@@ -78,15 +108,25 @@ func TestConcurrentPullsOfOneImage(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = d.Docker(t, "pull", img.Ref)
+			results[i] = d.Docker(t, "pull", ref)
 		}()
 	}
 	wg.Wait()
 	for _, r := range results {
 		r.Must(t)
+		if !strings.Contains(r.Stdout, "Status: ") {
+			t.Errorf("pull output lacks the final status:\n%s", r.Stdout)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range img.Layers {
+		if n := blobGets[l.String()]; n != 1 {
+			t.Errorf("layer %s downloaded %d times, want once (gets: %v)", l.Encoded()[:12], n, blobGets)
+		}
 	}
 	// The platform was resolved from the index: not the decoy.
-	arch := d.Docker(t, "image", "inspect", "--format", "{{.Architecture}} {{.Os}}", img.Ref).Must(t).Stdout
+	arch := d.Docker(t, "image", "inspect", "--format", "{{.Architecture}} {{.Os}}", ref).Must(t).Stdout
 	if strings.TrimSpace(arch) != "amd64 linux" {
 		t.Errorf("architecture: %q", arch)
 	}

@@ -52,6 +52,10 @@ func TestRunExitCodesAndStreams(t *testing.T) {
 		{"hostname", []string{"--hostname", "box1", img, "hostname"}, 0, "box1\n", ""},
 		{"killed by signal", []string{"sh", "-c", "kill -9 $$"}, 137, "", ""},
 		{"missing command", []string{"no-such-cmd"}, 127, "", ""},
+		// CapBnd: Docker's default set, then with one dropped and one added.
+		{"default caps", []string{"sh", "-c", "grep CapBnd /proc/self/status"}, 0, "CapBnd:\t00000000a80425fb\n", ""},
+		{"cap-drop", []string{"--cap-drop", "CHOWN", img, "sh", "-c", "grep CapBnd /proc/self/status"}, 0, "CapBnd:\t00000000a80425fa\n", ""},
+		{"cap-add", []string{"--cap-add", "NET_ADMIN", img, "sh", "-c", "grep CapBnd /proc/self/status"}, 0, "CapBnd:\t00000000a80435fb\n", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

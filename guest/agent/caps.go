@@ -19,11 +19,9 @@ var capNames = map[string]int{
 	"PERFMON": 38, "BPF": 39, "CHECKPOINT_RESTORE": 40,
 }
 
-// defaultCaps is Docker's default capability set for a container.
-var defaultCaps = []string{
-	"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
-	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
-}
+// defaultCaps is Docker's default capability set, shared with the host,
+// which folds CapAdd and CapDrop into it.
+var defaultCaps = wire.DefaultCapabilities
 
 // capSet is a set of capability numbers.
 type capSet uint64

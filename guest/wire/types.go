@@ -71,3 +71,10 @@ type ExitStatus struct {
 	Signal    int  `json:"signal,omitempty"`
 	OOMKilled bool `json:"oomKilled,omitempty"`
 }
+
+// DefaultCapabilities is Docker's default capability set for a container,
+// without the "CAP_" prefix.
+var DefaultCapabilities = []string{
+	"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
+	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+}
