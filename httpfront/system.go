@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
@@ -121,6 +122,7 @@ func (s *Server) systemInfo(ctx *fasthttp.RequestCtx) {
 		InitBinary:        "arca-agent",
 		SecurityOptions:   []string{"name=vm-per-container"},
 		Warnings:          []string{},
+		Swarm:             swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 	}
 	writeJSON(ctx, fasthttp.StatusOK, info)
 }
