@@ -153,6 +153,11 @@ func (a *containerActor) onStopping() {
 	if err := a.env.Store.PutContainer(rt.rec); err != nil {
 		a.env.Log.Error("persist container at shutdown", "id", rt.rec.ID, "err", err)
 	}
+	// It did stop: those waiting for that hear so, and streams end.
+	rt.hub.endRun()
+	rt.stdin.shut()
+	a.notifyWaiters(container.WaitConditionNextExit)
+	a.notifyWaiters(container.WaitConditionNotRunning)
 }
 
 func (a *containerActor) resize(ctx actor.Context, m *messages.ResizeContainer) {

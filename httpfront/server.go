@@ -4,8 +4,8 @@
 package httpfront
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -69,16 +69,15 @@ func New(sys *actors.System, info Info, log *slog.Logger) *Server {
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
-// Shutdown stops accepting and waits a bounded time for requests in flight.
+// Shutdown stops accepting at once and waits at most timeout for the
+// requests in flight; streams end when the actors behind them stop.
 func (s *Server) Shutdown(timeout time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- s.srv.Shutdown() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(timeout):
-		return errors.New("shutdown: requests still in flight")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.srv.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
+	return nil
 }
 
 // Listen creates the unix socket at path, refusing to take it over from a

@@ -105,10 +105,15 @@ func runDaemon(args []string) error {
 	case err := <-errc:
 		log.Error("serve", "err", err)
 	}
-	if err := srv.Shutdown(5 * time.Second); err != nil {
+	// Stop accepting, stop the tree (machines die, streams end), then give
+	// requests in flight a moment to finish writing.
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(3 * time.Second) }()
+	sys.Stop()
+	if err := <-shut; err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	sys.Stop()
+	log.Info("stopped")
 	return nil
 }
 
