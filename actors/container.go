@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/wire"
@@ -176,6 +178,22 @@ func (a *containerActor) resize(ctx actor.Context, m *messages.ResizeContainer) 
 	})
 }
 
+// event publishes a container event with Docker's attributes: the
+// container's labels, its image and name, and extra.
+func (a *containerActor) event(ctx actor.Context, action events.Action, extra map[string]string) {
+	rec := a.rt.rec
+	attrs := make(map[string]string, len(rec.Config.Labels)+len(extra)+2)
+	for k, v := range rec.Config.Labels {
+		attrs[k] = v
+	}
+	attrs["image"] = rec.Image
+	attrs["name"] = rec.Name
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	a.env.publish(ctx, messages.NewEvent(events.ContainerEventType, action, rec.ID, attrs))
+}
+
 // publish persists nothing; it tells the supervisor the current record so
 // that lists are answered without asking every container.
 func (a *containerActor) publish(ctx actor.Context) {
@@ -337,6 +355,7 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 		return
 	}
 	rt.stdin.connect(m.proc.Stdin)
+	a.event(ctx, events.ActionStart, nil)
 	run, hub, proc := rt.run, rt.hub, m.proc
 	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
 		pumpOutput(hub, proc.Stdout, proc.Stderr)
@@ -402,6 +421,13 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 	rt.stdin.shut()
 	rt.stdin = newStdinGate()
 	a.teardown(ctx)
+	a.event(ctx, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
+	if st.OOMKilled {
+		a.event(ctx, events.ActionOOM, nil)
+	}
+	if len(rt.stopWaiters) > 0 {
+		a.event(ctx, events.ActionStop, nil)
+	}
 	for _, w := range rt.stopWaiters {
 		ctx.Send(w, &messages.Accepted{})
 	}
@@ -481,6 +507,7 @@ func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer) {
 	}
 	rt.rec.StoppedByUser = true
 	rt.stopWaiters = append(rt.stopWaiters, ctx.Sender())
+	a.event(ctx, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	a.signal(ctx, sig)
 	if timeout >= 0 && rt.killTimer == nil {
 		self, run, sys := ctx.Self(), rt.run, ctx.ActorSystem()
@@ -506,6 +533,7 @@ func (a *containerActor) kill(ctx actor.Context, m *messages.KillContainer) {
 	if sig == syscall.SIGKILL {
 		rt.rec.StoppedByUser = true
 	}
+	a.event(ctx, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	c, proc := rt.client, rt.proc
 	respondLater(ctx, func() any {
 		sctx, cancel := deadline(5 * time.Second)
@@ -571,6 +599,7 @@ func (a *containerActor) finishRemove(ctx actor.Context, replyTo *actor.PID) {
 	}
 	rt.hub.close()
 	rt.stdin.shut()
+	a.event(ctx, events.ActionDestroy, nil)
 	a.notifyWaiters(container.WaitConditionRemoved)
 	a.notifyWaiters(container.WaitConditionNotRunning)
 	a.notifyWaiters(container.WaitConditionNextExit)

@@ -15,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/arcavm/arca/messages"
 	"github.com/arcavm/arca/persistence"
@@ -198,6 +199,11 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 			ctx.Respond(messages.Internal("create container: %v", err))
 			return
 		}
+		attrs := map[string]string{"image": rec.Image, "name": rec.Name}
+		for k, v := range rec.Config.Labels {
+			attrs[k] = v
+		}
+		s.env.publish(ctx, messages.NewEvent(events.ContainerEventType, events.ActionCreate, rec.ID, attrs))
 		ctx.Respond(&messages.CreateContainerReply{ID: rec.ID, Warnings: []string{}})
 	})
 }

@@ -33,6 +33,14 @@ type Env struct {
 	images     *actor.PID
 	containers *actor.PID
 	registry   *actor.PID
+	events     *actor.PID
+}
+
+// publish hands an event to the events actor; it never blocks.
+func (e *Env) publish(ctx actor.SenderContext, ev *messages.Event) {
+	if e.events != nil {
+		ctx.Send(e.events, ev)
+	}
 }
 
 func (e *Env) containerDir(id string) string { return filepath.Join(e.Root, "containers", id) }
@@ -88,5 +96,3 @@ func ask(ctx actor.Context, pid *actor.PID, msg any, timeout time.Duration, cont
 func deadline(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
-
-var _ = messages.KindOf

@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 
@@ -80,6 +81,11 @@ func (a *imagesActor) Receive(ctx actor.Context) {
 	case *goroutinePanic:
 		panic(m.reason)
 	}
+}
+
+// event publishes an image event; name is the reference it concerns.
+func (a *imagesActor) event(ctx actor.Context, action events.Action, id, name string) {
+	a.env.publish(ctx, messages.NewEvent(events.ImageEventType, action, id, map[string]string{"name": name}))
 }
 
 // load rebuilds the index from the store.
@@ -240,6 +246,7 @@ func (a *imagesActor) pullFinished(ctx actor.Context, m *pullFinished) {
 		ctx.Respond(&pullResult{err: messages.Internal("register image: %v", err)})
 		return
 	}
+	a.event(ctx, events.ActionPull, familiar(m.ref), familiar(m.ref))
 	ctx.Respond(&pullResult{upToDate: upToDate})
 }
 
@@ -475,6 +482,7 @@ func (a *imagesActor) tag(ctx actor.Context, m *messages.TagImage) {
 		ctx.Respond(messages.Internal("tag %s: %v", m.Target, err))
 		return
 	}
+	a.event(ctx, events.ActionTag, rec.ID.String(), familiar(m.Target))
 	ctx.Respond(&messages.Accepted{})
 }
 
@@ -512,6 +520,14 @@ func (a *imagesActor) remove(ctx actor.Context, m *messages.RemoveImage) {
 		if err != nil {
 			ctx.Respond(err)
 			return
+		}
+		for _, d := range reply.Deleted {
+			if d.Untagged != "" {
+				a.event(ctx, events.ActionUnTag, id.String(), d.Untagged)
+			}
+			if d.Deleted != "" {
+				a.event(ctx, events.ActionDelete, id.String(), familiar(m.Name))
+			}
 		}
 		ctx.Respond(reply)
 	})
@@ -637,6 +653,7 @@ func (a *imagesActor) loadFinished(ctx actor.Context, m *loadFinished) {
 			m.progress <- messages.ProgressEvent{Err: messages.Internal("register loaded image: %v", err)}
 			return
 		}
+		a.event(ctx, events.ActionLoad, img.ID.String(), img.ID.String())
 		if len(tags) == 0 {
 			m.progress <- messages.ProgressEvent{Message: statusLine("Loaded image ID: " + img.ID.String())}
 		}

@@ -15,6 +15,7 @@ type System struct {
 	Containers *actor.PID
 	Images     *actor.PID
 	Registry   *actor.PID // introspection
+	Events     *actor.PID
 	root       *actor.PID
 }
 
@@ -33,6 +34,11 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 		ctx.Respond(&ready{})
 	case *actor.Started:
 		env := r.env
+		ev, err := ctx.SpawnNamed(env.props(newEventsActor), "events")
+		if err != nil {
+			panic(fmt.Sprintf("spawn events: %v", err))
+		}
+		env.events = ev
 		// Images first: containers ask it at create.
 		img, err := ctx.SpawnNamed(env.props(newImagesActor(env)), "images")
 		if err != nil {
@@ -75,6 +81,7 @@ func Start(env *Env) (*System, error) {
 		Containers: env.containers,
 		Images:     env.images,
 		Registry:   reg,
+		Events:     env.events,
 		root:       root,
 	}, nil
 }

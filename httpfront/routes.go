@@ -15,6 +15,7 @@ func (s *Server) routes() {
 	r.HEAD("/_ping", s.ping)
 	r.GET("/version", s.version)
 	r.GET("/info", s.systemInfo)
+	r.GET("/events", s.systemEvents)
 
 	// Containers.
 	r.POST("/containers/create", s.containerCreate)
