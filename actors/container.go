@@ -43,6 +43,12 @@ type containerRuntime struct {
 	removeReplyTo *actor.PID // set while a forced remove waits for the exit
 	removeVolumes bool
 	killTimer     *time.Timer
+
+	execs map[string]*execState
+
+	restartDelay   time.Duration
+	restartTimer   *time.Timer
+	restartWaiters []*actor.PID // docker restart: start again after the exit
 }
 
 type waiter struct {
@@ -109,7 +115,13 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *processExited:
 		a.onExit(ctx, m)
 	case *messages.StopContainer:
-		a.stop(ctx, m)
+		a.stop(ctx, m, true)
+	case *messages.RestartContainer:
+		a.restart(ctx, m)
+	case *restartNow:
+		a.onRestartNow(ctx, m)
+	case *messages.RenameContainer:
+		a.rename(ctx, m)
 	case *stopTimeout:
 		if m.run == a.rt.run && a.running() {
 			a.signal(ctx, syscall.SIGKILL)
@@ -129,6 +141,18 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.logs(ctx, m)
 	case *messages.ResizeContainer:
 		a.resize(ctx, m)
+	case *messages.CreateExec:
+		a.createExec(ctx, m)
+	case *messages.StartExec:
+		a.startExec(ctx, m)
+	case *execStarted:
+		a.onExecStarted(ctx, m)
+	case *execExited:
+		a.onExecExited(ctx, m)
+	case *messages.InspectExec:
+		a.inspectExec(ctx, m)
+	case *messages.ResizeExec:
+		a.resizeExec(ctx, m)
 	case *actor.Stopping:
 		a.onStopping()
 	case *goroutinePanic:
@@ -216,9 +240,12 @@ func (a *containerActor) persist(ctx actor.Context) error {
 
 func (a *containerActor) start(ctx actor.Context) {
 	rt := a.rt
+	waiter := ctx.Sender()
 	switch {
 	case rt.starting:
-		rt.startWaiters = append(rt.startWaiters, ctx.Sender())
+		if waiter != nil {
+			rt.startWaiters = append(rt.startWaiters, waiter)
+		}
 		return
 	case rt.rec.State.Status == container.StatePaused:
 		ctx.Respond(messages.Conflict("cannot start a paused container, try unpause instead"))
@@ -230,9 +257,24 @@ func (a *containerActor) start(ctx actor.Context) {
 		ctx.Respond(messages.Conflict("container is marked for removal and cannot be started"))
 		return
 	}
+	if waiter != nil {
+		// A start by the user begins a new count of policy restarts.
+		a.cancelRestart()
+		rt.rec.RestartCount = 0
+		rt.restartDelay = 0
+	}
+	a.beginStart(ctx, waiter)
+}
+
+// beginStart boots the machine; waiter (nil for a policy restart) hears
+// how it went.
+func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
+	rt := a.rt
 	rt.starting = true
 	rt.run++
-	rt.startWaiters = append(rt.startWaiters, ctx.Sender())
+	if waiter != nil {
+		rt.startWaiters = append(rt.startWaiters, waiter)
+	}
 	rec := rt.rec
 	dir := a.env.containerDir(rec.ID)
 	spec := vm.MachineSpec{
@@ -332,9 +374,13 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 		// A failed start is an exit for those who wait on one.
 		a.notifyWaiters(container.WaitConditionNextExit)
 		a.notifyWaiters(container.WaitConditionNotRunning)
-		if rt.removeReplyTo != nil {
+		switch {
+		case rt.removeReplyTo != nil:
 			a.finishRemove(ctx, rt.removeReplyTo)
-		} else if rt.rec.HostConfig != nil && rt.rec.HostConfig.AutoRemove {
+		case len(waiters) == 0 && a.wantsRestart(rt.rec.State.ExitCode):
+			// A policy restart that failed to start is retried, later.
+			a.scheduleRestart(ctx)
+		case rt.rec.HostConfig != nil && rt.rec.HostConfig.AutoRemove:
 			a.finishRemove(ctx, nil)
 		}
 		return
@@ -420,6 +466,7 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 	rt.hub.endRun()
 	rt.stdin.shut()
 	rt.stdin = newStdinGate()
+	a.endExecs()
 	a.teardown(ctx)
 	a.event(ctx, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
 	if st.OOMKilled {
@@ -436,6 +483,18 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 	a.notifyWaiters(container.WaitConditionNotRunning)
 	if rt.removeReplyTo != nil {
 		a.finishRemove(ctx, rt.removeReplyTo)
+		return
+	}
+	if len(rt.restartWaiters) > 0 {
+		waiters := rt.restartWaiters
+		rt.restartWaiters = nil
+		rt.rec.StoppedByUser = false
+		a.beginStart(ctx, nil)
+		rt.startWaiters = append(rt.startWaiters, waiters...)
+		return
+	}
+	if a.wantsRestart(st.ExitCode) {
+		a.scheduleRestart(ctx)
 		return
 	}
 	if rt.rec.HostConfig != nil && rt.rec.HostConfig.AutoRemove {
@@ -479,10 +538,19 @@ func (a *containerActor) signal(ctx actor.Context, sig syscall.Signal) {
 	})
 }
 
-func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer) {
+func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer, reply bool) {
 	rt := a.rt
 	if rt.starting {
 		ctx.Respond(messages.Conflict("container %s is starting", shortID(rt.rec.ID)))
+		return
+	}
+	if rt.rec.State.Status == container.StateRestarting {
+		// Stopping a container between policy restarts ends the restarts.
+		a.cancelRestart()
+		rt.rec.State.Status = container.StateExited
+		rt.rec.StoppedByUser = true
+		_ = a.persist(ctx)
+		ctx.Respond(&messages.Accepted{})
 		return
 	}
 	if !a.running() {
@@ -506,7 +574,9 @@ func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer) {
 		timeout = *m.Timeout
 	}
 	rt.rec.StoppedByUser = true
-	rt.stopWaiters = append(rt.stopWaiters, ctx.Sender())
+	if reply {
+		rt.stopWaiters = append(rt.stopWaiters, ctx.Sender())
+	}
 	a.event(ctx, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	a.signal(ctx, sig)
 	if timeout >= 0 && rt.killTimer == nil {
@@ -588,6 +658,7 @@ func (a *containerActor) forceKill(ctx actor.Context) {
 // the supervisor, which stops this actor and answers replyTo.
 func (a *containerActor) finishRemove(ctx actor.Context, replyTo *actor.PID) {
 	rt := a.rt
+	a.cancelRestart()
 	rt.rec.State.Status = "removing"
 	rt.removeReplyTo = nil
 	if err := a.env.Store.DeleteContainer(rt.rec.ID); err != nil {
@@ -795,7 +866,7 @@ func (a *containerActor) inspect() container.InspectResponse {
 	}
 	state := &container.State{
 		Status:     status,
-		Running:    st.Status == container.StateRunning || st.Status == container.StatePaused,
+		Running:    st.Status == container.StateRunning || st.Status == container.StatePaused || st.Status == container.StateRestarting,
 		Paused:     st.Status == container.StatePaused,
 		Restarting: st.Status == container.StateRestarting,
 		OOMKilled:  st.OOMKilled,

@@ -29,6 +29,7 @@ type containersSupervisor struct {
 	env   *Env
 	byID  map[string]*containerEntry
 	names map[string]string // name -> id; "" while a create reserves it
+	execs map[string]string // exec id -> container id
 }
 
 type containerEntry struct {
@@ -38,7 +39,7 @@ type containerEntry struct {
 
 func newContainersSupervisor(env *Env) actor.Producer {
 	return func() actor.Actor {
-		return &containersSupervisor{env: env, byID: map[string]*containerEntry{}, names: map[string]string{}}
+		return &containersSupervisor{env: env, byID: map[string]*containerEntry{}, names: map[string]string{}, execs: map[string]string{}}
 	}
 }
 
@@ -67,9 +68,37 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 			delete(s.byID, m.id)
 			ctx.Stop(e.pid)
 		}
+		for execID, cid := range s.execs {
+			if cid == m.id {
+				delete(s.execs, execID)
+			}
+		}
 		if m.replyTo != nil {
 			ctx.Send(m.replyTo, &messages.Accepted{})
 		}
+	case *messages.CreateExec:
+		id, err := s.resolve(m.ContainerRef())
+		if err != nil {
+			ctx.Respond(err)
+			return
+		}
+		execID, err := newContainerID()
+		if err != nil {
+			ctx.Respond(messages.Internal("exec id: %v", err))
+			return
+		}
+		m.ExecID = execID
+		s.execs[execID] = id
+		ctx.Forward(s.byID[id].pid)
+	case *messages.RenameContainer:
+		s.rename(ctx, m)
+	case messages.ExecRef:
+		id, ok := s.execs[m.ExecRef()]
+		if !ok || s.byID[id] == nil {
+			ctx.Respond(messages.NotFound("No such exec instance: %s", m.ExecRef()))
+			return
+		}
+		ctx.Forward(s.byID[id].pid)
 	case messages.ContainerRef:
 		id, err := s.resolve(m.ContainerRef())
 		if err != nil {
@@ -97,8 +126,10 @@ func (s *containersSupervisor) restore(ctx actor.Context) {
 		layersOf[img.ID.String()] = s.layerDirs(img)
 	}
 	for _, rec := range recs {
+		wasRunning := false
 		switch rec.State.Status {
 		case container.StateRunning, container.StatePaused, container.StateRestarting, "removing":
+			wasRunning = true
 			rec.State.Status = container.StateExited
 			rec.State.Pid = 0
 			rec.State.ExitCode = 255
@@ -107,7 +138,13 @@ func (s *containersSupervisor) restore(ctx actor.Context) {
 				s.env.Log.Error("mark container exited", "id", rec.ID, "err", err)
 			}
 		}
-		s.spawn(ctx, rec, layersOf[rec.ImageID.String()])
+		if err := s.spawn(ctx, rec, layersOf[rec.ImageID.String()]); err != nil {
+			s.env.Log.Error("restore container", "id", rec.ID, "err", err)
+			continue
+		}
+		if restartOnDaemonStart(rec, wasRunning) {
+			ctx.Send(s.byID[rec.ID].pid, &messages.StartContainer{Ref: messages.Ref{ID: rec.ID}})
+		}
 	}
 }
 
@@ -147,6 +184,12 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 	if m.Config.Image == "" {
 		ctx.Respond(messages.InvalidParameter("no image specified"))
 		return
+	}
+	if m.HostConfig != nil {
+		if err := validateRestartPolicy(m.HostConfig); err != nil {
+			ctx.Respond(err)
+			return
+		}
 	}
 	if m.Platform != "" && !strings.HasPrefix(m.Platform, "linux") {
 		ctx.Respond(messages.InvalidParameter("platform %q is not supported: containers run linux guests", m.Platform))
@@ -513,3 +556,50 @@ coyote delta dolphin falcon fjord glacier harbor heron ibex jaguar kestrel
 lagoon lynx magpie meadow meteor nebula orca osprey otter panda pelican
 pine plover quasar raven reef sequoia sparrow summit tundra walrus willow
 wolf yak zephyr`)
+
+// rename moves the name in the supervisor's index, then lets the container
+// record it.
+func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameContainer) {
+	id, err := s.resolve(m.ContainerRef())
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	name := strings.TrimPrefix(m.Name, "/")
+	if name == "" || !validName.MatchString(m.Name) {
+		ctx.Respond(messages.InvalidParameter("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", m.Name))
+		return
+	}
+	e := s.byID[id]
+	if e.snap.Name == name {
+		ctx.Respond(messages.InvalidParameter("Renaming a container with the same name as its current name"))
+		return
+	}
+	if other, taken := s.names[name]; taken {
+		ctx.Respond(messages.Conflict("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", "/"+name, other))
+		return
+	}
+	delete(s.names, e.snap.Name)
+	s.names[name] = id
+	e.snap.Name = name
+	m.Name = name
+	ctx.Forward(e.pid)
+}
+
+// restartOnDaemonStart: always comes back; unless-stopped unless the user
+// stopped it; on-failure if the daemon's end cut its run short.
+func restartOnDaemonStart(rec *persistence.ContainerRecord, wasRunning bool) bool {
+	if rec.HostConfig == nil {
+		return false
+	}
+	p := rec.HostConfig.RestartPolicy
+	switch p.Name {
+	case container.RestartPolicyAlways:
+		return true
+	case container.RestartPolicyUnlessStopped:
+		return !rec.StoppedByUser
+	case container.RestartPolicyOnFailure:
+		return wasRunning && (p.MaximumRetryCount == 0 || rec.RestartCount < p.MaximumRetryCount)
+	}
+	return false
+}

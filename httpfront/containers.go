@@ -88,22 +88,53 @@ func (s *Server) containerStart(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) containerStop(ctx *fasthttp.RequestCtx) {
-	msg := &messages.StopContainer{Ref: messages.Ref{ID: idParam(ctx)}, Signal: string(ctx.QueryArgs().Peek("signal"))}
-	wait := 10 * time.Second
-	if ctx.QueryArgs().Has("t") {
-		t, err := intParam(ctx, "t", 10)
-		if err != nil {
-			writeError(ctx, err)
-			return
-		}
-		d := time.Duration(t) * time.Second
-		msg.Timeout = &d
-		wait = d
+	timeout, wait, err := stopTimeout(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
 	}
-	if wait < 0 {
-		wait = 24 * time.Hour
+	msg := &messages.StopContainer{Ref: messages.Ref{ID: idParam(ctx)}, Signal: string(ctx.QueryArgs().Peek("signal")), Timeout: timeout}
+	if _, err := s.ask(s.sys.Containers, msg, wait); err != nil {
+		writeError(ctx, err)
+		return
 	}
-	if _, err := s.ask(s.sys.Containers, msg, wait+quickDeadline); err != nil {
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// stopTimeout reads t (seconds; -1 waits forever) and gives the deadline
+// to wait for the actor.
+func stopTimeout(ctx *fasthttp.RequestCtx) (*time.Duration, time.Duration, error) {
+	if !ctx.QueryArgs().Has("t") {
+		return nil, 10*time.Second + quickDeadline, nil
+	}
+	t, err := intParam(ctx, "t", 10)
+	if err != nil {
+		return nil, 0, err
+	}
+	d := time.Duration(t) * time.Second
+	if t < 0 {
+		return &d, 24 * time.Hour, nil
+	}
+	return &d, d + quickDeadline, nil
+}
+
+func (s *Server) containerRestart(ctx *fasthttp.RequestCtx) {
+	timeout, wait, err := stopTimeout(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	msg := &messages.RestartContainer{Ref: messages.Ref{ID: idParam(ctx)}, Signal: string(ctx.QueryArgs().Peek("signal")), Timeout: timeout}
+	if _, err := s.ask(s.sys.Containers, msg, wait+startDeadline); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (s *Server) containerRename(ctx *fasthttp.RequestCtx) {
+	msg := &messages.RenameContainer{Ref: messages.Ref{ID: idParam(ctx)}, Name: string(ctx.QueryArgs().Peek("name"))}
+	if _, err := s.ask(s.sys.Containers, msg, quickDeadline); err != nil {
 		writeError(ctx, err)
 		return
 	}

@@ -24,11 +24,17 @@ func (s *Server) routes() {
 	r.POST("/containers/{id}/start", s.containerStart)
 	r.POST("/containers/{id}/stop", s.containerStop)
 	r.POST("/containers/{id}/kill", s.containerKill)
+	r.POST("/containers/{id}/restart", s.containerRestart)
+	r.POST("/containers/{id}/rename", s.containerRename)
 	r.POST("/containers/{id}/wait", s.containerWait)
 	r.POST("/containers/{id}/attach", s.containerAttach)
 	r.POST("/containers/{id}/resize", s.containerResize)
 	r.GET("/containers/{id}/logs", s.containerLogs)
 	r.DELETE("/containers/{id}", s.containerRemove)
+	r.POST("/containers/{id}/exec", s.execCreate)
+	r.POST("/exec/{id}/start", s.execStart)
+	r.GET("/exec/{id}/json", s.execInspect)
+	r.POST("/exec/{id}/resize", s.execResize)
 
 	// Images: names contain slashes, so one catch-all per method,
 	// dispatched on the suffix.

@@ -65,11 +65,11 @@ func streamMediaType(ctx *fasthttp.RequestCtx, tty bool) string {
 	return "application/vnd.docker.raw-stream"
 }
 
-// hijackAttach upgrades the connection and carries the container's output
-// out and the client's input in until the run ends or the client leaves.
-func (s *Server) hijackAttach(ctx *fasthttp.RequestCtx, reply *messages.AttachReply) {
+// hijack upgrades the connection (101 when the client asked for it, as
+// the docker CLI does) and runs serve on it. serve must not use the
+// connection after it returns; closing raw unblocks its readers.
+func (s *Server) hijack(ctx *fasthttp.RequestCtx, mediaType string, serve func(c net.Conn, raw net.Conn, bw *bufio.Writer)) {
 	upgrade := len(ctx.Request.Header.Peek("Upgrade")) > 0
-	mediaType := streamMediaType(ctx, reply.Tty)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		raw := c
@@ -83,20 +83,32 @@ func (s *Server) hijackAttach(ctx *fasthttp.RequestCtx, reply *messages.AttachRe
 			bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: " + mediaType + "\r\n\r\n")
 		}
 		if err := bw.Flush(); err != nil {
-			closeAttach(reply)
-			return
+			raw.Close()
 		}
+		serve(c, raw, bw)
+	})
+}
+
+// copyStdin feeds the client's input to w; with closeOnEOF the client's
+// EOF closes w (the process's stdin).
+func copyStdin(wg *sync.WaitGroup, w io.WriteCloser, c net.Conn, closeOnEOF bool) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, err := io.Copy(w, c)
+		if err == nil && closeOnEOF {
+			w.Close()
+		}
+	}()
+}
+
+// hijackAttach carries the container's output out and the client's input
+// in until the run ends or the client leaves.
+func (s *Server) hijackAttach(ctx *fasthttp.RequestCtx, reply *messages.AttachReply) {
+	s.hijack(ctx, streamMediaType(ctx, reply.Tty), func(c, raw net.Conn, bw *bufio.Writer) {
 		var wg sync.WaitGroup
 		if reply.Stdin != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, err := io.Copy(reply.Stdin, c)
-				if err == nil && reply.StdinOnce {
-					// The client's EOF is the process's EOF.
-					reply.Stdin.Close()
-				}
-			}()
+			copyStdin(&wg, reply.Stdin, c, reply.StdinOnce)
 		}
 		if reply.Output != nil {
 			fw := &frameWriter{w: bw, raw: reply.Tty}
@@ -114,15 +126,7 @@ func (s *Server) hijackAttach(ctx *fasthttp.RequestCtx, reply *messages.AttachRe
 			wg.Wait()
 		}
 		bw.Flush()
-		// Closing unblocks the stdin copy; the hijacked conn must not be
-		// used once this function returns.
 		raw.Close()
 		wg.Wait()
 	})
-}
-
-func closeAttach(reply *messages.AttachReply) {
-	if reply.Output != nil {
-		reply.Output.Close()
-	}
 }

@@ -173,3 +173,17 @@ type ResizeContainer struct {
 	Ref
 	Height, Width uint16
 }
+
+// RestartContainer stops (if running) and starts a container.
+type RestartContainer struct {
+	Ref
+	Signal  string
+	Timeout *time.Duration
+}
+
+// RenameContainer is handled by the containers supervisor (names are its)
+// and then by the container.
+type RenameContainer struct {
+	Ref
+	Name string
+}
