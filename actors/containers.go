@@ -157,6 +157,11 @@ func (s *containersSupervisor) layerDirs(img *persistence.ImageRecord) []string 
 }
 
 func (s *containersSupervisor) spawn(ctx actor.Context, rec *persistence.ContainerRecord, layers []string) error {
+	// A container whose directory went missing still has its record: it
+	// gets a fresh directory rather than vanishing from the list.
+	if err := os.MkdirAll(s.env.containerDir(rec.ID), 0o700); err != nil {
+		return fmt.Errorf("container dir: %w", err)
+	}
 	logw, err := containerlog.OpenWriter(filepath.Join(s.env.containerDir(rec.ID), "container.log"))
 	if err != nil {
 		return err

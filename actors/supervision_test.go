@@ -1,0 +1,153 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
+	"github.com/arcavm/arca/persistence/blobs"
+	"github.com/arcavm/arca/persistence/layers"
+)
+
+// noDriver refuses to boot: these tests exercise the tree, not guests.
+type noDriver struct{}
+
+func (noDriver) Name() string { return "none" }
+func (noDriver) Boot(context.Context, vm.MachineSpec) (vm.Machine, error) {
+	return nil, errors.New("no machines in this test")
+}
+
+func startTestTree(t *testing.T, recs ...*persistence.ContainerRecord) (*System, *Env) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := persistence.OpenStore("", true, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	root := t.TempDir()
+	b, err := blobs.Open(root + "/blobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := layers.Open(root + "/layers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := store.PutContainer(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := &Env{Root: root, Store: store, Blobs: b, Layers: l, Driver: noDriver{}, Log: log}
+	sys, err := Start(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sys.Stop)
+	return sys, env
+}
+
+func testRecord(id, name string) *persistence.ContainerRecord {
+	return &persistence.ContainerRecord{
+		ID: id, Name: name, Created: time.Now(), Image: "img", Path: "true",
+		Config:     &container.Config{Hostname: id[:12], Labels: map[string]string{}},
+		HostConfig: &container.HostConfig{},
+		State:      persistence.ContainerState{Status: container.StateExited, ExitCode: 4},
+	}
+}
+
+func inspect(t *testing.T, sys *System, ref string) container.InspectResponse {
+	t.Helper()
+	res, err := sys.Root.RequestFuture(sys.Containers, &messages.InspectContainer{Ref: messages.Ref{ID: ref}}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatalf("inspect %s: %v", ref, err)
+	}
+	if e, ok := res.(error); ok {
+		t.Fatalf("inspect %s: %v", ref, e)
+	}
+	return res.(*messages.InspectContainerReply).Container
+}
+
+// TestPanicRestartsOnlyThatContainer: a container actor that fails is
+// restarted by its supervisor with its state, and no other actor notices.
+func TestPanicRestartsOnlyThatContainer(t *testing.T) {
+	a := testRecord(strings.Repeat("a", 64), "first")
+	b := testRecord(strings.Repeat("b", 64), "second")
+	sys, _ := startTestTree(t, a, b)
+
+	// Asking through the supervisor waits for its restore to finish.
+	inspect(t, sys, "first")
+	pid := sys.Actors.NewLocalPID(sys.Containers.Id + "/" + a.ID)
+	sys.Root.Send(pid, &goroutinePanic{reason: "injected by test"})
+
+	// The failed actor comes back with its record; the other never left.
+	deadline := time.Now().Add(5 * time.Second)
+	var restarts map[string]int
+	for time.Now().Before(deadline) {
+		restarts = treeRestarts(t, sys)
+		if restarts[a.ID] == 1 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if restarts[a.ID] != 1 || restarts[b.ID] != 0 {
+		t.Fatalf("restarts: %v", restarts)
+	}
+	if got := inspect(t, sys, "first"); got.ID != a.ID || got.State.ExitCode != 4 || got.Name != "/first" {
+		t.Errorf("restarted container: %+v", got)
+	}
+	if got := inspect(t, sys, "second"); got.ID != b.ID {
+		t.Errorf("other container: %+v", got)
+	}
+	for _, n := range []string{"images", "containers"} {
+		if restarts[n] != 0 {
+			t.Errorf("%s restarted: %v", n, restarts)
+		}
+	}
+}
+
+// treeRestarts maps the last path element of every actor to its restarts.
+func treeRestarts(t *testing.T, sys *System) map[string]int {
+	t.Helper()
+	res, err := sys.Root.RequestFuture(sys.Registry, &messages.ActorTree{}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	var walk func(n *messages.ActorNode)
+	walk = func(n *messages.ActorNode) {
+		out[n.Path[strings.LastIndexByte(n.Path, '/')+1:]] = n.Restarts
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(res.(*messages.ActorTreeReply).Root)
+	return out
+}
+
+// TestStartFailureIsReported: a start that cannot boot answers with the
+// error and leaves the container as it was.
+func TestStartFailureIsReported(t *testing.T) {
+	a := testRecord(strings.Repeat("c", 64), "third")
+	sys, _ := startTestTree(t, a)
+	res, err := sys.Root.RequestFuture(sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: "third"}}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := res.(error); !ok || !strings.Contains(e.Error(), "no machines in this test") {
+		t.Fatalf("start reply: %v", res)
+	}
+	if got := inspect(t, sys, "third"); got.State.Running || !strings.Contains(got.State.Error, "no machines") {
+		t.Errorf("after failed start: %+v", got.State)
+	}
+}
