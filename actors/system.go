@@ -59,7 +59,6 @@ func Start(env *Env) (*System, error) {
 	log := env.Log
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return log.With("component", "actor")
-		// debug
 	}))
 	reg, err := sys.Root.SpawnNamed(actor.PropsFromProducer(newIntrospection), "introspection")
 	if err != nil {
