@@ -46,6 +46,10 @@ type containerRuntime struct {
 
 	execs map[string]*execState
 
+	health      *container.Health // nil without a health check
+	healthTimer *time.Timer
+	healthSeq   int
+
 	restartDelay   time.Duration
 	restartTimer   *time.Timer
 	restartWaiters []*actor.PID // docker restart: start again after the exit
@@ -95,7 +99,10 @@ type (
 	stopTimeout struct{ run int }
 	// containerSnapshot tells the supervisor the container's current record
 	// (a copy: the supervisor may keep it).
-	containerSnapshot struct{ rec persistence.ContainerRecord }
+	containerSnapshot struct {
+		rec    persistence.ContainerRecord
+		health *container.HealthSummary
+	}
 	// containerRemoved tells the supervisor to forget the container and to
 	// answer replyTo.
 	containerRemoved struct {
@@ -120,6 +127,10 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.restart(ctx, m)
 	case *restartNow:
 		a.onRestartNow(ctx, m)
+	case *healthProbe:
+		a.onHealthProbe(ctx, m)
+	case *healthResult:
+		a.onHealthResult(ctx, m)
 	case *messages.RenameContainer:
 		a.rename(ctx, m)
 	case *stopTimeout:
@@ -225,7 +236,11 @@ func (a *containerActor) publish(ctx actor.Context) {
 	if a.rt.starting && rec.State.Status != container.StateRunning {
 		rec.State.Status = "created"
 	}
-	ctx.Send(ctx.Parent(), &containerSnapshot{rec: rec})
+	snap := &containerSnapshot{rec: rec}
+	if h := a.rt.health; h != nil {
+		snap.health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
+	}
+	ctx.Send(ctx.Parent(), snap)
 }
 
 // persist writes the record; the caller answers clients only after it.
@@ -402,6 +417,7 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	}
 	rt.stdin.connect(m.proc.Stdin)
 	a.event(ctx, events.ActionStart, nil)
+	a.startHealth(ctx)
 	run, hub, proc := rt.run, rt.hub, m.proc
 	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
 		pumpOutput(hub, proc.Stdout, proc.Stderr)
@@ -467,6 +483,7 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 	rt.stdin.shut()
 	rt.stdin = newStdinGate()
 	a.endExecs()
+	a.stopHealth()
 	a.teardown(ctx)
 	a.event(ctx, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
 	if st.OOMKilled {
@@ -876,6 +893,7 @@ func (a *containerActor) inspect() container.InspectResponse {
 		Error:      st.Error,
 		StartedAt:  dockerTime(st.StartedAt),
 		FinishedAt: dockerTime(st.FinishedAt),
+		Health:     a.rt.health,
 	}
 	dir := a.env.containerDir(rec.ID)
 	return container.InspectResponse{

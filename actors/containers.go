@@ -33,8 +33,9 @@ type containersSupervisor struct {
 }
 
 type containerEntry struct {
-	pid  *actor.PID
-	snap persistence.ContainerRecord
+	pid    *actor.PID
+	snap   persistence.ContainerRecord
+	health *container.HealthSummary
 }
 
 func newContainersSupervisor(env *Env) actor.Producer {
@@ -61,6 +62,10 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 	case *containerSnapshot:
 		if e := s.byID[m.rec.ID]; e != nil {
 			e.snap = m.rec
+			e.health = m.health
+			if m.rec.State.Status != container.StateRunning {
+				e.health = nil
+			}
 		}
 	case *containerRemoved:
 		if e := s.byID[m.id]; e != nil {
@@ -431,21 +436,22 @@ func (s *containersSupervisor) list(ctx actor.Context, m *messages.ListContainer
 		ctx.Respond(err)
 		return
 	}
-	recs := make([]*persistence.ContainerRecord, 0, len(s.byID))
+	entries := make([]*containerEntry, 0, len(s.byID))
 	for _, e := range s.byID {
-		recs = append(recs, &e.snap)
+		entries = append(entries, e)
 	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Created.After(recs[j].Created) })
-	out := make([]container.Summary, 0, len(recs))
-	for _, r := range recs {
+	sort.Slice(entries, func(i, j int) bool { return entries[i].snap.Created.After(entries[j].snap.Created) })
+	out := make([]container.Summary, 0, len(entries))
+	for _, e := range entries {
+		r := &e.snap
 		running := r.State.Status == container.StateRunning || r.State.Status == container.StatePaused
 		if !m.All && !running && m.Limit <= 0 && !f.wantsStopped() {
 			continue
 		}
-		if !f.match(r) {
+		if !f.match(r, e.health) {
 			continue
 		}
-		out = append(out, summary(r))
+		out = append(out, summary(r, e.health))
 		if m.Limit > 0 && len(out) >= m.Limit {
 			break
 		}
@@ -453,7 +459,7 @@ func (s *containersSupervisor) list(ctx actor.Context, m *messages.ListContainer
 	ctx.Respond(&messages.ListContainersReply{Containers: out})
 }
 
-func summary(r *persistence.ContainerRecord) container.Summary {
+func summary(r *persistence.ContainerRecord, health *container.HealthSummary) container.Summary {
 	cmd := r.Path
 	if len(r.Args) > 0 {
 		cmd += " " + strings.Join(r.Args, " ")
@@ -468,7 +474,8 @@ func summary(r *persistence.ContainerRecord) container.Summary {
 		Ports:   []container.PortSummary{},
 		Labels:  r.Config.Labels,
 		State:   r.State.Status,
-		Status:  statusText(r),
+		Status:  statusText(r, health),
+		Health:  health,
 		Mounts:  []container.MountPoint{},
 	}
 	if r.HostConfig != nil {
@@ -480,11 +487,18 @@ func summary(r *persistence.ContainerRecord) container.Summary {
 
 // statusText is docker ps's STATUS column: "Up 2 minutes", "Exited (0) 3
 // seconds ago", "Created".
-func statusText(r *persistence.ContainerRecord) string {
+func statusText(r *persistence.ContainerRecord, health *container.HealthSummary) string {
 	st := r.State
 	switch st.Status {
 	case container.StateRunning:
-		return "Up " + humanDuration(time.Since(st.StartedAt))
+		up := "Up " + humanDuration(time.Since(st.StartedAt))
+		if health != nil {
+			if health.Status == container.Starting {
+				return up + " (health: starting)"
+			}
+			return up + " (" + string(health.Status) + ")"
+		}
+		return up
 	case container.StatePaused:
 		return "Up " + humanDuration(time.Since(st.StartedAt)) + " (Paused)"
 	case container.StateRestarting:

@@ -162,7 +162,7 @@ func TestContainerFilter(t *testing.T) {
 		}
 		var got []string
 		for _, r := range recs {
-			if f.match(r) {
+			if f.match(r, nil) {
 				got = append(got, r.Name)
 			}
 		}

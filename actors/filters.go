@@ -44,6 +44,10 @@ func newContainerFilter(f map[string][]string, s *containersSupervisor) (*contai
 				if v != "running" && v != "paused" {
 					cf.statusWantsExited = true
 				}
+			case "health":
+				if v != "starting" && v != "healthy" && v != "unhealthy" && v != "none" {
+					return nil, messages.InvalidParameter("Unrecognised filter value for health: %s", v)
+				}
 			case "exited":
 				n, err := strconv.Atoi(v)
 				if err != nil {
@@ -72,9 +76,19 @@ func (cf *containerFilter) wantsStopped() bool {
 	return len(cf.exited) > 0 || cf.statusWantsExited || cf.before != nil || cf.since != nil
 }
 
-func (cf *containerFilter) match(r *persistence.ContainerRecord) bool {
+func (cf *containerFilter) match(r *persistence.ContainerRecord, health *container.HealthSummary) bool {
 	for k, vals := range cf.f {
 		if len(vals) == 0 {
+			continue
+		}
+		if k == "health" {
+			status := container.NoHealthcheck
+			if health != nil {
+				status = health.Status
+			}
+			if !anyOf(vals, func(v string) bool { return string(status) == v }) {
+				return false
+			}
 			continue
 		}
 		if !anyOf(vals, func(v string) bool { return matchOne(k, v, r) }) {

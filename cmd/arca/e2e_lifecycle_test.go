@@ -233,3 +233,42 @@ func TestPolicyRestartsAfterDaemonCrash(t *testing.T) {
 	}
 	d.Docker(t, "rm", "-f", "always", "stopped", "plain").Must(t)
 }
+
+func TestHealthCheck(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	name := testenv.Name(t)
+	since := itoa(int(time.Now().Add(-time.Second).Unix()))
+	d.Docker(t, "run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok && echo fine",
+		"--health-interval", "200ms", "--health-retries", "2", img, "sleep", "300").Must(t)
+	defer d.Docker(t, "rm", "-f", name)
+	status := func() string {
+		return strings.TrimSpace(d.Docker(t, "inspect", "--format", "{{.State.Health.Status}}", name).Must(t).Stdout)
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if status() == want {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("health never became %s (now %s)", want, status())
+	}
+	waitFor("unhealthy")
+	d.Docker(t, "exec", name, "touch", "/tmp/ok").Must(t)
+	waitFor("healthy")
+	if ps := d.Docker(t, "ps", "--filter", "name="+name, "--filter", "health=healthy", "--format", "{{.Status}}").Must(t).Stdout; !strings.Contains(ps, "(healthy)") {
+		t.Errorf("ps status: %q", ps)
+	}
+	log := d.Docker(t, "inspect", "--format", "{{range .State.Health.Log}}{{.ExitCode}}:{{.Output}}|{{end}}", name).Must(t).Stdout
+	if !strings.Contains(log, "0:fine") {
+		t.Errorf("health log: %q", log)
+	}
+	ev := d.Docker(t, "events", "--since", since, "--until", itoa(int(time.Now().Unix())+1),
+		"--filter", "container="+name, "--filter", "event=health_status", "--format", "{{.Action}}").Must(t).Stdout
+	if !strings.Contains(ev, "health_status: healthy") || !strings.Contains(ev, "health_status: unhealthy") {
+		t.Errorf("health events: %q", ev)
+	}
+}
