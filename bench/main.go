@@ -39,25 +39,25 @@ func main() {
 // Config is everything a run was asked to do; it is written into the JSON
 // so a result file says how it was made.
 type Config struct {
-	Target           string        `json:"target"`
-	Compare          string        `json:"compare,omitempty"`
-	Registry         string        `json:"registry"`
-	Scenarios        []string      `json:"scenarios"`
-	RunCount         int           `json:"run_count"`
-	ParallelN        []int         `json:"parallel_n"`
-	ParallelRepeat   int           `json:"parallel_repeat"`
-	Containers       int           `json:"containers"`
-	APIWorkers       int           `json:"api_workers"`
-	APIDuration      time.Duration `json:"api_duration_ns"`
-	PullLayers       int           `json:"pull_layers"`
-	PullLayerMB      int           `json:"pull_layer_mb"`
-	PullRepeat       int           `json:"pull_repeat"`
-	Smoke            bool          `json:"smoke"`
-	TargetPID        int           `json:"target_daemon_pid,omitempty"`
-	ComparePID       int           `json:"compare_daemon_pid,omitempty"`
-	Settle           time.Duration `json:"settle_ns"`
-	Timeout          time.Duration `json:"timeout_ns"`
-	JSONPath, SVGPath string       `json:"-"`
+	Target            string        `json:"target"`
+	Compare           string        `json:"compare,omitempty"`
+	Registry          string        `json:"registry"`
+	Scenarios         []string      `json:"scenarios"`
+	RunCount          int           `json:"run_count"`
+	ParallelN         []int         `json:"parallel_n"`
+	ParallelRepeat    int           `json:"parallel_repeat"`
+	Containers        int           `json:"containers"`
+	APIWorkers        int           `json:"api_workers"`
+	APIDuration       time.Duration `json:"api_duration_ns"`
+	PullLayers        int           `json:"pull_layers"`
+	PullLayerMB       int           `json:"pull_layer_mb"`
+	PullRepeat        int           `json:"pull_repeat"`
+	Smoke             bool          `json:"smoke"`
+	TargetPID         int           `json:"target_daemon_pid,omitempty"`
+	ComparePID        int           `json:"compare_daemon_pid,omitempty"`
+	Settle            time.Duration `json:"settle_ns"`
+	Timeout           time.Duration `json:"timeout_ns"`
+	JSONPath, SVGPath string        `json:"-"`
 }
 
 var allScenarios = []string{"run", "parallel", "api", "memory", "pull"}
