@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.Replot != "" {
+		return replot(cfg, stdout)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -134,6 +138,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		errs = append(errs, fmt.Errorf("%d scenario error(s); first: %s", len(report.Errors), report.Errors[0]))
 	}
 	return errors.Join(errs...)
+}
+
+// replot redraws a saved result, so a chart or table can change without
+// measuring again.
+func replot(cfg Config, stdout io.Writer) error {
+	raw, err := os.ReadFile(cfg.Replot)
+	if err != nil {
+		return fmt.Errorf("read result: %w", err)
+	}
+	var r Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("parse %s: %w", cfg.Replot, err)
+	}
+	printReport(stdout, &r)
+	if cfg.SVGPath != "" && r.Parallel != nil {
+		return writeSVGFile(cfg.SVGPath, &r)
+	}
+	return nil
 }
 
 func (b *bench) logf(format string, args ...any) {

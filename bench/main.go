@@ -58,6 +58,7 @@ type Config struct {
 	Settle            time.Duration `json:"settle_ns"`
 	Timeout           time.Duration `json:"timeout_ns"`
 	JSONPath, SVGPath string        `json:"-"`
+	Replot            string        `json:"-"`
 }
 
 var allScenarios = []string{"run", "parallel", "api", "memory", "pull"}
@@ -87,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Smoke, "smoke", false, "tiny sizes and one repeat, for CI: N=1,2, M=5, short durations")
 	fs.StringVar(&c.JSONPath, "json", "", "write results as JSON to this file")
 	fs.StringVar(&c.SVGPath, "svg", "", "write the parallel-start chart as SVG to this file")
+	fs.StringVar(&c.Replot, "replot", "", "measure nothing: print the tables of this JSON result (and --svg its chart)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

@@ -56,37 +56,69 @@ func writeSVGFile(path string, r *Report) error {
 	return nil
 }
 
-// renderChart draws a line chart with linear axes from zero, ticks at
-// "nice" steps and a legend: enough to read a curve, with no dependency.
+// renderChart draws a line chart with a linear x axis from zero and a y
+// axis that is linear from zero, or logarithmic when the values span more
+// than a factor of 20 (one engine ten times slower than the other would
+// otherwise flatten the faster one's curve onto the axis). Enough to read a
+// curve, with no dependency.
 func renderChart(title, xLabel, yLabel string, series []chartSeries) []byte {
 	const (
-		width, height         = 720, 440
-		left, right, top, bot = 70, 220, 40, 50
+		width, height         = 760, 440
+		left, right, top, bot = 70, 250, 40, 50
 		plotW, plotH          = width - left - right, height - top - bot
 	)
-	xMax, yMax := 1.0, 1.0
+	xMax, yMax, yMin := 1.0, 1.0, math.Inf(1)
 	for _, s := range series {
 		for i := range s.X {
 			xMax = math.Max(xMax, s.X[i])
 			yMax = math.Max(yMax, s.Y[i])
+			if s.Y[i] > 0 {
+				yMin = math.Min(yMin, s.Y[i])
+			}
 		}
 	}
-	xStep, yStep := niceStep(xMax), niceStep(yMax)
+	logY := !math.IsInf(yMin, 1) && yMax/yMin > 20
+	xStep := niceStep(xMax)
 	xMax = math.Ceil(xMax/xStep) * xStep
-	yMax = math.Ceil(yMax/yStep) * yStep
+	var yTicks []float64
+	var py func(float64) float64
+	if logY {
+		lo := math.Pow(10, math.Floor(math.Log10(yMin)))
+		hi := math.Pow(10, math.Ceil(math.Log10(yMax)))
+		for d := lo; d <= hi*1.001; d *= 10 {
+			for _, m := range []float64{1, 2, 5} {
+				if v := d * m; v <= hi*1.001 {
+					yTicks = append(yTicks, v)
+				}
+			}
+		}
+		span := math.Log10(hi) - math.Log10(lo)
+		py = func(y float64) float64 {
+			y = math.Max(y, lo)
+			return top + plotH - (math.Log10(y)-math.Log10(lo))/span*plotH
+		}
+		yLabel += " (log scale)"
+	} else {
+		yStep := niceStep(yMax)
+		yMax = math.Ceil(yMax/yStep) * yStep
+		for i := 0.0; i*yStep <= yMax+yStep/2; i++ {
+			yTicks = append(yTicks, i*yStep)
+		}
+		py = func(y float64) float64 { return top + plotH - y/yMax*plotH }
+	}
 	px := func(x float64) float64 { return left + x/xMax*plotW }
-	py := func(y float64) float64 { return top + plotH - y/yMax*plotH }
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", left, esc(title))
 	// Grid and ticks.
-	for y := 0.0; y <= yMax+yStep/2; y += yStep {
+	for _, y := range yTicks {
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", left, py(y), left+plotW, py(y))
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, py(y)+4, tick(y))
 	}
-	for x := 0.0; x <= xMax+xStep/2; x += xStep {
+	for i := 0.0; i*xStep <= xMax+xStep/2; i++ {
+		x := i * xStep
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", px(x), top, px(x), top+plotH)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(x), top+plotH+16, tick(x))
 	}
@@ -130,7 +162,7 @@ func niceStep(max float64) float64 {
 }
 
 func tick(v float64) string {
-	if v == math.Trunc(v) {
+	if v == math.Trunc(v) && v < 1e15 {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%g", v)
