@@ -739,7 +739,7 @@ func (a *containerActor) attach(ctx actor.Context, m *messages.AttachContainer) 
 		ctx.Respond(messages.Conflict("container %s is restarting, wait until the container is running", rt.rec.ID))
 		return
 	}
-	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce}
+	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce, DetachKeys: m.DetachKeys}
 	if m.Stdout || m.Stderr {
 		sub, _ := rt.hub.subscribe()
 		reply.Output = filteredSubscription{sub: sub, stdout: m.Stdout, stderr: m.Stderr}

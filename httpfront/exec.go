@@ -56,7 +56,7 @@ func (s *Server) execStart(ctx *fasthttp.RequestCtx) {
 	s.hijack(ctx, streamMediaType(ctx, reply.Tty), func(c, raw net.Conn, bw *bufio.Writer) {
 		var in sync.WaitGroup
 		if reply.Stdin != nil {
-			copyStdin(&in, reply.Stdin, c, true)
+			copyStdin(&in, reply.Stdin, c, true, nil, nil)
 		}
 		// stdout and stderr are separate agent streams: frame both onto
 		// the one connection.

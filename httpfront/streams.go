@@ -3,6 +3,7 @@ package httpfront
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -90,13 +91,20 @@ func (s *Server) hijack(ctx *fasthttp.RequestCtx, mediaType string, serve func(c
 }
 
 // copyStdin feeds the client's input to w; with closeOnEOF the client's
-// EOF closes w (the process's stdin).
-func copyStdin(wg *sync.WaitGroup, w io.WriteCloser, c net.Conn, closeOnEOF bool) {
+// EOF closes w (the process's stdin). With detach keys, typing them ends
+// the attach: onDetach runs and the process keeps its stdin.
+func copyStdin(wg *sync.WaitGroup, w io.WriteCloser, c io.Reader, closeOnEOF bool, keys []byte, onDetach func()) {
+	if keys != nil {
+		c = &detachReader{r: c, keys: keys}
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		_, err := io.Copy(w, c)
-		if err == nil && closeOnEOF {
+		switch {
+		case errors.Is(err, errDetached):
+			onDetach()
+		case err == nil && closeOnEOF:
 			w.Close()
 		}
 	}()
@@ -105,10 +113,23 @@ func copyStdin(wg *sync.WaitGroup, w io.WriteCloser, c net.Conn, closeOnEOF bool
 // hijackAttach carries the container's output out and the client's input
 // in until the run ends or the client leaves.
 func (s *Server) hijackAttach(ctx *fasthttp.RequestCtx, reply *messages.AttachReply) {
+	keys, err := parseDetachKeys(reply.DetachKeys)
+	if err != nil {
+		if reply.Output != nil {
+			reply.Output.Close()
+		}
+		writeError(ctx, err)
+		return
+	}
 	s.hijack(ctx, streamMediaType(ctx, reply.Tty), func(c, raw net.Conn, bw *bufio.Writer) {
 		var wg sync.WaitGroup
 		if reply.Stdin != nil {
-			copyStdin(&wg, reply.Stdin, c, reply.StdinOnce)
+			// Detaching ends the output side too: the client is gone.
+			copyStdin(&wg, reply.Stdin, c, reply.StdinOnce, keys, func() {
+				if reply.Output != nil {
+					reply.Output.Close()
+				}
+			})
 		}
 		if reply.Output != nil {
 			fw := &frameWriter{w: bw, raw: reply.Tty}

@@ -104,8 +104,9 @@ type AttachContainer struct {
 }
 
 type AttachReply struct {
-	Tty       bool
-	StdinOnce bool
+	Tty        bool
+	StdinOnce  bool
+	DetachKeys string // as requested, else the container's default
 	// Output delivers frames until the run ends (or the subscription is
 	// closed); Frames are delivered in order.
 	Output OutputSubscription

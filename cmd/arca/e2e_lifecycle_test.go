@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,5 +273,48 @@ func TestHealthCheck(t *testing.T) {
 		"--filter", "container="+name, "--filter", "event=health_status", "--format", "{{.Action}}").Must(t).Stdout
 	if !strings.Contains(ev, "health_status: healthy") || !strings.Contains(ev, "health_status: unhealthy") {
 		t.Errorf("health events: %q", ev)
+	}
+}
+
+// TestAttachDetachKeys drives the attach upgrade on the raw socket: the
+// detach keys end the attach, and the container keeps running.
+func TestAttachDetachKeys(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	name := testenv.Name(t)
+	d.Docker(t, "run", "-d", "-i", "--name", name, img, "cat").Must(t)
+	defer d.Docker(t, "rm", "-f", name)
+	for _, c := range []struct{ query, keys string }{{"", "\x10\x11"}, {"&detachKeys=ctrl-a,x", "\x01x"}} {
+		conn, err := net.Dial("unix", d.Socket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(conn, "POST /v1.50/containers/%s/attach?stream=1&stdin=1&stdout=1&stderr=1%s HTTP/1.1\r\nHost: arca\r\nUpgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n", name, c.query)
+		br := bufio.NewReader(conn)
+		status, _ := br.ReadString('\n')
+		if !strings.Contains(status, "101") {
+			t.Fatalf("attach status %q", status)
+		}
+		for line, _ := br.ReadString('\n'); line != "\r\n" && line != ""; line, _ = br.ReadString('\n') {
+		}
+		conn.Write([]byte("hello\n"))
+		frame := make([]byte, 8+6)
+		if _, err := io.ReadFull(br, frame); err != nil || string(frame[8:]) != "hello\n" {
+			t.Fatalf("echo: %q %v", frame, err)
+		}
+		conn.Write([]byte(c.keys + "more\n"))
+		rest, err := io.ReadAll(br)
+		if err != nil || len(rest) != 0 {
+			t.Errorf("after detach keys %q: %q %v (want EOF)", c.query, rest, err)
+		}
+		conn.Close()
+	}
+	if st := d.Docker(t, "inspect", "--format", "{{.State.Running}}", name).Must(t).Stdout; strings.TrimSpace(st) != "true" {
+		t.Errorf("container stopped after detach: %s", st)
+	}
+	// Bad keys are a 400.
+	if code, _, _ := call(t, d, "POST", "/containers/"+name+"/attach?stream=1&stdin=1&detachKeys=ctrl-", ""); code != 400 {
+		t.Errorf("bad detach keys: %d", code)
 	}
 }
