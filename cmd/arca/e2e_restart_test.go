@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,4 +56,77 @@ func TestSurvivesKill9(t *testing.T) {
 func agentsAlive(t *testing.T, d *testenv.Daemon) bool {
 	t.Helper()
 	return len(agentPIDs(t, d.Root())) > 0
+}
+
+// TestKill9DuringStarts: the daemon dies while containers are booting.
+// Afterwards no agent, mount or socket of it is left, and every container
+// the daemon acknowledged is still listed, none of them running.
+func TestKill9DuringStarts(t *testing.T) {
+	reg := testenv.SharedRegistry(t)
+	img := testenv.PushBusybox(t, reg)
+	d := testenv.StartDaemon(t, testenv.Options{AllowUnclean: true})
+	d.Docker(t, "pull", "-q", img).Must(t)
+	const n = 6
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r := d.Docker(t, "run", "-d", "--name", "boot"+itoa(i+1), img, "sleep", "300")
+			if r.Code == 0 {
+				ids <- strings.TrimSpace(r.Stdout)
+			}
+		}(i)
+	}
+	time.Sleep(150 * time.Millisecond)
+	d.Kill9(t)
+	wg.Wait()
+	close(ids)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for (agentsAlive(t, d) || mountsUnder(t, d.Root()) > 0) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if pids := agentPIDs(t, d.Root()); len(pids) > 0 {
+		t.Errorf("agents outlived the daemon: %v", pids)
+	}
+	if m := mountsUnder(t, d.Root()); m > 0 {
+		t.Errorf("%d mounts left under %s", m, d.Root())
+	}
+
+	d.Restart(t)
+	out := d.Docker(t, "ps", "-a", "--format", "{{.ID}} {{.State}}").Must(t).Stdout
+	for id := range ids {
+		if !strings.Contains(out, id[:12]+" ") {
+			t.Errorf("acknowledged container %s lost:\n%s", id[:12], out)
+		}
+	}
+	if strings.Contains(out, "running") {
+		t.Errorf("a container claims to run after the crash:\n%s", out)
+	}
+	// Everything left can be removed, and the daemon still runs containers.
+	if all := strings.Fields(d.Docker(t, "ps", "-aq").Must(t).Stdout); len(all) > 0 {
+		d.Docker(t, append([]string{"rm", "-f"}, all...)...).Must(t)
+	}
+	if got := d.Docker(t, "run", "--rm", img, "echo", "ok").Must(t).Stdout; got != "ok\n" {
+		t.Errorf("run after crash: %q", got)
+	}
+}
+
+// mountsUnder counts mount points below dir in this mount namespace.
+func mountsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			n++
+		}
+	}
+	return n
 }
