@@ -63,3 +63,5 @@ compose:
 
 clean:
 	rm -rf $(BIN)
+
+include bench.mk

@@ -1,0 +1,27 @@
+# Load tests (issue #6): `make bench`, and a reference dockerd to compare
+# against. Included from the Makefile. docs/performance.md has the figures.
+#
+#   make dockerd                                   # dockerd on unix:///tmp/ref.sock
+#   make bench COMPARE=unix:///tmp/ref.sock        # arca (started here) vs that dockerd
+#   make bench TARGET=unix:///var/run/arca.sock    # an arca already running
+#   make bench BENCH_FLAGS=--smoke                 # seconds instead of minutes
+#   make dockerd-stop
+
+TARGET      ?=
+COMPARE     ?=
+BENCH_FLAGS ?=
+BENCH_OUT   ?= /tmp/arca-bench-out
+
+.PHONY: bench dockerd dockerd-stop
+
+bench: build
+	@BIN=$(BIN) GO=$(GO) OUT=$(BENCH_OUT) TARGET=$(TARGET) COMPARE=$(COMPARE) BENCH_FLAGS='$(BENCH_FLAGS)' bash bench/run.sh
+
+# Debian's docker.io, containerd, runc and tini unpacked under
+# /var/cache/arca/dockerd (never installed: that would replace the docker
+# CLI), started with no bridge and no iptables. Benchmarking only.
+dockerd:
+	@bash bench/dockerd.sh start
+
+dockerd-stop:
+	@bash bench/dockerd.sh stop
