@@ -65,3 +65,6 @@ clean:
 	rm -rf $(BIN)
 
 include bench.mk
+
+# The qemu guest kit and its hook into test.
+include kit.mk
