@@ -101,7 +101,8 @@ func TestConcurrentPullsOfOneImage(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	ref := strings.Replace(img.Ref, reg, ln.Addr().String(), 1)
 
-	d := testenv.SharedDaemon(t)
+	// A daemon of its own: no layer may be there already.
+	d := testenv.StartDaemon(t, testenv.Options{})
 	var wg sync.WaitGroup
 	results := make([]testenv.Result, 4)
 	for i := range results {

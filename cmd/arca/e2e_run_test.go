@@ -278,3 +278,13 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestRunTTY(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	r := d.Docker(t, "run", "-t", "--rm", img, "sh", "-c", "tty; echo $TERM; echo err >&2").Must(t)
+	// A TTY merges the streams and turns \n into \r\n.
+	if r.Stdout != "/dev/pts/0\r\nxterm\r\nerr\r\n" {
+		t.Errorf("tty run: %q %q", r.Stdout, r.Stderr)
+	}
+}
