@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -25,6 +26,16 @@ const (
 	opSignal   op = "signal"
 	opResize   op = "resize"
 	opShutdown op = "shutdown"
+	opTop      op = "top"
+	opStats    op = "stats"
+	opPause    op = "pause"
+	opResume   op = "resume"
+	// Archive ops: archiveGet's response is followed by the raw tar;
+	// archivePut's first response (ready or an error) is followed by the
+	// host's raw tar up to its half-close, then a second response.
+	opArchiveStat op = "archiveStat"
+	opArchiveGet  op = "archiveGet"
+	opArchivePut  op = "archivePut"
 )
 
 // Names of a process's stdio streams.
@@ -37,14 +48,17 @@ const (
 // request is the first frame on every stream the host opens; only the
 // fields of its op are set.
 type request struct {
-	Op      op            `json:"op"`
-	Version int           `json:"version,omitempty"`
-	ID      string        `json:"id,omitempty"`
-	Stream  string        `json:"stream,omitempty"`
-	Setup   *SetupRequest `json:"setup,omitempty"`
-	Process *ProcessSpec  `json:"process,omitempty"`
-	Signal  int           `json:"signal,omitempty"`
-	Size    *WindowSize   `json:"size,omitempty"`
+	Op      op                 `json:"op"`
+	Version int                `json:"version,omitempty"`
+	ID      string             `json:"id,omitempty"`
+	Stream  string             `json:"stream,omitempty"`
+	Setup   *SetupRequest      `json:"setup,omitempty"`
+	Process *ProcessSpec       `json:"process,omitempty"`
+	Signal  int                `json:"signal,omitempty"`
+	Size    *WindowSize        `json:"size,omitempty"`
+	PsArgs  string             `json:"psArgs,omitempty"`
+	Path    string             `json:"path,omitempty"`
+	Put     *ArchivePutOptions `json:"put,omitempty"`
 }
 
 // response answers a request; a start stream gets a second one carrying
@@ -55,6 +69,9 @@ type response struct {
 	Version int         `json:"version,omitempty"`
 	Pid     int         `json:"pid,omitempty"`
 	Exit    *ExitStatus `json:"exit,omitempty"`
+	Top     *TopResult  `json:"top,omitempty"`
+	Stats   *Stats      `json:"stats,omitempty"`
+	Stat    *PathStat   `json:"stat,omitempty"`
 }
 
 func (r *response) err() error {
@@ -120,4 +137,89 @@ func sessionConfig() *yamux.Config {
 	// half-closed streams live as long as the session.
 	cfg.StreamCloseTimeout = 0
 	return cfg
+}
+
+// A tar from the agent travels as chunks: a 4-byte big-endian length and
+// that many bytes, ended by a zero length and a response frame.
+const chunkSize = 64 << 10
+
+type chunkWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *chunkWriter) Write(b []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n := 0
+	for len(b) > 0 {
+		part := b[:min(len(b), chunkSize)]
+		buf := make([]byte, 4+len(part))
+		binary.BigEndian.PutUint32(buf, uint32(len(part)))
+		copy(buf[4:], part)
+		if _, err := c.w.Write(buf); err != nil {
+			c.err = fmt.Errorf("write chunk: %w", err)
+			return n, c.err
+		}
+		n += len(part)
+		b = b[len(part):]
+	}
+	return n, nil
+}
+
+// chunkReader undoes chunkWriter; it returns io.EOF after a clean end and
+// the agent's error after a failed one.
+type chunkReader struct {
+	r    io.Reader
+	left uint32
+	err  error
+}
+
+func (c *chunkReader) Read(b []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	for c.left == 0 {
+		var hdr [4]byte
+		if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+			c.err = fmt.Errorf("read archive: %w", sessionError(noEOF(err)))
+			return 0, c.err
+		}
+		c.left = binary.BigEndian.Uint32(hdr[:])
+		if c.left > chunkSize {
+			c.err = fmt.Errorf("read archive: chunk of %d bytes exceeds %d", c.left, chunkSize)
+			return 0, c.err
+		}
+		if c.left == 0 {
+			var resp response
+			if err := readFrame(c.r, &resp); err != nil {
+				c.err = fmt.Errorf("read archive: %w", sessionError(err))
+			} else if err := resp.err(); err != nil {
+				c.err = fmt.Errorf("read archive: %w", err)
+			} else {
+				c.err = io.EOF
+			}
+			return 0, c.err
+		}
+	}
+	if uint32(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	n, err := c.r.Read(b)
+	c.left -= uint32(n)
+	if err != nil && (c.left > 0 || !errors.Is(err, io.EOF)) {
+		c.err = fmt.Errorf("read archive: %w", sessionError(noEOF(err)))
+		return n, c.err
+	}
+	return n, nil
+}
+
+// noEOF turns a clean EOF into an unexpected one: inside the chunked
+// stream, only the end mark is a clean end.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }

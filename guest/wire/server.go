@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,23 @@ type Handler interface {
 	// Shutdown kills every process. Serve answers the host once it
 	// returns, then ends the session and returns nil.
 	Shutdown(ctx context.Context) error
+
+	// Top lists the container's processes as `ps` would with psArgs.
+	Top(ctx context.Context, psArgs string) (TopResult, error)
+	// Stats takes one sample of the container's resource use.
+	Stats(ctx context.Context) (Stats, error)
+	// Pause freezes every process of the container (not the agent) and
+	// returns once they are frozen; Resume thaws them.
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+	// ArchiveStat describes path in the container.
+	ArchiveStat(ctx context.Context, path string) (PathStat, error)
+	// ArchiveGet checks path and returns its stat and a function that
+	// writes it as a tar stream; Serve calls write at most once.
+	ArchiveGet(ctx context.Context, path string) (stat PathStat, write func(io.Writer) error, err error)
+	// ArchivePut checks that dir can take an archive and returns a function
+	// that extracts one into it; Serve calls extract at most once.
+	ArchivePut(ctx context.Context, dir string, opts ArchivePutOptions) (extract func(io.Reader) error, err error)
 }
 
 // Stdio is what the host attached to a process. Stdin is nil unless the
@@ -131,6 +149,12 @@ func (s *server) handle(st net.Conn) {
 		defer s.starts.Add(-1)
 		s.start(st, req)
 		return
+	case opArchiveGet:
+		s.archiveGet(st, req)
+		return
+	case opArchivePut:
+		s.archivePut(st, req)
+		return
 	}
 	defer st.Close()
 	var resp response
@@ -152,6 +176,22 @@ func (s *server) handle(st net.Conn) {
 			break
 		}
 		err = s.h.Resize(s.ctx, req.ID, *req.Size)
+	case opTop:
+		var top TopResult
+		top, err = s.h.Top(s.ctx, req.PsArgs)
+		resp.Top = &top
+	case opStats:
+		var stats Stats
+		stats, err = s.h.Stats(s.ctx)
+		resp.Stats = &stats
+	case opPause:
+		err = s.h.Pause(s.ctx)
+	case opResume:
+		err = s.h.Resume(s.ctx)
+	case opArchiveStat:
+		var stat PathStat
+		stat, err = s.h.ArchiveStat(s.ctx, req.Path)
+		resp.Stat = &stat
 	case opShutdown:
 		err = s.h.Shutdown(s.ctx)
 		if err == nil {
@@ -174,6 +214,63 @@ func (s *server) handle(st net.Conn) {
 		resp = errorResponse(err)
 	}
 	writeFrame(st, resp)
+}
+
+// archiveGet answers with the path's stat, then sends the tar in chunks
+// and a final response, so a failure halfway reaches the host as an error
+// rather than as an archive that merely ends early.
+func (s *server) archiveGet(st net.Conn, req request) {
+	defer st.Close()
+	stat, write, err := s.h.ArchiveGet(s.ctx, req.Path)
+	if err != nil {
+		writeFrame(st, errorResponse(err))
+		return
+	}
+	if err := writeFrame(st, response{Stat: &stat}); err != nil {
+		return
+	}
+	cw := &chunkWriter{w: st}
+	bw := bufio.NewWriterSize(cw, chunkSize)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cw.err != nil {
+		return // the host is gone
+	}
+	var resp response
+	if err != nil {
+		resp = errorResponse(err)
+	}
+	if _, err := st.Write(make([]byte, 4)); err != nil { // the end mark
+		return
+	}
+	writeFrame(st, resp)
+}
+
+// archivePut says whether the destination is fit before the host sends a
+// byte, extracts, answers, and only then drains what the host still sends
+// (after an error), so the host learns of a failure early.
+func (s *server) archivePut(st net.Conn, req request) {
+	defer st.Close()
+	var opts ArchivePutOptions
+	if req.Put != nil {
+		opts = *req.Put
+	}
+	extract, err := s.h.ArchivePut(s.ctx, req.Path, opts)
+	if err != nil {
+		writeFrame(st, errorResponse(err))
+		return
+	}
+	if err := writeFrame(st, response{}); err != nil {
+		return
+	}
+	var resp response
+	if err := extract(st); err != nil {
+		resp = errorResponse(err)
+	}
+	writeFrame(st, resp)
+	io.Copy(io.Discard, st)
 }
 
 func (s *server) start(ctl net.Conn, req request) {

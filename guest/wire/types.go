@@ -9,6 +9,9 @@
 package wire
 
 import (
+	"os"
+	"time"
+
 	"github.com/arcavm/arca/guest/vm"
 )
 
@@ -77,4 +80,83 @@ type ExitStatus struct {
 var DefaultCapabilities = []string{
 	"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
 	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+}
+
+// Stats is one sample of the container's resource use, with what Docker's
+// stats JSON needs. Counters are cumulative; the host computes rates from
+// two samples, as Docker clients do.
+type Stats struct {
+	Read time.Time `json:"read"`
+	// CPU time used by the container's processes, in nanoseconds.
+	CPUTotal  uint64   `json:"cpuTotal"`
+	CPUUser   uint64   `json:"cpuUser"`
+	CPUSystem uint64   `json:"cpuSystem"`
+	PerCPU    []uint64 `json:"perCPU,omitempty"` // only where the kernel gives it cheaply
+	// SystemCPU is the whole machine's CPU time from /proc/stat, in
+	// nanoseconds, as Docker's system_cpu_usage.
+	SystemCPU  uint64 `json:"systemCPU"`
+	OnlineCPUs uint32 `json:"onlineCPUs"`
+	// Memory: Usage is what the cgroup charges (memory.current); Docker's
+	// CLI shows Usage minus Stats["inactive_file"]. Limit is the cgroup's
+	// limit, or the machine's memory when there is none.
+	MemoryUsage uint64                  `json:"memoryUsage"`
+	MemoryLimit uint64                  `json:"memoryLimit"`
+	MemoryStats map[string]uint64       `json:"memoryStats,omitempty"`
+	PidsCurrent uint64                  `json:"pidsCurrent"`
+	PidsLimit   uint64                  `json:"pidsLimit,omitempty"` // 0: none
+	Networks    map[string]NetworkStats `json:"networks,omitempty"`
+	BlkioRead   uint64                  `json:"blkioRead"`
+	BlkioWrite  uint64                  `json:"blkioWrite"`
+	// Blkio lists per device, as Docker's io_service_bytes_recursive.
+	Blkio []BlkioEntry `json:"blkio,omitempty"`
+}
+
+// NetworkStats are one interface's counters from the guest's /proc/net/dev.
+type NetworkStats struct {
+	RxBytes   uint64 `json:"rxBytes"`
+	RxPackets uint64 `json:"rxPackets"`
+	RxErrors  uint64 `json:"rxErrors"`
+	RxDropped uint64 `json:"rxDropped"`
+	TxBytes   uint64 `json:"txBytes"`
+	TxPackets uint64 `json:"txPackets"`
+	TxErrors  uint64 `json:"txErrors"`
+	TxDropped uint64 `json:"txDropped"`
+}
+
+// BlkioEntry is one device's byte count for one operation ("read" or
+// "write"), as Docker's BlkioStatEntry.
+type BlkioEntry struct {
+	Major uint64 `json:"major"`
+	Minor uint64 `json:"minor"`
+	Op    string `json:"op"`
+	Value uint64 `json:"value"`
+}
+
+// TopResult is a process list as `docker top` shows it.
+type TopResult struct {
+	Titles    []string   `json:"titles"`
+	Processes [][]string `json:"processes"`
+}
+
+// PathStat describes a path in the container as Docker's
+// X-Docker-Container-Path-Stat header does. Mode carries Go's os.FileMode
+// bits, which is what Docker sends.
+type PathStat struct {
+	Name       string      `json:"name"`
+	Size       int64       `json:"size"`
+	Mode       os.FileMode `json:"mode"`
+	Mtime      time.Time   `json:"mtime"`
+	LinkTarget string      `json:"linkTarget"`
+}
+
+// ArchivePutOptions are Docker's extract-to-dir options.
+type ArchivePutOptions struct {
+	// NoOverwriteDirNonDir refuses to replace a directory with a
+	// non-directory from the archive, or the other way round.
+	NoOverwriteDirNonDir bool `json:"noOverwriteDirNonDir,omitempty"`
+	// CopyUIDGID (docker cp -a) makes every extracted file owned by User,
+	// the container's configured user, as dockerd does; without it the
+	// archive's own uid and gid are kept.
+	CopyUIDGID bool   `json:"copyUIDGID,omitempty"`
+	User       string `json:"user,omitempty"`
 }
