@@ -38,6 +38,8 @@ type Agent struct {
 	setupMu sync.Mutex
 	runDir  string // moves to / once the agent pivots into it
 	procDir string // the agent's own procfs
+	cg      *cgroups
+	pauseMu sync.Mutex // one Pause or Resume at a time
 
 	mu          sync.Mutex
 	root        *rootDir // nil until Setup
@@ -45,6 +47,7 @@ type Agent struct {
 	procs       map[string]*process
 	mainStarted bool
 	stopped     bool // the main process exited or Shutdown came: no more starts
+	paused      bool
 }
 
 var _ wire.Handler = (*Agent)(nil)
@@ -113,6 +116,15 @@ func (a *Agent) prepare() error {
 	}
 	if err := unix.Mount("proc", a.procDir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount proc: %w", err)
+	}
+	if os.Getpid() == 1 {
+		// Outside its own namespaces (tests) the agent must not rearrange
+		// the cgroups of the machine it runs on.
+		cg, err := setupCgroups(a.runDir+"/cgroup", a.procDir, a.runDir+"/cgroup-v1")
+		if err != nil {
+			a.log.Warn("no cgroups: no pause, limits or cgroup stats", "err", err)
+		}
+		a.cg = cg
 	}
 	if err := loopbackUp(); err != nil {
 		a.log.Warn("loopback stays down", "err", err)

@@ -89,6 +89,8 @@ func (a *Agent) reserve(spec wire.ProcessSpec) (*process, *rootDir, string, erro
 		return nil, nil, "", wire.Errorf(wire.KindConflict, "container is not set up")
 	case a.stopped:
 		return nil, nil, "", wire.Errorf(wire.KindConflict, "container is not running")
+	case a.paused:
+		return nil, nil, "", wire.Errorf(wire.KindConflict, "container is paused")
 	case spec.ID == "":
 		return nil, nil, "", wire.Errorf(wire.KindInvalid, "process has no id")
 	case len(spec.Args) == 0:
@@ -163,6 +165,16 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 			PidFD:   &pidfd,
 		},
 	}
+	if a.cg.ok() {
+		// Born in the container's cgroup: limits and the freezer hold
+		// from its first instruction.
+		attr.Sys.UseCgroupFD = true
+		attr.Sys.CgroupFD = a.cg.ctr
+	}
+	var oomBefore uint64
+	if spec.Main {
+		oomBefore = a.cg.oomKills()
+	}
 	pid, waited, err := a.reaper.start(func() (int, error) {
 		return forkWithCaps(caps, func() (int, error) {
 			return syscall.ForkExec(argv0, spec.Args, attr)
@@ -205,6 +217,10 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 	go func() {
 		ws := <-waited
 		code, sig := exitStatus(ws)
+		// Docker reports OOMKilled when the OOM killer struck in the
+		// container during its main process's life, whichever process it
+		// took.
+		oom := spec.Main && a.cg.oomKills() > oomBefore
 		p.markExited()
 		grace := execOutputGrace
 		if p.main {
@@ -219,7 +235,7 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 		}
 		pio.close()
 		a.forget(p.id)
-		exited <- wire.ExitStatus{Code: code, Signal: sig}
+		exited <- wire.ExitStatus{Code: code, Signal: sig, OOMKilled: oom}
 	}()
 	return pid, exited, nil
 }
@@ -327,6 +343,10 @@ func (a *Agent) mainExited() {
 func (a *Agent) killAll() {
 	if os.Getpid() == 1 {
 		unix.Kill(-1, unix.SIGKILL)
+		// A frozen process dies of SIGKILL only once thawed.
+		if a.cg.ok() {
+			a.cg.write("cgroup.freeze", "0")
+		}
 		return
 	}
 	a.mu.Lock()

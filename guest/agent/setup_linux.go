@@ -421,5 +421,6 @@ func (a *Agent) pivot() (bool, error) {
 	}
 	a.runDir = "/"
 	a.procDir = "/proc"
+	a.cg.moved(a.procDir, "/cgroup-v1")
 	return true, nil
 }

@@ -98,11 +98,40 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 			Pdeathsig: unix.SIGKILL,
 		},
 	}
-	if err := startOnSteadyThread(cmd); err != nil {
+	cg, err := newMachineCgroup(spec)
+	if err != nil {
 		conn.Close()
+		return nil, fmt.Errorf("boot sandbox: %w", err)
+	}
+	cgfd, err := cg.open()
+	if err != nil {
+		conn.Close()
+		cg.remove()
+		return nil, fmt.Errorf("boot sandbox: %w", err)
+	}
+	if cgfd >= 0 {
+		// Born in the machine's cgroup, which its cgroup namespace then
+		// makes its root.
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = cgfd
+	}
+	err = startOnSteadyThread(cmd)
+	if cgfd >= 0 {
+		unix.Close(cgfd)
+	}
+	if err == nil {
+		if err = cg.join(cmd.Process.Pid); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}
+	if err != nil {
+		conn.Close()
+		cg.remove()
 		return nil, fmt.Errorf("boot sandbox: start agent: %w", err)
 	}
 	m := &machine{
+		cg:      cg,
 		cmd:     cmd,
 		conn:    conn,
 		logPath: logPath,
@@ -119,6 +148,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 
 // machine is one running sandbox.
 type machine struct {
+	cg      *machineCgroup
 	cmd     *exec.Cmd
 	conn    net.Conn
 	logPath string
@@ -166,6 +196,11 @@ func (m *machine) wait() {
 	err := m.cmd.Wait()
 	if err != nil {
 		err = fmt.Errorf("sandbox agent: %w%s", err, logSuffix(tail(m.logPath, 2048)))
+	}
+	// Its processes are gone with it: the cgroups can go too, before
+	// Done says the machine left nothing behind.
+	if cerr := m.cg.remove(); cerr != nil && err == nil {
+		err = fmt.Errorf("sandbox agent: %w", cerr)
 	}
 	m.err = err
 	close(m.done)

@@ -205,13 +205,14 @@ func ctxT(t *testing.T) context.Context {
 // between boots.
 func boot(t *testing.T, layer, upper, work string) *box {
 	t.Helper()
-	spec := vm.MachineSpec{
-		ID:       "test",
-		StateDir: filepath.Join(t.TempDir(), "state"),
-		Layers:   []string{layer},
-		UpperDir: upper,
-		WorkDir:  work,
-	}
+	return bootSpec(t, vm.MachineSpec{ID: "test", Layers: []string{layer}, UpperDir: upper, WorkDir: work})
+}
+
+// bootSpec boots spec (StateDir made up) and sets it up.
+func bootSpec(t *testing.T, spec vm.MachineSpec) *box {
+	t.Helper()
+	spec.StateDir = filepath.Join(t.TempDir(), "state")
+	layer, upper := spec.Layers[0], spec.UpperDir
 	m, err := New(agentBin).Boot(ctxT(t), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -635,7 +636,7 @@ func TestKillLeavesNothing(t *testing.T) {
 		t.Fatalf("host mounts changed while running:\n%s", diffLines(got, mountsBefore))
 	}
 	// The agent pivoted into its own tree: it sees only its tmpfs, its
-	// procfs, its device nodes and the container.
+	// procfs, its device nodes, its cgroups and the container.
 	agentMounts, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", agentPid))
 	if err != nil {
 		t.Fatal(err)
@@ -643,7 +644,7 @@ func TestKillLeavesNothing(t *testing.T) {
 	t.Logf("agent mounts:\n%s", agentMounts)
 	for _, line := range strings.Split(strings.TrimSpace(string(agentMounts)), "\n") {
 		mp := strings.Fields(line)[4]
-		if mp != "/" && mp != "/proc" && mp != "/dev" && !strings.HasPrefix(mp, "/rootfs") {
+		if mp != "/" && mp != "/proc" && mp != "/dev" && mp != "/cgroup" && !strings.HasPrefix(mp, "/cgroup-v1/") && !strings.HasPrefix(mp, "/rootfs") {
 			t.Errorf("agent sees a mount it should not: %s", line)
 		}
 	}

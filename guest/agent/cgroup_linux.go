@@ -1,0 +1,288 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/arcavm/arca/guest/wire"
+	"golang.org/x/sys/unix"
+)
+
+// cgroups is the agent's view of the machine's cgroup v2 tree. In a
+// sandbox the agent's cgroup namespace makes the machine's cgroup its root;
+// in a VM it is the guest's real root. The container's processes live in
+// the leaf /ctr and the agent in /agent (v2 lets only leaves hold
+// processes), so freezing /ctr pauses the container and not the agent.
+//
+// On a host whose memory, cpu or pids controllers are still bound to
+// cgroup v1 (a hybrid layout), the sandbox driver puts the whole machine
+// in v1 cgroups of its own instead; the agent finds those through
+// /proc/self/cgroup, lazily, since the driver moves it there only after
+// it started. They hold the agent too, which v1 allows.
+type cgroups struct {
+	ctr int // /ctr, O_RDONLY so it serves CLONE_INTO_CGROUP; -1 without cgroups
+
+	mu    sync.Mutex
+	procs string // the agent's procfs
+	v1 map[string]int // controller -> O_PATH fd of the machine's v1 cgroup
+	// v1Dir is where v1 hierarchies get mounted, inside the agent's tmpfs.
+	v1Dir string
+}
+
+// setupCgroups mounts cgroup2 at dir and moves the agent into /agent. A
+// kernel without cgroup2 leaves the agent without pause, limits and
+// cgroup stats, which it reports when asked.
+func setupCgroups(dir, procDir, v1Dir string) (*cgroups, error) {
+	cg := &cgroups{ctr: -1, procs: procDir, v1: map[string]int{}, v1Dir: v1Dir}
+	if err := os.Mkdir(dir, 0o555); err != nil {
+		return cg, fmt.Errorf("cgroups: %w", err)
+	}
+	if err := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return cg, fmt.Errorf("mount cgroup2: %w", err)
+	}
+	for _, leaf := range []string{"agent", "ctr"} {
+		if err := os.Mkdir(filepath.Join(dir, leaf), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return cg, fmt.Errorf("cgroups: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "agent/cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		return cg, fmt.Errorf("move agent to its cgroup: %w", err)
+	}
+	// Only now, with no process left in the root, may the root hand its
+	// controllers down. One at a time: one the tree lacks must not stop
+	// the others.
+	avail, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	for _, c := range strings.Fields(string(avail)) {
+		switch c {
+		case "memory", "cpu", "pids", "io":
+			os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0)
+		}
+	}
+	fd, err := unix.Open(filepath.Join(dir, "ctr"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return cg, fmt.Errorf("open container cgroup: %w", err)
+	}
+	cg.ctr = fd
+	return cg, nil
+}
+
+// moved tells where the agent's procfs and tmpfs went when it pivoted.
+func (cg *cgroups) moved(procDir, v1Dir string) {
+	if cg == nil {
+		return
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	cg.procs, cg.v1Dir = procDir, v1Dir
+}
+
+func (cg *cgroups) ok() bool { return cg != nil && cg.ctr >= 0 }
+
+// read reads a file of the container's v2 cgroup.
+func (cg *cgroups) read(name string) ([]byte, error) {
+	if !cg.ok() {
+		return nil, errors.New("no cgroup")
+	}
+	fd, err := unix.Openat(cg.ctr, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "cgroup/ctr/" + name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(f)
+	return buf.Bytes(), err
+}
+
+func (cg *cgroups) write(name, value string) error {
+	if !cg.ok() {
+		return wire.Errorf(wire.KindConflict, "this machine has no cgroups")
+	}
+	fd, err := unix.Openat(cg.ctr, name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: "cgroup/ctr/" + name, Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(value)); err != nil {
+		return &os.PathError{Op: "write", Path: "cgroup/ctr/" + name, Err: err}
+	}
+	return nil
+}
+
+// readV1 reads a file of the machine's v1 cgroup for controller.
+func (cg *cgroups) readV1(controller, name string) ([]byte, error) {
+	fd, err := cg.v1Cgroup(controller)
+	if err != nil {
+		return nil, err
+	}
+	rfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: controller + "/" + name, Err: err}
+	}
+	f := os.NewFile(uintptr(rfd), name)
+	defer f.Close()
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(f)
+	return buf.Bytes(), err
+}
+
+// v1Cgroup mounts, once, the v1 hierarchy that holds controller and
+// opens the agent's cgroup in it.
+func (cg *cgroups) v1Cgroup(controller string) (int, error) {
+	if cg == nil {
+		return -1, errors.New("no cgroup")
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	if fd, ok := cg.v1[controller]; ok {
+		if fd < 0 {
+			return -1, fmt.Errorf("no v1 %s cgroup", controller)
+		}
+		return fd, nil
+	}
+	cg.v1[controller] = -1
+	data, err := os.ReadFile(filepath.Join(cg.procs, "self/cgroup"))
+	if err != nil {
+		return -1, err
+	}
+	hier, path, ok := v1Path(data, controller)
+	if !ok {
+		return -1, fmt.Errorf("no v1 %s cgroup", controller)
+	}
+	dir := filepath.Join(cg.v1Dir, hier)
+	if err := os.MkdirAll(dir, 0o555); err != nil {
+		return -1, err
+	}
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+		if err := unix.Mount("cgroup", dir, "cgroup", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, hier); err != nil {
+			return -1, fmt.Errorf("mount v1 %s cgroup: %w", hier, err)
+		}
+	}
+	fd, err := unix.Open(filepath.Join(dir, path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open v1 %s cgroup: %w", hier, err)
+	}
+	cg.v1[controller] = fd
+	return fd, nil
+}
+
+// v1Path finds controller's hierarchy ("cpu,cpuacct") and the process's
+// path in it from /proc/self/cgroup.
+func v1Path(procCgroup []byte, controller string) (hier, path string, ok bool) {
+	sc := bufio.NewScanner(bytes.NewReader(procCgroup))
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 || parts[1] == "" {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == controller {
+				return parts[1], parts[2], true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// oomKills counts the container's processes the OOM killer took.
+func (cg *cgroups) oomKills() uint64 {
+	if data, err := cg.read("memory.events"); err == nil {
+		return flatKeyed(data)["oom_kill"]
+	}
+	if data, err := cg.readV1("memory", "memory.oom_control"); err == nil {
+		return flatKeyed(data)["oom_kill"]
+	}
+	return 0
+}
+
+// freeze sets the container cgroup's freezer and waits until the kernel
+// says every process in it has stopped (or thawed).
+func (cg *cgroups) freeze(ctx context.Context, frozen bool) error {
+	want := "0"
+	if frozen {
+		want = "1"
+	}
+	if err := cg.write("cgroup.freeze", want); err != nil {
+		return fmt.Errorf("freeze: %w", err)
+	}
+	for {
+		data, err := cg.read("cgroup.events")
+		if err != nil {
+			return fmt.Errorf("freeze: %w", err)
+		}
+		if v, ok := flatKeyedOK(data, "frozen"); ok && strconv.FormatUint(v, 10) == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("freeze: %w", ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// flatKeyed parses "key value" lines, as memory.stat and memory.events
+// are; a value that is not a number ("max") is left out.
+func flatKeyed(data []byte) map[string]uint64 {
+	m := map[string]uint64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil {
+			m[k] = n
+		}
+	}
+	return m
+}
+
+func flatKeyedOK(data []byte, key string) (uint64, bool) {
+	v, ok := flatKeyed(data)[key]
+	return v, ok
+}
+
+// Pause implements wire.Handler. Starts are refused from the moment it
+// begins, so nothing new escapes the freeze.
+func (a *Agent) Pause(ctx context.Context) error {
+	a.pauseMu.Lock()
+	defer a.pauseMu.Unlock()
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return wire.Errorf(wire.KindConflict, "container is not running")
+	}
+	a.paused = true
+	a.mu.Unlock()
+	if err := a.cg.freeze(ctx, true); err != nil {
+		a.cg.freeze(context.Background(), false)
+		a.mu.Lock()
+		a.paused = false
+		a.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// Resume implements wire.Handler.
+func (a *Agent) Resume(ctx context.Context) error {
+	a.pauseMu.Lock()
+	defer a.pauseMu.Unlock()
+	if err := a.cg.freeze(ctx, false); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.paused = false
+	a.mu.Unlock()
+	return nil
+}

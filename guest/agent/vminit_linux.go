@@ -1,0 +1,189 @@
+package agent
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Where the qemu driver's initramfs puts things for VMInit.
+const (
+	// VMModuleDir holds the kernel modules, flat.
+	VMModuleDir = "/lib/modules/arca"
+	// VMModuleList names the modules to load at boot, one a line, each
+	// after its dependencies.
+	VMModuleList = "/etc/arca/modules.boot"
+	// VMPortName is the virtio-serial port the agent serves the host on.
+	VMPortName = "arca"
+	// VMDiskParam on the kernel command line says how many disks the host
+	// attached, so VMInit knows when all have appeared.
+	VMDiskParam = "arca.disks"
+	// VMDiskByID is where VMInit links each disk by its serial, as udev
+	// would: the driver names disks by serial since probe order varies.
+	VMDiskByID = "/dev/disk/by-id"
+)
+
+// How long VMInit waits for devices that the modules it loaded bring up.
+const vmDeviceWait = 10 * time.Second
+
+// VMInit readies a VM whose init the agent is, booted from the qemu
+// driver's initramfs: it mounts the kernel filesystems, loads the boot
+// modules (only those: loading modules is most of a guest's boot time),
+// links the disks by serial and finds the agent's virtio-serial port. It
+// returns the Config.Stream to serve on.
+func VMInit(log *slog.Logger) (string, error) {
+	start := time.Now()
+	for _, m := range []kernelMount{
+		{"/proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"/sys", "sysfs", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"/dev", "devtmpfs", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+		{"/run", "tmpfs", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+	} {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			return "", fmt.Errorf("vm init: %w", err)
+		}
+		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
+			return "", fmt.Errorf("vm init: mount %s: %w", m.target, err)
+		}
+	}
+	n, err := loadModules(VMModuleList, VMModuleDir)
+	if err != nil {
+		return "", err
+	}
+	loaded := time.Since(start)
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	disks := kernelParamInt(string(cmdline), VMDiskParam)
+	if err := linkDisks("/sys/block", "/dev", VMDiskByID, disks, vmDeviceWait); err != nil {
+		return "", err
+	}
+	dev, err := waitPort("/sys/class/virtio-ports", VMPortName, vmDeviceWait)
+	if err != nil {
+		return "", err
+	}
+	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "port", dev)
+	return "file:" + dev, nil
+}
+
+// loadModules loads every module named in list from dir, in order.
+func loadModules(list, dir string) (int, error) {
+	names, err := readLines(list)
+	if err != nil {
+		return 0, fmt.Errorf("vm init: module list: %w", err)
+	}
+	for _, name := range names {
+		if err := loadModule(filepath.Join(dir, name)); err != nil {
+			return 0, err
+		}
+	}
+	return len(names), nil
+}
+
+func loadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("vm init: load module: %w", err)
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("vm init: load module %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func readLines(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out, sc.Err()
+}
+
+// kernelParamInt reads name=N from a kernel command line; 0 if absent.
+func kernelParamInt(cmdline, name string) int {
+	for _, f := range strings.Fields(cmdline) {
+		if f == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// linkDisks links byID/virtio-SERIAL to each virtio disk in sysBlock that
+// has a serial, waiting up to wait until want of them have one.
+func linkDisks(sysBlock, devDir, byID string, want int, wait time.Duration) error {
+	if err := os.MkdirAll(byID, 0o755); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	linked := map[string]bool{}
+	for {
+		entries, _ := os.ReadDir(sysBlock)
+		for _, e := range entries {
+			name := e.Name()
+			if !strings.HasPrefix(name, "vd") || linked[name] {
+				continue
+			}
+			serial, err := os.ReadFile(filepath.Join(sysBlock, name, "serial"))
+			s := strings.TrimSpace(string(serial))
+			if err != nil || s == "" {
+				continue
+			}
+			link := filepath.Join(byID, "virtio-"+s)
+			os.Remove(link)
+			if err := os.Symlink(filepath.Join(devDir, name), link); err != nil {
+				return fmt.Errorf("vm init: link disk %s: %w", s, err)
+			}
+			linked[name] = true
+		}
+		if len(linked) >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("vm init: %d of %d disks appeared within %s", len(linked), want, wait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitPort finds the device of the virtio-serial port called name: its
+// number (vportNpM) depends on probe order, its name does not.
+func waitPort(sysPorts, name string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		entries, _ := os.ReadDir(sysPorts)
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(sysPorts, e.Name(), "name"))
+			if err != nil || strings.TrimSpace(string(b)) != name {
+				continue
+			}
+			dev := filepath.Join("/dev", e.Name())
+			if _, err := os.Stat(dev); err == nil {
+				return dev, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("vm init: no virtio-serial port %q within %s", name, wait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
