@@ -1,0 +1,160 @@
+package qemu
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Defaults for a machine whose spec leaves them zero. Guest memory is only
+// backed by the host as the guest touches it, so 512 MiB costs what the
+// container uses.
+const (
+	DefaultMemoryBytes = 512 << 20
+	DefaultCPUs        = 1
+	minMemoryBytes     = 128 << 20 // the kernel, modules and agent need ~60 MiB
+)
+
+// Acceleration modes.
+const (
+	AccelKVM = "kvm"
+	AccelTCG = "tcg"
+)
+
+// Serials the guest finds its disks by (VMInit links them under
+// /dev/disk/by-id/virtio-SERIAL).
+const (
+	imageSerial     = "arca-image"
+	containerSerial = "arca-rw"
+)
+
+// agentPortName is the virtio-serial port the agent serves on; it must be
+// agent.VMPortName (a test checks).
+const agentPortName = "arca"
+
+// launch is everything the qemu command line is made of: a value, so
+// tests can inspect what a spec turns into.
+type launch struct {
+	Accel       string
+	Kernel      string
+	Initrd      string
+	Console     string // serial console log file
+	MemoryBytes int64
+	CPUs        int
+	ImageDisk   string // shared, read-only (empty for none: the probe)
+	RWDisk      string // the container's own (empty for none)
+	StreamFD    int    // the agent's stream: a connected socket qemu inherits
+	// TSCkHz is the host's TSC rate, which a TCG guest's TSC runs at. The
+	// guest is told it: calibrating against the emulated PIT fails on a
+	// busy host, and the kernel then hangs waiting for timer ticks.
+	TSCkHz int64
+}
+
+// memoryMiB and cpus turn a spec's limits into qemu's units.
+func memoryBytes(spec int64) int64 {
+	if spec <= 0 {
+		return DefaultMemoryBytes
+	}
+	return max(spec, minMemoryBytes)
+}
+
+func cpusFor(nanoCPUs int64, hostCPUs int) int {
+	if nanoCPUs <= 0 {
+		return DefaultCPUs
+	}
+	n := int((nanoCPUs + 1e9 - 1) / 1e9) // --cpus 1.5 gets 2 vCPUs
+	return max(1, min(n, hostCPUs))
+}
+
+// kernelCmdline is the guest kernel's command line. Everything after "--"
+// goes to init: the agent, booting in VM mode.
+func (l launch) kernelCmdline() string {
+	disks := 0
+	for _, d := range []string{l.ImageDisk, l.RWDisk} {
+		if d != "" {
+			disks++
+		}
+	}
+	args := []string{
+		"console=ttyS0", "quiet", "loglevel=3",
+	}
+	if l.Accel == AccelTCG && l.TSCkHz > 0 {
+		args = append(args, fmt.Sprintf("tsc_early_khz=%d", l.TSCkHz), "tsc=reliable", "no_timer_check")
+	}
+	args = append(args,
+		// A panic resets at once, and -no-reboot turns the reset into
+		// qemu's exit; reboot=t resets by triple fault, which microvm
+		// (no keyboard controller, no PCI) always has.
+		"panic=-1", "reboot=t",
+		"rdinit=/init",
+		// No hardware to look for on microvm.
+		"pci=off", "8250.nr_uarts=1", "i8042.noaux", "i8042.nokbd", "i8042.nopnp",
+		"nomodeset", "noreplace-smp", "cryptomgr.notests", "random.trust_cpu=on",
+		fmt.Sprintf("arca.disks=%d", disks),
+		"--", "-vm",
+	)
+	return strings.Join(args, " ")
+}
+
+// args is the qemu command line (without the binary).
+func (l launch) args() []string {
+	mem := (l.MemoryBytes + (1<<20 - 1)) >> 20
+	a := []string{
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on",
+		"-accel", l.Accel,
+		"-cpu", map[string]string{AccelKVM: "host", AccelTCG: "max"}[l.Accel],
+		"-m", strconv.FormatInt(mem, 10) + "M",
+		"-smp", strconv.Itoa(l.CPUs),
+		"-kernel", l.Kernel,
+		"-initrd", l.Initrd,
+		"-append", l.kernelCmdline(),
+		"-chardev", "file,id=console,path=" + l.Console,
+		"-serial", "chardev:console",
+	}
+	if l.ImageDisk != "" {
+		// Read-only and shared by every machine of the image: a read-only
+		// drive takes only a shared lock, so any number can open it.
+		a = append(a,
+			"-drive", "id=image,if=none,format=raw,readonly=on,aio=threads,file="+l.ImageDisk,
+			"-device", "virtio-blk-device,drive=image,serial="+imageSerial)
+	}
+	if l.RWDisk != "" {
+		a = append(a,
+			"-drive", "id=rw,if=none,format=raw,discard=unmap,aio=threads,file="+l.RWDisk,
+			"-device", "virtio-blk-device,drive=rw,serial="+containerSerial)
+	}
+	a = append(a,
+		"-chardev", "socket,id=agent,fd="+strconv.Itoa(l.StreamFD),
+		"-device", "virtio-serial-device,max_ports=2",
+		"-device", "virtserialport,chardev=agent,name="+agentPortName,
+	)
+	return a
+}
+
+// hostTSCkHz reads the TSC rate from /proc/cpuinfo's contents: "cpu MHz"
+// is the TSC's rate when the TSC is constant. 0 if unknown.
+func hostTSCkHz(cpuinfo string) int64 {
+	var mhz string
+	constant := false
+	for _, line := range strings.Split(cpuinfo, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "cpu MHz":
+			if mhz == "" {
+				mhz = strings.TrimSpace(v)
+			}
+		case "flags":
+			constant = constant || slices.Contains(strings.Fields(v), "constant_tsc")
+		}
+	}
+	f, err := strconv.ParseFloat(mhz, 64)
+	if err != nil || !constant || f <= 0 {
+		return 0
+	}
+	return int64(f*1000 + 0.5)
+}

@@ -1,0 +1,95 @@
+package qemu
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/arcavm/arca/guest/agent"
+)
+
+// initramfs packs the guest's initramfs into dir, once per agent and kit:
+// the daemon's own arca-agent as /init and the kit's modules. It is packed
+// here rather than by the kit script so that the agent in a VM is always
+// the one the daemon was started with. Returns the archive's path.
+func initramfs(k *Kit, agentPath, dir string) (string, error) {
+	agentBin, err := os.ReadFile(agentPath)
+	if err != nil {
+		return "", fmt.Errorf("pack initramfs: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := writeInitramfs(&buf, k, agentBin); err != nil {
+		return "", fmt.Errorf("pack initramfs: %w", err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	path := filepath.Join(dir, "initramfs-"+hex.EncodeToString(sum[:8])+".cpio")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("pack initramfs: %w", err)
+	}
+	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		return "", fmt.Errorf("pack initramfs: %w", err)
+	}
+	return path, nil
+}
+
+// writeInitramfs writes the archive: directories, /dev/console (the kernel
+// opens it for init's stdio before any devtmpfs), /init, the modules and
+// the boot list VMInit reads.
+func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
+	c := newCPIOWriter(w)
+	dirs := []string{"dev", "proc", "sys", "run", "mnt", "etc", "etc/arca", "lib", "lib/modules",
+		strings.TrimPrefix(agent.VMModuleDir, "/")}
+	for _, d := range dirs {
+		if err := c.Add(cpioEntry{Name: d, Mode: fs.ModeDir | 0o755}); err != nil {
+			return err
+		}
+	}
+	if err := c.Add(cpioEntry{Name: "dev/console", Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600, Major: 5, Minor: 1}); err != nil {
+		return err
+	}
+	if err := c.Add(cpioEntry{Name: "init", Mode: 0o755, Data: agentBin}); err != nil {
+		return err
+	}
+	for _, p := range k.modulePaths() {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(agent.VMModuleDir, "/") + "/" + filepath.Base(p)
+		if err := c.Add(cpioEntry{Name: name, Mode: 0o644, Data: b}); err != nil {
+			return err
+		}
+	}
+	list := strings.Join(k.Boot, "\n") + "\n"
+	if err := c.Add(cpioEntry{Name: strings.TrimPrefix(agent.VMModuleList, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// writeFileAtomic writes data to path through a temporary file and a
+// rename, so a concurrent reader never sees half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,371 @@
+// Package qemu is the driver that makes every machine a real VM:
+// qemu-system-x86_64 -M microvm booting the kit's Debian kernel with the
+// daemon's arca-agent as init, the image as a shared read-only ext4 disk,
+// the container's writable layer on a disk of its own, and the agent's
+// stream over virtio-serial. See docs/qemu.md.
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/arcavm/arca/guest/vm"
+	"golang.org/x/sys/unix"
+)
+
+// Config is how the daemon sets up the driver.
+type Config struct {
+	Kit   string // kit directory; DefaultKit if ""
+	Agent string // the static arca-agent to pack as the guest's init
+	// Root is the daemon's state directory: image disks go to disks/,
+	// the packed initramfs and the KVM verdict to qemu/.
+	Root string
+	// QEMU is the binary; "qemu-system-x86_64" (from PATH) if "".
+	QEMU string
+	// Accel forces "kvm" or "tcg"; "" probes (see Probe).
+	Accel string
+	// DiskBytes is a container's writable disk size; DefaultDiskBytes if 0.
+	DiskBytes int64
+	Log       *slog.Logger
+}
+
+// Driver boots qemu machines. It is safe for concurrent use.
+type Driver struct {
+	cfg    Config
+	kit    *Kit
+	initrd string
+	accel  string
+	tscKHz int64
+	disks  *disks
+}
+
+var _ vm.Driver = (*Driver)(nil)
+
+// New loads the kit, packs the initramfs and settles the acceleration
+// (probing KVM once per kernel and qemu version when cfg.Accel is "").
+func New(ctx context.Context, cfg Config) (*Driver, error) {
+	if cfg.Kit == "" {
+		cfg.Kit = DefaultKit
+	}
+	if cfg.QEMU == "" {
+		cfg.QEMU = "qemu-system-x86_64"
+	}
+	if cfg.DiskBytes == 0 {
+		cfg.DiskBytes = DefaultDiskBytes
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Root == "" {
+		return nil, errors.New("qemu driver: no root directory")
+	}
+	qemuPath, err := exec.LookPath(cfg.QEMU)
+	if err != nil {
+		return nil, fmt.Errorf("qemu driver: %w (Debian: apt-get install qemu-system-x86, or make kit)", err)
+	}
+	cfg.QEMU = qemuPath
+	kit, err := LoadKit(cfg.Kit)
+	if err != nil {
+		return nil, err
+	}
+	initrd, err := initramfs(kit, cfg.Agent, filepath.Join(cfg.Root, "qemu"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{cfg: cfg, kit: kit, initrd: initrd, disks: &disks{dir: filepath.Join(cfg.Root, "disks")}}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		d.tscKHz = hostTSCkHz(string(b))
+	}
+	switch cfg.Accel {
+	case AccelKVM, AccelTCG:
+		d.accel = cfg.Accel
+	case "":
+		d.accel = d.probe(ctx)
+	default:
+		return nil, fmt.Errorf("qemu driver: unknown acceleration %q (kvm or tcg)", cfg.Accel)
+	}
+	return d, nil
+}
+
+// Name implements vm.Driver.
+func (d *Driver) Name() string { return "qemu" }
+
+// Acceleration is what docker info shows: "KVM" or "TCG".
+func (d *Driver) Acceleration() string { return strings.ToUpper(d.accel) }
+
+// Kit is the loaded kit.
+func (d *Driver) Kit() *Kit { return d.kit }
+
+// Files in a machine's StateDir.
+const consoleLog = "console.log"
+
+// Boot implements vm.Driver. It returns once qemu runs with the agent's
+// stream connected to it; the agent answers on it once the guest is up
+// (the first call waits for that).
+func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if spec.StateDir == "" {
+		return nil, errors.New("boot qemu: no state dir")
+	}
+	if len(spec.Layers) == 0 {
+		return nil, errors.New("boot qemu: no layers")
+	}
+	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("boot qemu: %w", err)
+	}
+	image, err := d.disks.imageDisk(ctx, spec.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("boot qemu: %w", err)
+	}
+	rw, err := containerDisk(ctx, spec.StateDir, d.cfg.DiskBytes)
+	if err != nil {
+		return nil, fmt.Errorf("boot qemu: %w", err)
+	}
+	l := d.launch(spec.StateDir, spec.MemoryBytes, spec.NanoCPUs)
+	l.ImageDisk, l.RWDisk = image, rw
+	m, err := d.start(l)
+	if err != nil {
+		return nil, fmt.Errorf("boot qemu: %w", err)
+	}
+	return m, nil
+}
+
+// launch fills in what every machine of this driver shares.
+func (d *Driver) launch(stateDir string, memory, nanoCPUs int64) launch {
+	return launch{
+		Accel:       d.accel,
+		Kernel:      d.kit.Kernel,
+		Initrd:      d.initrd,
+		Console:     filepath.Join(stateDir, consoleLog),
+		MemoryBytes: memoryBytes(memory),
+		CPUs:        cpusFor(nanoCPUs, runtime.NumCPU()),
+		StreamFD:    3,
+		TSCkHz:      d.tscKHz,
+	}
+}
+
+// vmRootfs is how the agent mounts the container's root: both disks, by
+// serial, then the overlay of the image under the writable layer.
+func vmRootfs() vm.RootfsSpec {
+	const image, rw = "/mnt/image", "/mnt/rw"
+	return vm.RootfsSpec{
+		Mounts: []vm.DeviceMount{
+			{Source: "/dev/disk/by-id/virtio-" + imageSerial, Target: image, FSType: "ext4", ReadOnly: true},
+			{Source: "/dev/disk/by-id/virtio-" + containerSerial, Target: rw, FSType: "ext4"},
+		},
+		Lower: []string{image},
+		Upper: rw + "/" + rwUpper,
+		Work:  rw + "/" + rwWork,
+	}
+}
+
+// start runs qemu for l, the agent's stream on a socketpair whose one end
+// qemu inherits as fd 3. Nothing is left behind on error.
+func (d *Driver) start(l launch) (*machine, error) {
+	console, err := os.OpenFile(l.Console, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	console.Close() // qemu writes it; opened here to start each boot afresh
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	guestEnd := os.NewFile(uintptr(fds[1]), "agent-stream")
+	defer guestEnd.Close()
+	hostEnd := os.NewFile(uintptr(fds[0]), "host-stream")
+	conn, err := net.FileConn(hostEnd)
+	hostEnd.Close()
+	if err != nil {
+		return nil, err
+	}
+	stderr := &tailBuffer{max: 4096}
+	cmd := &exec.Cmd{
+		Path:       d.cfg.QEMU,
+		Args:       append([]string{d.cfg.QEMU}, l.args()...),
+		Env:        []string{},
+		Stdout:     stderr,
+		Stderr:     stderr,
+		ExtraFiles: []*os.File{guestEnd}, // fd 3
+		SysProcAttr: &syscall.SysProcAttr{
+			// The daemon's death takes its machines with it.
+			Pdeathsig: unix.SIGKILL,
+			Setpgid:   true,
+		},
+	}
+	if err := startOnSteadyThread(cmd); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	m := &machine{cmd: cmd, conn: conn, console: l.Console, stderr: stderr, rootfs: vmRootfs(), done: make(chan struct{})}
+	go m.wait()
+	return m, nil
+}
+
+// machine is one running qemu.
+type machine struct {
+	cmd     *exec.Cmd
+	conn    net.Conn
+	console string
+	stderr  *tailBuffer
+	rootfs  vm.RootfsSpec
+
+	done     chan struct{}
+	err      error
+	killed   bool // by Kill: an expected end
+	mu       sync.Mutex
+	killOnce sync.Once
+}
+
+// Conn implements vm.Machine.
+func (m *machine) Conn() net.Conn { return m.conn }
+
+// Rootfs implements vm.Machine.
+func (m *machine) Rootfs() vm.RootfsSpec { return m.rootfs }
+
+// Done implements vm.Machine.
+func (m *machine) Done() <-chan struct{} { return m.done }
+
+// Err implements vm.Machine: nil after the guest powered off, else why
+// qemu ended, with the end of its output and of the guest's console.
+func (m *machine) Err() error {
+	select {
+	case <-m.done:
+		return m.err
+	default:
+		return nil
+	}
+}
+
+// Pid is qemu's process ID.
+func (m *machine) Pid() int { return m.cmd.Process.Pid }
+
+func (m *machine) wait() {
+	err := m.cmd.Wait()
+	// The guest is gone: so is the stream, at once, for whoever reads it.
+	m.conn.Close()
+	m.mu.Lock()
+	killed := m.killed
+	m.mu.Unlock()
+	console := tail(m.console, 2048)
+	switch {
+	case killed:
+		err = nil
+	case err != nil:
+		err = fmt.Errorf("qemu: %w%s", err, detail(m.stderr.String(), console))
+	case strings.Contains(console, "Kernel panic"):
+		// A panic resets the guest and -no-reboot ends qemu with status 0.
+		err = fmt.Errorf("qemu: guest kernel panicked%s", detail("", console))
+	}
+	m.err = err
+	close(m.done)
+}
+
+// Kill implements vm.Machine.
+func (m *machine) Kill() error {
+	m.killOnce.Do(func() {
+		m.mu.Lock()
+		m.killed = true
+		m.mu.Unlock()
+		select {
+		case <-m.done:
+		default:
+			m.cmd.Process.Kill() // ESRCH only: it exited since the check
+		}
+		<-m.done
+		m.conn.Close()
+	})
+	return nil
+}
+
+func detail(stderr, console string) string {
+	var parts []string
+	if s := strings.TrimSpace(stderr); s != "" {
+		parts = append(parts, "qemu says: "+s)
+	}
+	if s := strings.TrimSpace(console); s != "" {
+		parts = append(parts, "console ends: "+s)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
+}
+
+// tail reads the last n bytes of a file, for error messages.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		f.Seek(st.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, n))
+	return string(b)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// startOnSteadyThread starts cmd from an OS thread that never exits:
+// Pdeathsig fires when the thread that forked the child ends, and Go
+// retires threads now and then, which would kill a healthy machine.
+func startOnSteadyThread(cmd *exec.Cmd) error {
+	steady.once.Do(func() {
+		steady.reqs = make(chan startReq)
+		go func() {
+			runtime.LockOSThread() // and never unlock: the thread stays
+			for r := range steady.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	steady.reqs <- startReq{cmd: cmd, done: done}
+	return <-done
+}
+
+var steady struct {
+	once sync.Once
+	reqs chan startReq
+}
+
+type startReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
