@@ -1,6 +1,9 @@
 package httpfront
 
-import "github.com/valyala/fasthttp"
+import (
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
+)
 
 // routes is the whole API surface in one table.
 func (s *Server) routes() {
@@ -48,4 +51,8 @@ func (s *Server) routes() {
 
 	// Arca's own.
 	r.GET("/arca/v1/actors", s.actorTree)
+	if s.info.Debug {
+		// As dockerd in debug mode: profiles on the API socket.
+		r.GET("/debug/pprof/{name:*}", pprofhandler.PprofHandler)
+	}
 }

@@ -38,6 +38,7 @@ type Info struct {
 	Driver     string // guest driver name
 	DriverNote string // e.g. "TCG" or "KVM"
 	Root       string
+	Debug      bool // serve Go's profiles at /debug/pprof/
 }
 
 // Server routes API requests to the actor system.

@@ -91,7 +91,7 @@ func (s *Server) systemInfo(ctx *fasthttp.RequestCtx) {
 		CPUCfsPeriod:       true,
 		CPUCfsQuota:        true,
 		IPv4Forwarding:     true,
-		Debug:              false,
+		Debug:              s.info.Debug,
 		NFd:                openFDs(),
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),

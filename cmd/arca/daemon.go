@@ -28,6 +28,7 @@ func runDaemon(args []string) error {
 	driverName := fs.String("driver", "auto", "guest driver: auto, sandbox, qemu or vz")
 	agent := fs.String("agent", "", "path of arca-agent (default: beside this binary)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	debug := fs.Bool("debug", false, "serve Go's profiles at /debug/pprof/ on the socket")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func runDaemon(args []string) error {
 		return err
 	}
 	srv := httpfront.New(sys, httpfront.Info{
-		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, Root: *root,
+		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, Root: *root, Debug: *debug,
 	}, log)
 
 	errc := make(chan error, 1)
