@@ -53,6 +53,7 @@ func (s *Server) routes() {
 	r.GET("/arca/v1/actors", s.actorTree)
 	if s.info.Debug {
 		// As dockerd in debug mode: profiles on the API socket.
+		r.GET("/debug/pprof/", pprofhandler.PprofHandler)
 		r.GET("/debug/pprof/{name:*}", pprofhandler.PprofHandler)
 	}
 }
