@@ -1,0 +1,389 @@
+package qemu
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestMemoryAndCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		mem, wantMem int64
+	}{
+		{0, DefaultMemoryBytes},
+		{-1, DefaultMemoryBytes},
+		{6 << 20, minMemoryBytes},
+		{1 << 30, 1 << 30},
+	} {
+		if got := memoryBytes(tc.mem); got != tc.wantMem {
+			t.Errorf("memoryBytes(%d) = %d, want %d", tc.mem, got, tc.wantMem)
+		}
+	}
+	for _, tc := range []struct {
+		nano int64
+		host int
+		want int
+	}{
+		{0, 8, DefaultCPUs},
+		{5e8, 8, 1},
+		{1e9, 8, 1},
+		{15e8, 8, 2},
+		{4e9, 2, 2},
+	} {
+		if got := cpusFor(tc.nano, tc.host); got != tc.want {
+			t.Errorf("cpusFor(%d, %d) = %d, want %d", tc.nano, tc.host, got, tc.want)
+		}
+	}
+}
+
+// argValues returns the values of every occurrence of flag in args.
+func argValues(args []string, flag string) []string {
+	var out []string
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			out = append(out, args[i+1])
+		}
+	}
+	return out
+}
+
+func TestLaunchArgs(t *testing.T) {
+	base := launch{Accel: AccelTCG, Kernel: "/kit/vmlinux", Initrd: "/kit/initrd", Console: "/s/console.log",
+		MemoryBytes: 512 << 20, CPUs: 2, StreamFD: 3, TSCkHz: 2500000}
+	full := base
+	full.ImageDisk, full.RWDisk = "/disks/abc.ext4", "/s/disk.ext4"
+	kvm := full
+	kvm.Accel = AccelKVM
+
+	for _, tc := range []struct {
+		name       string
+		l          launch
+		want       map[string][]string // flag -> values, in order
+		cmdline    []string            // substrings of -append
+		notCmdline []string
+	}{
+		{
+			name: "probe: no disks",
+			l:    base,
+			want: map[string][]string{
+				"-accel": {"tcg"}, "-cpu": {"max"}, "-m": {"512M"}, "-smp": {"2"},
+				"-kernel": {"/kit/vmlinux"}, "-initrd": {"/kit/initrd"}, "-drive": nil,
+				"-chardev": {"file,id=console,path=/s/console.log", "socket,id=agent,fd=3"},
+			},
+			cmdline: []string{"arca.disks=0", "tsc_early_khz=2500000", "panic=-1", "-- -vm"},
+		},
+		{
+			name: "container on tcg",
+			l:    full,
+			want: map[string][]string{
+				"-drive": {
+					"id=image,if=none,format=raw,readonly=on,aio=threads,file=/disks/abc.ext4",
+					"id=rw,if=none,format=raw,discard=unmap,aio=threads,file=/s/disk.ext4",
+				},
+				"-device": {
+					"virtio-blk-device,drive=image,serial=arca-image",
+					"virtio-blk-device,drive=rw,serial=arca-rw",
+					"virtio-serial-device,max_ports=2",
+					"virtserialport,chardev=agent,name=arca",
+				},
+			},
+			cmdline: []string{"arca.disks=2"},
+		},
+		{
+			name:       "kvm: host cpu, no tsc hint",
+			l:          kvm,
+			want:       map[string][]string{"-accel": {"kvm"}, "-cpu": {"host"}},
+			notCmdline: []string{"tsc_early_khz"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.l.args()
+			for _, must := range []string{"-nodefaults", "-no-reboot", "-nographic"} {
+				if !slices.Contains(args, must) {
+					t.Errorf("no %s in %q", must, args)
+				}
+			}
+			if m := argValues(args, "-M"); len(m) != 1 || !strings.HasPrefix(m[0], "microvm") {
+				t.Errorf("-M = %q, want microvm", m)
+			}
+			for flag, want := range tc.want {
+				if got := argValues(args, flag); !slices.Equal(got, want) {
+					t.Errorf("%s = %q, want %q", flag, got, want)
+				}
+			}
+			app := argValues(args, "-append")
+			if len(app) != 1 {
+				t.Fatalf("-append = %q", app)
+			}
+			for _, s := range tc.cmdline {
+				if !strings.Contains(app[0], s) {
+					t.Errorf("kernel cmdline %q lacks %q", app[0], s)
+				}
+			}
+			for _, s := range tc.notCmdline {
+				if strings.Contains(app[0], s) {
+					t.Errorf("kernel cmdline %q has %q", app[0], s)
+				}
+			}
+			if !strings.HasSuffix(app[0], " -- -vm") {
+				t.Errorf("init args must come last: %q", app[0])
+			}
+		})
+	}
+}
+
+func TestHostTSCkHz(t *testing.T) {
+	for _, tc := range []struct {
+		name, info string
+		want       int64
+	}{
+		{"constant", "processor\t: 0\ncpu MHz\t\t: 2499.998\nflags\t\t: fpu tsc constant_tsc nonstop_tsc\n\nprocessor\t: 1\ncpu MHz\t\t: 1800.000\n", 2499998},
+		{"not constant", "cpu MHz\t\t: 2499.998\nflags\t\t: fpu tsc\n", 0},
+		{"no MHz", "flags\t\t: constant_tsc\n", 0},
+		{"garbage", "cpu MHz\t\t: fast\nflags\t\t: constant_tsc\n", 0},
+	} {
+		if got := hostTSCkHz(tc.info); got != tc.want {
+			t.Errorf("%s: hostTSCkHz = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestImageKey(t *testing.T) {
+	chain := strings.Repeat("ab", 32)
+	other := strings.Repeat("cd", 32)
+	for _, tc := range []struct {
+		name   string
+		layers []string
+		want   string // "" means a paths- hash
+	}{
+		{"store layout", []string{"/r/layers/" + other + "/diff", "/r/layers/" + chain + "/diff"}, chain},
+		{"bare chain dir", []string{"/r/layers/" + chain}, chain},
+		{"trailing slash", []string{"/r/layers/" + chain + "/diff/"}, chain},
+		{"ad hoc dir", []string{"/tmp/x/layer"}, ""},
+	} {
+		got := imageKey(tc.layers)
+		if tc.want != "" && got != tc.want {
+			t.Errorf("%s: imageKey = %q, want %q", tc.name, got, tc.want)
+		}
+		if tc.want == "" && (!strings.HasPrefix(got, "paths-") || got != imageKey(slices.Clone(tc.layers))) {
+			t.Errorf("%s: imageKey = %q, want a stable paths- hash", tc.name, got)
+		}
+	}
+	if imageKey([]string{"/a"}) == imageKey([]string{"/b"}) {
+		t.Error("different ad hoc layers share a key")
+	}
+}
+
+func TestDiskSize(t *testing.T) {
+	for _, used := range []int64{0, 1, 5 << 20, 3 << 30} {
+		got := diskSizeFor(used)
+		if got < used*3/2+64<<20 || got%(1<<20) != 0 {
+			t.Errorf("diskSizeFor(%d) = %d: too small or not MiB-aligned", used, got)
+		}
+	}
+}
+
+func TestCachedVerdict(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "qemu", probeFile)
+	boots := 0
+	ok := func() error { boots++; return nil }
+	hang := func() error { boots++; return errors.New("no agent within 3s") }
+	for _, step := range []struct {
+		key       string
+		boot      func() error
+		want      string
+		wantBoots int
+	}{
+		{"k1 q1", hang, AccelTCG, 1},
+		{"k1 q1", ok, AccelTCG, 1}, // cached: no boot
+		{"k2 q1", ok, AccelKVM, 2}, // new kernel: probed again
+		{"k2 q1", hang, AccelKVM, 2},
+	} {
+		if got := cachedVerdict(file, step.key, step.boot); got != step.want || boots != step.wantBoots {
+			t.Fatalf("key %q: verdict %q after %d boots, want %q after %d", step.key, got, boots, step.want, step.wantBoots)
+		}
+	}
+	os.WriteFile(file, []byte("k2 q1\nmaybe\n"), 0o644)
+	if got := cachedVerdict(file, "k2 q1", ok); got != AccelKVM || boots != 3 {
+		t.Errorf("a corrupt cache must be re-probed: %q after %d boots", got, boots)
+	}
+}
+
+// fakeKit writes a kit with the given files to a temp dir.
+func fakeKit(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "6.1.0-test-amd64")
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(filepath.Dir(dir), "current")
+	os.Symlink(filepath.Base(dir), link)
+	return link
+}
+
+func goodKit() map[string]string {
+	return map[string]string{
+		kitComplete: "", kitRelease: "6.1.0-test-amd64\n", kitKernel: "ELF",
+		kitBoot: "virtio.ko\nvirtio_mmio.ko\n", kitExtra: "9p.ko\n",
+		"modules/virtio.ko": "a", "modules/virtio_mmio.ko": "bb", "modules/9p.ko": "ccc",
+	}
+}
+
+func TestLoadKit(t *testing.T) {
+	without := func(name string) map[string]string {
+		m := goodKit()
+		delete(m, name)
+		return m
+	}
+	with := func(name, data string) map[string]string {
+		m := goodKit()
+		m[name] = data
+		return m
+	}
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		wantErr string
+	}{
+		{"good", goodKit(), ""},
+		{"no extras list", without(kitExtra), ""},
+		{"incomplete", without(kitComplete), "incomplete"},
+		{"no kernel", without(kitKernel), "vmlinux"},
+		{"missing module", without("modules/virtio.ko"), "virtio.ko"},
+		{"bad module name", with(kitBoot, "../evil.ko\n"), "bad module name"},
+		{"empty release", with(kitRelease, "\n"), "empty release"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := LoadKit(fakeKit(t, tc.files))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("LoadKit error = %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Release != "6.1.0-test-amd64" || filepath.Base(k.Kernel) != "vmlinux" ||
+				strings.Contains(k.Dir, "current") || !slices.Equal(k.Boot, []string{"virtio.ko", "virtio_mmio.ko"}) {
+				t.Errorf("kit = %+v", k)
+			}
+		})
+	}
+	if _, err := LoadKit(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "make kit") {
+		t.Errorf("a missing kit must say how to build one: %v", err)
+	}
+}
+
+// readCPIO parses a newc archive: name -> entry.
+func readCPIO(t *testing.T, b []byte) map[string]cpioEntry {
+	t.Helper()
+	out := map[string]cpioEntry{}
+	off := 0
+	align := func(n int) int { return (n + 3) &^ 3 }
+	for {
+		if off+110 > len(b) || string(b[off:off+6]) != "070701" {
+			t.Fatalf("bad header at %d", off)
+		}
+		field := func(i int) int {
+			v, err := strconv.ParseUint(string(b[off+6+8*i:off+14+8*i]), 16, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(v)
+		}
+		mode, size, rmaj, rmin, namesize := field(1), field(6), field(9), field(10), field(11)
+		name := string(b[off+110 : off+110+namesize-1])
+		off = align(off + 110 + namesize)
+		if name == "TRAILER!!!" {
+			if off != len(b) {
+				t.Errorf("%d bytes after the trailer", len(b)-off)
+			}
+			return out
+		}
+		var fm fs.FileMode = fs.FileMode(mode & 0o777)
+		switch mode & 0o170000 {
+		case 0o040000:
+			fm |= fs.ModeDir
+		case 0o020000:
+			fm |= fs.ModeDevice | fs.ModeCharDevice
+		}
+		out[name] = cpioEntry{Name: name, Mode: fm, Data: b[off : off+size], Major: uint32(rmaj), Minor: uint32(rmin)}
+		off = align(off + size)
+	}
+}
+
+func TestInitramfs(t *testing.T) {
+	k, err := LoadKit(fakeKit(t, goodKit()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := writeInitramfs(&buf, k, []byte("AGENT")); err != nil {
+		t.Fatal(err)
+	}
+	entries := readCPIO(t, buf.Bytes())
+	for name, want := range map[string]string{
+		"init":                            "AGENT",
+		"lib/modules/arca/virtio.ko":      "a",
+		"lib/modules/arca/virtio_mmio.ko": "bb",
+		"lib/modules/arca/9p.ko":          "ccc",
+		"etc/arca/modules.boot":           "virtio.ko\nvirtio_mmio.ko\n",
+	} {
+		if e, ok := entries[name]; !ok || string(e.Data) != want {
+			t.Errorf("%s = %q (present %v), want %q", name, e.Data, ok, want)
+		}
+	}
+	if e := entries["init"]; e.Mode.Perm() != 0o755 {
+		t.Errorf("/init mode %v", e.Mode)
+	}
+	if e := entries["dev/console"]; e.Mode&fs.ModeCharDevice == 0 || e.Major != 5 || e.Minor != 1 {
+		t.Errorf("dev/console = %+v", e)
+	}
+	for _, d := range []string{"dev", "proc", "sys", "run", "lib/modules/arca"} {
+		if !entries[d].Mode.IsDir() {
+			t.Errorf("no directory %s", d)
+		}
+	}
+
+	// Packed once per agent: the same inputs give the same file.
+	agentPath := filepath.Join(t.TempDir(), "arca-agent")
+	os.WriteFile(agentPath, []byte("AGENT"), 0o755)
+	dir := t.TempDir()
+	p1, err := initramfs(k, agentPath, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := initramfs(k, agentPath, dir)
+	os.WriteFile(agentPath, []byte("AGENT v2"), 0o755)
+	p3, _ := initramfs(k, agentPath, dir)
+	if p1 != p2 || p1 == p3 {
+		t.Errorf("initramfs paths %s %s %s: want the same for one agent, another for a new one", p1, p2, p3)
+	}
+}
+
+func TestVMRootfs(t *testing.T) {
+	r := vmRootfs()
+	if len(r.Mounts) != 2 || !r.Mounts[0].ReadOnly || r.Mounts[1].ReadOnly {
+		t.Fatalf("mounts = %+v: want the image read-only, then the writable disk", r.Mounts)
+	}
+	if r.Lower[0] != r.Mounts[0].Target || !strings.HasPrefix(r.Upper, r.Mounts[1].Target+"/") ||
+		!strings.HasPrefix(r.Work, r.Mounts[1].Target+"/") {
+		t.Errorf("overlay %+v does not sit on the disks %+v", r, r.Mounts)
+	}
+	for _, m := range r.Mounts {
+		if !strings.HasSuffix(m.Source, imageSerial) && !strings.HasSuffix(m.Source, containerSerial) {
+			t.Errorf("disk %s not named by serial", m.Source)
+		}
+	}
+}
