@@ -32,8 +32,8 @@ type cgroups struct {
 	ctr int // /ctr, O_RDONLY so it serves CLONE_INTO_CGROUP; -1 without cgroups
 
 	mu    sync.Mutex
-	procs string // the agent's procfs
-	v1 map[string]int // controller -> O_PATH fd of the machine's v1 cgroup
+	procs string         // the agent's procfs
+	v1    map[string]int // controller -> O_PATH fd of the machine's v1 cgroup
 	// v1Dir is where v1 hierarchies get mounted, inside the agent's tmpfs.
 	v1Dir string
 }
