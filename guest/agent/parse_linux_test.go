@@ -66,9 +66,9 @@ func TestParseIOStat(t *testing.T) {
 		want []wire.BlkioEntry
 	}{
 		{"v2", parseIOStat([]byte("8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n253:1 rbytes=5 wbytes=0\n")),
-			[]wire.BlkioEntry{{8, 0, "read", 100}, {8, 0, "write", 200}, {253, 1, "read", 5}, {253, 1, "write", 0}}},
+			[]wire.BlkioEntry{{Major: 8, Minor: 0, Op: "read", Value: 100}, {Major: 8, Minor: 0, Op: "write", Value: 200}, {Major: 253, Minor: 1, Op: "read", Value: 5}, {Major: 253, Minor: 1, Op: "write", Value: 0}}},
 		{"v1", parseBlkioV1([]byte("8:0 Read 100\n8:0 Write 200\n8:0 Sync 1\n8:0 Total 300\nTotal 300\n")),
-			[]wire.BlkioEntry{{8, 0, "read", 100}, {8, 0, "write", 200}}},
+			[]wire.BlkioEntry{{Major: 8, Minor: 0, Op: "read", Value: 100}, {Major: 8, Minor: 0, Op: "write", Value: 200}}},
 		{"empty", parseIOStat(nil), nil},
 	}
 	for _, tt := range tests {

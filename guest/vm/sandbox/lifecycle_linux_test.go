@@ -59,7 +59,7 @@ func TestCPULimitWritten(t *testing.T) {
 	}
 }
 
-// The machine's cgroups go with it.
+// The machine's cgroups go with it, paused or not.
 func TestCgroupsRemoved(t *testing.T) {
 	b := bootLimited(t, 64<<20, 1e9)
 	cg := *agentCgroups(t, b)
@@ -68,6 +68,15 @@ func TestCgroupsRemoved(t *testing.T) {
 		if _, err := os.Stat(d); err != nil {
 			t.Fatalf("cgroup missing while running: %v", err)
 		}
+	}
+	// Even with a frozen container.
+	p, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: "main", Main: true, Args: []string{"sleep", "100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if err := b.c.Pause(ctxT(t)); err != nil {
+		t.Fatal(err)
 	}
 	b.m.Kill()
 	for _, d := range dirs {
