@@ -23,8 +23,10 @@ func (f *fakeAgent) Stats(ctx context.Context) (Stats, error) {
 	return Stats{CPUTotal: 42, Networks: map[string]NetworkStats{"eth0": {RxBytes: 7}}}, nil
 }
 
-func (f *fakeAgent) Pause(ctx context.Context) error  { return nil }
-func (f *fakeAgent) Resume(ctx context.Context) error { return Errorf(KindConflict, "container is not paused") }
+func (f *fakeAgent) Pause(ctx context.Context) error { return nil }
+func (f *fakeAgent) Resume(ctx context.Context) error {
+	return Errorf(KindConflict, "container is not paused")
+}
 
 func (f *fakeAgent) ArchiveStat(ctx context.Context, path string) (PathStat, error) {
 	if path == "/missing" {
