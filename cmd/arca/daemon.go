@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/arcavm/arca/actors"
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/qemu"
 	"github.com/arcavm/arca/guest/vm/sandbox"
 	"github.com/arcavm/arca/httpfront"
 	"github.com/arcavm/arca/persistence"
@@ -27,6 +29,7 @@ func runDaemon(args []string) error {
 	root := fs.String("root", "/var/lib/arca", "state directory")
 	driverName := fs.String("driver", "auto", "guest driver: auto, sandbox, qemu or vz")
 	agent := fs.String("agent", "", "path of arca-agent (default: beside this binary)")
+	kit := fs.String("kit", qemu.DefaultKit, "qemu driver: guest kit directory (make kit builds it)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	debug := fs.Bool("debug", false, "serve Go's profiles at /debug/pprof/ on the socket")
 	if err := fs.Parse(args); err != nil {
@@ -48,7 +51,7 @@ func runDaemon(args []string) error {
 	if _, err := os.Stat(*agent); err != nil {
 		return fmt.Errorf("arca-agent: %w (build it with make build, or pass --agent)", err)
 	}
-	driver, note, err := selectDriver(*driverName, *agent, log)
+	driver, note, err := selectDriver(*driverName, *agent, *kit, *root, log)
 	if err != nil {
 		return err
 	}
@@ -120,15 +123,30 @@ func runDaemon(args []string) error {
 
 // selectDriver picks the guest driver. "auto" means the best one that
 // really works here: vz on macOS, qemu where KVM boots a guest, else the
-// namespace sandbox.
-func selectDriver(name, agent string, log *slog.Logger) (vm.Driver, string, error) {
+// namespace sandbox. The note is what docker info shows beside the name.
+func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, string, error) {
 	switch name {
-	case "auto", "sandbox":
-		if name == "auto" {
-			log.Info("driver auto: no hypervisor driver in this build, using sandbox")
+	case "auto":
+		if _, err := os.Stat(kit); err == nil {
+			d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
+			if err == nil && d.Acceleration() == "KVM" {
+				log.Info("driver auto: KVM boots guests, using qemu")
+				return d, d.Acceleration(), nil
+			}
+			log.Info("driver auto: KVM does not boot guests here, using sandbox", "err", err)
+		} else {
+			log.Info("driver auto: no qemu kit, using sandbox", "kit", kit)
 		}
 		return sandbox.New(agent), "namespaces", nil
-	case "qemu", "vz":
+	case "sandbox":
+		return sandbox.New(agent), "namespaces", nil
+	case "qemu":
+		d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
+		if err != nil {
+			return nil, "", err
+		}
+		return d, d.Acceleration(), nil
+	case "vz":
 		return nil, "", fmt.Errorf("driver %s is not available in this build yet", name)
 	}
 	return nil, "", fmt.Errorf("unknown driver %q (auto, sandbox, qemu or vz)", name)

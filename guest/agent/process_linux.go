@@ -328,6 +328,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	a.stopped = true
 	a.mu.Unlock()
 	a.killAll()
+	syncIfVM()
 	return nil
 }
 

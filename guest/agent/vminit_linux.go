@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,18 @@ const (
 	VMDiskByID = "/dev/disk/by-id"
 )
 
+// inVM is set by VMInit: the agent is a VM's init.
+var inVM atomic.Bool
+
+// syncIfVM flushes the VM's filesystems. The host may kill the VM right
+// after Shutdown, and the container's writable disk must keep what was
+// written; a sandbox's files are the host's and need no such care.
+func syncIfVM() {
+	if inVM.Load() {
+		unix.Sync()
+	}
+}
+
 // How long VMInit waits for devices that the modules it loaded bring up.
 const vmDeviceWait = 10 * time.Second
 
@@ -41,6 +54,7 @@ const vmDeviceWait = 10 * time.Second
 // returns the Config.Stream to serve on.
 func VMInit(log *slog.Logger) (string, error) {
 	start := time.Now()
+	inVM.Store(true)
 	for _, m := range []kernelMount{
 		{"/proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 		{"/sys", "sysfs", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},

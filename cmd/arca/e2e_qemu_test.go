@@ -1,0 +1,143 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/arcavm/arca/guest/vm/qemu"
+	"github.com/arcavm/arca/internal/testenv"
+	"golang.org/x/sys/unix"
+)
+
+// qemuKit is the kit the qemu tests boot; they skip without one, except in
+// CI, where make test builds it first.
+func qemuKit(t *testing.T) *qemu.Kit {
+	t.Helper()
+	testenv.RequireRoot(t)
+	dir := os.Getenv("ARCA_QEMU_KIT")
+	if dir == "" {
+		dir = qemu.DefaultKit
+	}
+	kit, err := qemu.LoadKit(dir)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("qemu kit: %v (make test builds it first)", err)
+		}
+		t.Skipf("qemu kit: %v", err)
+	}
+	return kit
+}
+
+// qemuPIDs lists the qemu processes whose command line points into root.
+func qemuPIDs(t *testing.T, root string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, e := range ents {
+		if strings.Trim(e.Name(), "0123456789") != "" {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.Contains(string(cmdline), "qemu-system") && strings.Contains(string(cmdline), root) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+// TestQemuDriver: containers are VMs of the kit's kernel; run, logs and exit
+// codes work as on any driver; a qemu killed under a running container ends
+// it with State.Error, and nothing of the VM outlives it.
+func TestQemuDriver(t *testing.T) {
+	kit := qemuKit(t)
+	d := testenv.StartDaemon(t, testenv.Options{Driver: "qemu", Args: []string{"--kit", kit.Dir},
+		StartTimeout: 60 * time.Second})
+	ref := testenv.SharedBusybox(t).Ref
+	d.Docker(t, "pull", "-q", ref).Must(t)
+
+	info := d.Docker(t, "info", "--format", "{{.Driver}} {{json .DriverStatus}}").Must(t).Stdout
+	if !strings.Contains(info, "qemu") || !(strings.Contains(info, `"Acceleration","TCG"`) || strings.Contains(info, `"Acceleration","KVM"`)) {
+		t.Errorf("docker info: %q, want the qemu driver and its acceleration", info)
+	}
+
+	var host unix.Utsname
+	unix.Uname(&host)
+	hostRelease := unix.ByteSliceToString(host.Release[:])
+	start := time.Now()
+	got := strings.TrimSpace(d.Docker(t, "run", "--rm", ref, "uname", "-r").Must(t).Stdout)
+	t.Logf("docker run --rm uname -r: %s", time.Since(start))
+	if got != kit.Release || got == hostRelease {
+		t.Errorf("uname -r in a container: %q, want the guest kernel %q (host runs %q)", got, kit.Release, hostRelease)
+	}
+
+	name := testenv.Name(t, "codes")
+	r := d.Docker(t, "run", "--name", name, ref, "sh", "-c", "echo out; echo err >&2; exit 3")
+	if r.Code != 3 || !strings.Contains(r.Stdout, "out") || !strings.Contains(r.Stderr, "err") {
+		t.Errorf("docker run exit 3: %s", r.Stdout+r.Stderr)
+	}
+	logs := d.Docker(t, "logs", name).Must(t)
+	if logs.Stdout != "out\n" || logs.Stderr != "err\n" {
+		t.Errorf("docker logs: stdout %q stderr %q", logs.Stdout, logs.Stderr)
+	}
+	if code := strings.TrimSpace(d.Docker(t, "inspect", "-f", "{{.State.ExitCode}}", name).Must(t).Stdout); code != "3" {
+		t.Errorf("ExitCode = %s, want 3", code)
+	}
+	// A stopped container starts again on the disk it had.
+	d.Docker(t, "rm", name).Must(t)
+	keep := testenv.Name(t, "keep")
+	d.Docker(t, "run", "--name", keep, ref, "sh", "-c", "cat /note 2>/dev/null; echo kept > /note").Must(t)
+	if out := d.Docker(t, "start", "-a", keep).Must(t).Stdout; out != "kept\n" {
+		t.Errorf("restarted container: %q, want its note kept", out)
+	}
+	if out := d.Docker(t, "run", "--rm", ref, "cat", "/note"); out.Code == 0 {
+		t.Errorf("another container sees /note: %q", out.Stdout)
+	}
+	d.Docker(t, "rm", keep).Must(t)
+
+	// kill -9 of the VM under a running container.
+	victim := testenv.Name(t, "victim")
+	d.Docker(t, "run", "-d", "--name", victim, ref, "sleep", "1000").Must(t)
+	pids := qemuPIDs(t, d.Root())
+	if len(pids) != 1 {
+		t.Fatalf("qemu processes of the daemon: %v, want one", pids)
+	}
+	p, err := os.FindProcess(atoi(t, pids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Signal(syscall.SIGKILL)
+	var state string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		state = d.Docker(t, "inspect", "-f", "{{.State.Status}}|{{.State.Error}}", victim).Must(t).Stdout
+		if strings.HasPrefix(state, "exited|") {
+			break
+		}
+	}
+	if status, msg, _ := strings.Cut(strings.TrimSpace(state), "|"); status != "exited" || msg == "" {
+		t.Errorf("after kill -9 of its qemu: %q, want exited with State.Error", state)
+	}
+	d.Docker(t, "rm", "-f", victim).Must(t)
+	if left := qemuPIDs(t, d.Root()); len(left) > 0 {
+		t.Errorf("qemu processes left: %v", left)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), d.Root()) {
+		t.Errorf("mounts left under %s", d.Root())
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
