@@ -1,0 +1,89 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestKernelParamInt(t *testing.T) {
+	for _, tc := range []struct {
+		cmdline string
+		want    int
+	}{
+		{"console=ttyS0 arca.disks=2 -- -vm", 2},
+		{"arca.disks=0", 0},
+		{"console=ttyS0", 0},
+		{"arca.disksx=3 arca.disks=1", 1},
+		{"-- arca.disks=5", 0}, // init's arguments, not the kernel's
+		{"arca.disks=x", 0},
+	} {
+		if got := kernelParamInt(tc.cmdline, VMDiskParam); got != tc.want {
+			t.Errorf("kernelParamInt(%q) = %d, want %d", tc.cmdline, got, tc.want)
+		}
+	}
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLinkDisks(t *testing.T) {
+	dir := t.TempDir()
+	sys, byID := filepath.Join(dir, "sys/block"), filepath.Join(dir, "dev/disk/by-id")
+	write(t, filepath.Join(sys, "vda/serial"), "arca-rw\n")
+	write(t, filepath.Join(sys, "vdb/serial"), "arca-image")
+	write(t, filepath.Join(sys, "loop0/serial"), "nope")
+	os.MkdirAll(filepath.Join(sys, "vdc"), 0o755) // no serial: not linked
+	if err := linkDisks(sys, "/dev", byID, 2, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for link, want := range map[string]string{"virtio-arca-rw": "/dev/vda", "virtio-arca-image": "/dev/vdb"} {
+		if got, err := os.Readlink(filepath.Join(byID, link)); err != nil || got != want {
+			t.Errorf("%s -> %q (%v), want %q", link, got, err, want)
+		}
+	}
+	if entries, _ := os.ReadDir(byID); len(entries) != 2 {
+		t.Errorf("links: %v", entries)
+	}
+	err := linkDisks(sys, "/dev", byID, 3, 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "2 of 3 disks") {
+		t.Errorf("a missing disk: %v", err)
+	}
+}
+
+func TestWaitPort(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "vport0p1/name"), "other\n")
+	// The port's device must exist in /dev: use one that always does.
+	write(t, filepath.Join(dir, "null/name"), VMPortName+"\n")
+	dev, err := waitPort(dir, VMPortName, time.Second)
+	if err != nil || dev != "/dev/null" {
+		t.Errorf("waitPort = %q, %v; want /dev/null", dev, err)
+	}
+	if _, err := waitPort(dir, "absent", 30*time.Millisecond); err == nil {
+		t.Error("an absent port was found")
+	}
+}
+
+func TestLoadModulesList(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "modules.boot")
+	write(t, list, "# comment\n\n")
+	if n, err := loadModules(list, dir); err != nil || n != 0 {
+		t.Errorf("empty list: %d, %v", n, err)
+	}
+	write(t, list, "missing.ko\n")
+	if _, err := loadModules(list, dir); err == nil || !strings.Contains(err.Error(), "missing.ko") {
+		t.Errorf("missing module: %v", err)
+	}
+	if _, err := loadModules(filepath.Join(dir, "none"), dir); err == nil {
+		t.Error("missing list: no error")
+	}
+}
