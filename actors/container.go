@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,6 +46,7 @@ type containerRuntime struct {
 	killTimer     *time.Timer
 
 	execs map[string]*execState
+	fs    *fsMachine // a machine booted to reach a stopped container's files
 
 	health      *container.Health // nil without a health check
 	healthTimer *time.Timer
@@ -152,6 +154,22 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.logs(ctx, m)
 	case *messages.ResizeContainer:
 		a.resize(ctx, m)
+	case *messages.PauseContainer:
+		a.pause(ctx, true)
+	case *messages.UnpauseContainer:
+		a.pause(ctx, false)
+	case *pauseDone:
+		a.onPauseDone(ctx, m)
+	case *messages.TopContainer:
+		a.top(ctx, m)
+	case *messages.StatsContainer:
+		a.stats(ctx)
+	case *messages.AcquireFilesystem:
+		a.acquireFS(ctx)
+	case *fsMachineUp:
+		a.onFSMachineUp(ctx, m)
+	case *fsRelease:
+		a.onFSRelease(ctx)
 	case *messages.CreateExec:
 		a.createExec(ctx, m)
 	case *messages.StartExec:
@@ -169,6 +187,19 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *goroutinePanic:
 		panic(m.reason) // let the supervisor decide, as for any failure
 	}
+}
+
+// thawForSignal: a paused container is unpaused before a signal, as
+// dockerd does for stop and kill, or a caught signal would wait for the
+// thaw forever. It returns the step for the signalling goroutine.
+func (a *containerActor) thawForSignal(ctx actor.Context) func(context.Context, *wire.Client) {
+	if a.rt.rec.State.Status != container.StatePaused {
+		return func(context.Context, *wire.Client) {}
+	}
+	a.rt.rec.State.Status = container.StateRunning
+	_ = a.persist(ctx)
+	a.event(ctx, events.ActionUnPause, nil)
+	return func(sctx context.Context, c *wire.Client) { _ = c.Resume(sctx) }
 }
 
 // onStopping runs when the tree is stopped (daemon shutdown): a machine
@@ -271,6 +302,10 @@ func (a *containerActor) start(ctx actor.Context) {
 	case rt.rec.State.Status == "removing":
 		ctx.Respond(messages.Conflict("container is marked for removal and cannot be started"))
 		return
+	case rt.fs != nil:
+		// Its upper layer is mounted by a copy in progress.
+		ctx.Respond(messages.Conflict("container %s is busy with a copy, try again", rt.rec.ID))
+		return
 	}
 	if waiter != nil {
 		// A start by the user begins a new count of policy restarts.
@@ -323,6 +358,12 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 // agent session, mount the rootfs, start the main process. Any failure
 // tears down what was made.
 func bootAndStart(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, proc wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
+	return bootSequence(driver, spec, setup, &proc)
+}
+
+// bootSequence runs the start sequence up to proc; nil proc stops after the
+// rootfs is mounted (a machine for file access only).
+func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, proc *wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
 	ctx, cancel := deadline(2 * time.Minute)
 	defer cancel()
 	// The upper dir's root is the container's "/": its mode is what every
@@ -354,7 +395,10 @@ func bootAndStart(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest
 	if err := c.Setup(ctx, setup); err != nil {
 		return fail(c, fmt.Errorf("setup: %w", err))
 	}
-	p, err := c.Start(ctx, proc)
+	if proc == nil {
+		return m, c, nil, nil
+	}
+	p, err := c.Start(ctx, *proc)
 	if err != nil {
 		return fail(c, err)
 	}
@@ -543,9 +587,11 @@ func (a *containerActor) signal(ctx actor.Context, sig syscall.Signal) {
 	if c == nil || proc == nil {
 		return
 	}
+	thaw := a.thawForSignal(ctx)
 	goSafe(ctx.ActorSystem(), nil, func() any {
 		sctx, cancel := deadline(5 * time.Second)
 		defer cancel()
+		thaw(sctx, c)
 		if err := c.Signal(sctx, proc.ID, sig); err != nil && sig == syscall.SIGKILL {
 			// The agent cannot be reached: stop the machine itself; the
 			// exit comes back through the waiting goroutine.
@@ -622,9 +668,11 @@ func (a *containerActor) kill(ctx actor.Context, m *messages.KillContainer) {
 	}
 	a.event(ctx, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	c, proc := rt.client, rt.proc
+	thaw := a.thawForSignal(ctx)
 	respondLater(ctx, func() any {
 		sctx, cancel := deadline(5 * time.Second)
 		defer cancel()
+		thaw(sctx, c)
 		if err := c.Signal(sctx, proc.ID, sig); err != nil {
 			return messages.Internal("kill %s: %v", shortID(rt.rec.ID), err)
 		}
@@ -636,6 +684,10 @@ func (a *containerActor) remove(ctx actor.Context, m *messages.RemoveContainer) 
 	rt := a.rt
 	if rt.removeReplyTo != nil || rt.rec.State.Status == "removing" {
 		ctx.Respond(messages.Conflict("removal of container %s is already in progress", rt.rec.ID))
+		return
+	}
+	if rt.fs != nil {
+		ctx.Respond(messages.Conflict("container %s is busy with a copy, try again", rt.rec.ID))
 		return
 	}
 	if a.running() || rt.starting {

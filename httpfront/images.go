@@ -244,7 +244,7 @@ func (s *Server) imageSave(ctx *fasthttp.RequestCtx, names []string) {
 func (s *Server) imageLoad(ctx *fasthttp.RequestCtx) {
 	var body io.Reader = &stickyEOF{r: ctx.RequestBodyStream()}
 	if ctx.RequestBodyStream() == nil {
-		body = strings.NewReader(string(ctx.PostBody()))
+		body = bytesReader(ctx.PostBody())
 	}
 	progress := make(chan messages.ProgressEvent, 64)
 	if _, err := s.ask(s.sys.Images, &messages.LoadImages{Tar: body, Quiet: boolParam(ctx, "quiet"), Progress: progress}, quickDeadline); err != nil {

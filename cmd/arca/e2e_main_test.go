@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -62,3 +63,5 @@ func pulled(t *testing.T, d *testenv.Daemon) string {
 	d.Docker(t, "pull", "-q", ref).Must(t)
 	return ref
 }
+
+func decodeB64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"time"
 
@@ -38,8 +39,11 @@ type Agent struct {
 	setupMu sync.Mutex
 	runDir  string // moves to / once the agent pivots into it
 	procDir string // the agent's own procfs
-	cg      *cgroups
-	pauseMu sync.Mutex // one Pause or Resume at a time
+	// oomProtected: the agent set itself out of the OOM killer's reach, so
+	// each process it starts must be set back to the default.
+	oomProtected bool
+	cg           *cgroups
+	pauseMu      sync.Mutex // one Pause or Resume at a time
 
 	mu          sync.Mutex
 	root        *rootDir // nil until Setup
@@ -118,6 +122,14 @@ func (a *Agent) prepare() error {
 		return fmt.Errorf("mount proc: %w", err)
 	}
 	if os.Getpid() == 1 {
+		// The OOM killer must pick the container's processes, never the
+		// agent: without it the whole machine goes. Children are set back
+		// to 0 as they start (see protectFromOOM).
+		if err := writeOOMScore(a.procDir, "self", -1000); err != nil {
+			a.log.Warn("agent stays killable by the OOM killer", "err", err)
+		} else {
+			a.oomProtected = true
+		}
 		// Outside its own namespaces (tests) the agent must not rearrange
 		// the cgroups of the machine it runs on.
 		cg, err := setupCgroups(a.runDir+"/cgroup", a.procDir, a.runDir+"/cgroup-v1")
@@ -187,4 +199,9 @@ func (a *Agent) waitIdle(d time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// writeOOMScore sets /proc/<pid>/oom_score_adj under procDir.
+func writeOOMScore(procDir, pid string, score int) error {
+	return os.WriteFile(procDir+"/"+pid+"/oom_score_adj", []byte(strconv.Itoa(score)), 0)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -184,6 +185,13 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 	if err != nil {
 		pio.close()
 		return 0, nil, execError(spec.Args[0], err)
+	}
+	if a.oomProtected {
+		// It inherited the agent's -1000: back to the default, so a
+		// memory limit kills it and not the machine.
+		if err := writeOOMScore(a.procDir, strconv.Itoa(pid), 0); err != nil {
+			a.log.Warn("process keeps the agent's OOM protection", "pid", pid, "err", err)
+		}
 	}
 	p.mu.Lock()
 	p.pid, p.pidfd, p.tty = pid, pidfd, pio.tty

@@ -1,0 +1,252 @@
+package actors
+
+import (
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/messages"
+)
+
+type pauseDone struct {
+	run     int
+	pause   bool
+	err     error
+	replyTo *actor.PID
+}
+
+func (a *containerActor) pause(ctx actor.Context, pause bool) {
+	rt := a.rt
+	st := rt.rec.State.Status
+	switch {
+	case !a.running() || rt.client == nil:
+		ctx.Respond(messages.Conflict("container %s is not running", rt.rec.ID))
+		return
+	case pause && st == container.StatePaused:
+		ctx.Respond(messages.Conflict("container %s is already paused", rt.rec.ID))
+		return
+	case !pause && st != container.StatePaused:
+		ctx.Respond(messages.Conflict("container %s is not paused", rt.rec.ID))
+		return
+	}
+	c, run, replyTo := rt.client, rt.run, ctx.Sender()
+	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
+		sctx, cancel := deadline(30 * time.Second)
+		defer cancel()
+		var err error
+		if pause {
+			err = c.Pause(sctx)
+		} else {
+			err = c.Resume(sctx)
+		}
+		return &pauseDone{run: run, pause: pause, err: err, replyTo: replyTo}
+	})
+}
+
+func (a *containerActor) onPauseDone(ctx actor.Context, m *pauseDone) {
+	rt := a.rt
+	if m.err != nil {
+		ctx.Send(m.replyTo, messages.Internal("%s: %v", map[bool]string{true: "pause", false: "unpause"}[m.pause], m.err))
+		return
+	}
+	if m.run != rt.run || rt.proc == nil {
+		ctx.Send(m.replyTo, messages.Conflict("container %s is not running", rt.rec.ID))
+		return
+	}
+	action := events.ActionUnPause
+	rt.rec.State.Status = container.StateRunning
+	if m.pause {
+		action = events.ActionPause
+		rt.rec.State.Status = container.StatePaused
+	}
+	_ = a.persist(ctx)
+	a.event(ctx, action, nil)
+	ctx.Send(m.replyTo, &messages.Accepted{})
+}
+
+func (a *containerActor) top(ctx actor.Context, m *messages.TopContainer) {
+	rt := a.rt
+	if !a.running() || rt.client == nil {
+		ctx.Respond(messages.Conflict("container %s is not running", rt.rec.ID))
+		return
+	}
+	c := rt.client
+	respondLater(ctx, func() any {
+		sctx, cancel := deadline(10 * time.Second)
+		defer cancel()
+		res, err := c.Top(sctx, m.PsArgs)
+		if err != nil {
+			return guestError(err)
+		}
+		return &messages.TopReply{Top: container.TopResponse{Titles: res.Titles, Processes: res.Processes}}
+	})
+}
+
+func (a *containerActor) stats(ctx actor.Context) {
+	rt := a.rt
+	reply := &messages.StatsReply{ID: rt.rec.ID, Name: "/" + rt.rec.Name}
+	if !a.running() || rt.client == nil {
+		ctx.Respond(reply)
+		return
+	}
+	c := rt.client
+	respondLater(ctx, func() any {
+		sctx, cancel := deadline(10 * time.Second)
+		defer cancel()
+		st, err := c.Stats(sctx)
+		if err != nil {
+			return guestError(err)
+		}
+		reply.Running, reply.Stats = true, st
+		return reply
+	})
+}
+
+// guestError maps the agent's error kinds onto the API's.
+func guestError(err error) error {
+	switch wire.KindOf(err) {
+	case wire.KindNotFound:
+		return messages.NotFound("%v", err)
+	case wire.KindInvalid:
+		return messages.InvalidParameter("%v", err)
+	case wire.KindConflict:
+		return messages.Conflict("%v", err)
+	case wire.KindPermission:
+		return messages.Forbidden("%v", err)
+	}
+	return messages.Internal("%v", err)
+}
+
+// fsBoot is the outcome of getting an agent for file access; ready is
+// closed once client or err is set.
+type fsBoot struct {
+	ready  chan struct{}
+	client *wire.Client
+	err    error
+}
+
+// fsLease is one holder's access to a container's files through an agent.
+// For a stopped container the actor boots a machine without a main
+// process; copies that overlap share it, and the last release powers it
+// off.
+type fsLease struct {
+	boot    *fsBoot
+	release func() // nil for a running container's lease
+	once    sync.Once
+}
+
+func (l *fsLease) Wait() (*wire.Client, error) {
+	<-l.boot.ready
+	return l.boot.client, l.boot.err
+}
+
+func (l *fsLease) Release() {
+	l.once.Do(func() {
+		if l.release != nil {
+			l.release()
+		}
+	})
+}
+
+// fsMachine is the machine booted for file access to a stopped container.
+type fsMachine struct {
+	boot    *fsBoot
+	machine vm.Machine
+	refs    int
+}
+
+type (
+	fsMachineUp struct {
+		machine vm.Machine
+		client  *wire.Client
+		err     error
+	}
+	fsRelease struct{}
+)
+
+func (a *containerActor) acquireFS(ctx actor.Context) {
+	rt := a.rt
+	reply := &messages.AcquireFilesystemReply{ID: rt.rec.ID, User: rt.rec.Config.User}
+	if a.running() && rt.client != nil {
+		boot := &fsBoot{ready: make(chan struct{}), client: rt.client}
+		close(boot.ready)
+		reply.Lease = &fsLease{boot: boot}
+		ctx.Respond(reply)
+		return
+	}
+	if rt.starting || rt.rec.State.Status == "removing" {
+		ctx.Respond(messages.Conflict("container %s is starting or being removed", rt.rec.ID))
+		return
+	}
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	if rt.fs == nil {
+		rt.fs = &fsMachine{boot: &fsBoot{ready: make(chan struct{})}}
+		dir := a.env.containerDir(rt.rec.ID)
+		spec := vm.MachineSpec{
+			ID: rt.rec.ID, StateDir: filepath.Join(dir, "machine"), Layers: rt.layers,
+			UpperDir: filepath.Join(dir, "upper"), WorkDir: filepath.Join(dir, "work"), Hostname: rt.rec.Config.Hostname,
+		}
+		setup := wire.SetupRequest{Hostname: rt.rec.Config.Hostname, Hosts: hostsFile(rt.rec.Config.Hostname), ResolvConf: resolvConf()}
+		driver := a.env.Driver
+		goSafe(sys, self, func() any {
+			m, c, _, err := bootSequence(driver, spec, setup, nil)
+			return &fsMachineUp{machine: m, client: c, err: err}
+		})
+	}
+	rt.fs.refs++
+	reply.Lease = &fsLease{boot: rt.fs.boot, release: func() { sys.Root.Send(self, &fsRelease{}) }}
+	ctx.Respond(reply)
+}
+
+func (a *containerActor) onFSMachineUp(ctx actor.Context, m *fsMachineUp) {
+	fs := a.rt.fs
+	if fs == nil || fs.machine != nil {
+		// Every holder released before it came up.
+		if m.machine != nil {
+			shutdownMachine(ctx, m.machine, m.client)
+		}
+		return
+	}
+	fs.machine = m.machine
+	fs.boot.client, fs.boot.err = m.client, m.err
+	close(fs.boot.ready)
+	if m.err != nil {
+		a.rt.fs = nil
+	}
+}
+
+func (a *containerActor) onFSRelease(ctx actor.Context) {
+	fs := a.rt.fs
+	if fs == nil {
+		return
+	}
+	fs.refs--
+	if fs.refs > 0 {
+		return
+	}
+	a.rt.fs = nil
+	if fs.machine != nil {
+		shutdownMachine(ctx, fs.machine, fs.boot.client)
+	}
+	// Still booting: onFSMachineUp sees rt.fs gone and powers it off.
+}
+
+// shutdownMachine powers a machine off in the background.
+func shutdownMachine(ctx actor.Context, m vm.Machine, c *wire.Client) {
+	goSafe(ctx.ActorSystem(), nil, func() any {
+		if c != nil {
+			sctx, cancel := deadline(2 * time.Second)
+			_ = c.Shutdown(sctx)
+			cancel()
+			c.Close()
+		}
+		m.Kill()
+		return nil
+	})
+}
