@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/arcavm/arca/guest/vm/hostproc"
 	"io"
 	"log/slog"
 	"net"
@@ -206,7 +207,7 @@ func (d *Driver) start(l launch) (*machine, error) {
 			Setpgid:   true,
 		},
 	}
-	if err := startOnSteadyThread(cmd); err != nil {
+	if err := hostproc.StartOnSteadyThread(cmd); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
@@ -260,7 +261,7 @@ func (m *machine) wait() {
 	m.mu.Lock()
 	killed := m.killed
 	m.mu.Unlock()
-	console := tail(m.console, 2048)
+	console := hostproc.Tail(m.console, 2048)
 	switch {
 	case killed:
 		err = nil
@@ -305,20 +306,6 @@ func detail(stderr, console string) string {
 	return "; " + strings.Join(parts, "; ")
 }
 
-// tail reads the last n bytes of a file, for error messages.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > n {
-		f.Seek(st.Size()-n, io.SeekStart)
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, n))
-	return string(b)
-}
-
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {
 	mu  sync.Mutex
@@ -340,32 +327,4 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
-}
-
-// startOnSteadyThread starts cmd from an OS thread that never exits:
-// Pdeathsig fires when the thread that forked the child ends, and Go
-// retires threads now and then, which would kill a healthy machine.
-func startOnSteadyThread(cmd *exec.Cmd) error {
-	steady.once.Do(func() {
-		steady.reqs = make(chan startReq)
-		go func() {
-			runtime.LockOSThread() // and never unlock: the thread stays
-			for r := range steady.reqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	steady.reqs <- startReq{cmd: cmd, done: done}
-	return <-done
-}
-
-var steady struct {
-	once sync.Once
-	reqs chan startReq
-}
-
-type startReq struct {
-	cmd  *exec.Cmd
-	done chan error
 }

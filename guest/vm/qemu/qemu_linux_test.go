@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"github.com/arcavm/arca/guest/vm/hostproc"
 	"io"
 	"os"
 	"os/exec"
@@ -142,11 +143,11 @@ func session(t *testing.T, d *Driver, spec vm.MachineSpec) (vm.Machine, *wire.Cl
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx); err != nil {
-		t.Fatalf("ping: %v; console:\n%s", err, tail(filepath.Join(spec.StateDir, consoleLog), 4000))
+		t.Fatalf("ping: %v; console:\n%s", err, hostproc.Tail(filepath.Join(spec.StateDir, consoleLog), 4000))
 	}
 	ready := time.Since(start)
 	if err := c.Setup(ctx, wire.SetupRequest{Rootfs: m.Rootfs(), Hostname: spec.Hostname}); err != nil {
-		t.Fatalf("setup: %v; console:\n%s", err, tail(filepath.Join(spec.StateDir, consoleLog), 4000))
+		t.Fatalf("setup: %v; console:\n%s", err, hostproc.Tail(filepath.Join(spec.StateDir, consoleLog), 4000))
 	}
 	return m, c, ready
 }

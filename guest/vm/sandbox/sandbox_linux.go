@@ -9,12 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/arcavm/arca/guest/vm/hostproc"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -115,7 +114,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = cgfd
 	}
-	err = startOnSteadyThread(cmd)
+	err = hostproc.StartOnSteadyThread(cmd)
 	if cgfd >= 0 {
 		unix.Close(cgfd)
 	}
@@ -195,7 +194,7 @@ func (m *machine) exited() bool {
 func (m *machine) wait() {
 	err := m.cmd.Wait()
 	if err != nil {
-		err = fmt.Errorf("sandbox agent: %w%s", err, logSuffix(tail(m.logPath, 2048)))
+		err = fmt.Errorf("sandbox agent: %w%s", err, logSuffix(hostproc.Tail(m.logPath, 2048)))
 	}
 	// Its processes are gone with it: the cgroups can go too, before
 	// Done says the machine left nothing behind.
@@ -232,47 +231,4 @@ func logSuffix(s string) string {
 		return ""
 	}
 	return "; agent log ends: " + s
-}
-
-// tail reads the last n bytes of a file, for error messages.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > n {
-		f.Seek(st.Size()-n, io.SeekStart)
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, n))
-	return string(b)
-}
-
-// startOnSteadyThread starts cmd from an OS thread that never exits.
-// Pdeathsig fires when the *thread* that forked the child ends, and Go
-// retires threads now and then (any goroutine that exits while locked to
-// its thread takes the thread with it), which would kill a healthy machine.
-func startOnSteadyThread(cmd *exec.Cmd) error {
-	steady.once.Do(func() {
-		steady.reqs = make(chan startReq)
-		go func() {
-			runtime.LockOSThread() // and never unlock: the thread stays
-			for r := range steady.reqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	steady.reqs <- startReq{cmd: cmd, done: done}
-	return <-done
-}
-
-var steady struct {
-	once sync.Once
-	reqs chan startReq
-}
-
-type startReq struct {
-	cmd  *exec.Cmd
-	done chan error
 }
