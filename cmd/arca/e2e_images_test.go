@@ -26,7 +26,8 @@ import (
 func TestPullProgress(t *testing.T) {
 	reg := testenv.Registry(t)
 	img := testenv.PushBusyboxImage(t, reg)
-	d := testenv.SharedDaemon(t)
+	// A daemon of its own: with the layer already there, no download shows.
+	d := testenv.StartDaemon(t, testenv.Options{})
 	repo, tag, _ := strings.Cut(strings.TrimPrefix(img.Ref, reg+"/"), ":")
 	code, _, body := call(t, d, "POST", "/v1.45/images/create?fromImage="+reg+"/"+repo+"&tag="+tag, "")
 	if code != 200 {
