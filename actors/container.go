@@ -45,8 +45,12 @@ type containerRuntime struct {
 	removeVolumes bool
 	killTimer     *time.Timer
 
-	execs map[string]*execState
-	fs    *fsMachine // a machine booted to reach a stopped container's files
+	execs    map[string]*execState
+	fs       *fsMachine // a machine booted to reach a stopped container's files
+	fsOrphan *fsMachine // released while still booting
+	// down is closed once the last machine is powered off: the next boot
+	// waits for it, as two machines must never share the container's disk.
+	down chan struct{}
 
 	health      *container.Health // nil without a health check
 	healthTimer *time.Timer
@@ -345,9 +349,10 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		ResolvConf: resolvConf(),
 	}
 	proc := processSpec(rec)
-	run := rt.run
+	run, down := rt.run, rt.down
 	driver := a.env.Driver
 	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
+		afterDown(down)
 		m, c, p, err := bootAndStart(driver, spec, setup, proc)
 		return &machineUp{run: run, machine: m, client: c, proc: p, err: err}
 	})
@@ -572,14 +577,43 @@ func (a *containerActor) teardown(ctx actor.Context) {
 	if m == nil {
 		return
 	}
+	rt.down = poweringOff(ctx, m, c)
+}
+
+// poweringOff powers a machine off in the background; the channel closes
+// when it is down.
+func poweringOff(ctx actor.Context, m vm.Machine, c *wire.Client) chan struct{} {
+	down := make(chan struct{})
 	goSafe(ctx.ActorSystem(), nil, func() any {
-		sctx, cancel := deadline(2 * time.Second)
-		defer cancel()
-		_ = c.Shutdown(sctx)
-		c.Close()
-		m.Kill()
+		defer close(down)
+		powerOff(m, c)
 		return nil
 	})
+	return down
+}
+
+// afterDown waits, in a boot goroutine, for the previous machine to be off.
+func afterDown(down chan struct{}) {
+	if down != nil {
+		<-down
+	}
+}
+
+// powerOff asks the agent to shut down and gives the machine a moment to
+// stop by itself (a VM flushes its disks on the way), then kills it
+// whatever it did.
+func powerOff(m vm.Machine, c *wire.Client) {
+	if c != nil {
+		sctx, cancel := deadline(5 * time.Second)
+		_ = c.Shutdown(sctx)
+		cancel()
+		select {
+		case <-m.Done():
+		case <-time.After(10 * time.Second):
+		}
+		c.Close()
+	}
+	m.Kill()
 }
 
 func (a *containerActor) signal(ctx actor.Context, sig syscall.Signal) {

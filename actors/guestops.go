@@ -159,6 +159,7 @@ type fsMachine struct {
 	boot    *fsBoot
 	machine vm.Machine
 	refs    int
+	off     chan struct{} // closed once this machine is powered off
 }
 
 type (
@@ -186,15 +187,16 @@ func (a *containerActor) acquireFS(ctx actor.Context) {
 	}
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	if rt.fs == nil {
-		rt.fs = &fsMachine{boot: &fsBoot{ready: make(chan struct{})}}
+		rt.fs = &fsMachine{boot: &fsBoot{ready: make(chan struct{})}, off: make(chan struct{})}
 		dir := a.env.containerDir(rt.rec.ID)
 		spec := vm.MachineSpec{
 			ID: rt.rec.ID, StateDir: filepath.Join(dir, "machine"), Layers: rt.layers,
 			UpperDir: filepath.Join(dir, "upper"), WorkDir: filepath.Join(dir, "work"), Hostname: rt.rec.Config.Hostname,
 		}
 		setup := wire.SetupRequest{Hostname: rt.rec.Config.Hostname, Hosts: hostsFile(rt.rec.Config.Hostname), ResolvConf: resolvConf()}
-		driver := a.env.Driver
+		driver, down := a.env.Driver, rt.down
 		goSafe(sys, self, func() any {
+			afterDown(down)
 			m, c, _, err := bootSequence(driver, spec, setup, nil)
 			return &fsMachineUp{machine: m, client: c, err: err}
 		})
@@ -206,11 +208,19 @@ func (a *containerActor) acquireFS(ctx actor.Context) {
 
 func (a *containerActor) onFSMachineUp(ctx actor.Context, m *fsMachineUp) {
 	fs := a.rt.fs
-	if fs == nil || fs.machine != nil {
-		// Every holder released before it came up.
-		if m.machine != nil {
-			shutdownMachine(ctx, m.machine, m.client)
-		}
+	if fs == nil {
+		// Every holder released before it came up: power it off now.
+		orphan := a.rt.fsOrphan
+		a.rt.fsOrphan = nil
+		goSafe(ctx.ActorSystem(), nil, func() any {
+			if m.machine != nil {
+				powerOff(m.machine, m.client)
+			}
+			if orphan != nil {
+				close(orphan.off)
+			}
+			return nil
+		})
 		return
 	}
 	fs.machine = m.machine
@@ -218,6 +228,7 @@ func (a *containerActor) onFSMachineUp(ctx actor.Context, m *fsMachineUp) {
 	close(fs.boot.ready)
 	if m.err != nil {
 		a.rt.fs = nil
+		close(fs.off) // the failed boot left no machine
 	}
 }
 
@@ -231,22 +242,14 @@ func (a *containerActor) onFSRelease(ctx actor.Context) {
 		return
 	}
 	a.rt.fs = nil
-	if fs.machine != nil {
-		shutdownMachine(ctx, fs.machine, fs.boot.client)
+	a.rt.down = fs.off // the next boot waits for this machine to be off
+	if fs.machine == nil {
+		a.rt.fsOrphan = fs // still booting: onFSMachineUp powers it off
+		return
 	}
-	// Still booting: onFSMachineUp sees rt.fs gone and powers it off.
-}
-
-// shutdownMachine powers a machine off in the background.
-func shutdownMachine(ctx actor.Context, m vm.Machine, c *wire.Client) {
 	goSafe(ctx.ActorSystem(), nil, func() any {
-		if c != nil {
-			sctx, cancel := deadline(2 * time.Second)
-			_ = c.Shutdown(sctx)
-			cancel()
-			c.Close()
-		}
-		m.Kill()
+		powerOff(fs.machine, fs.boot.client)
+		close(fs.off)
 		return nil
 	})
 }
