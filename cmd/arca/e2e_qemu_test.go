@@ -124,6 +124,35 @@ func TestQemuDriver(t *testing.T) {
 		t.Errorf("after kill -9 of its qemu: %q, want exited with State.Error", state)
 	}
 	d.Docker(t, "rm", "-f", victim).Must(t)
+
+	// exec runs in the VM, and a killed qemu is brought back by the
+	// container's restart policy, on a new VM.
+	phoenix := testenv.Name(t, "phoenix")
+	d.Docker(t, "run", "-d", "--name", phoenix, "--restart", "on-failure:3", ref, "sleep", "1000").Must(t)
+	if out := d.Docker(t, "exec", phoenix, "uname", "-r").Must(t).Stdout; strings.TrimSpace(out) == hostRelease {
+		t.Errorf("exec ran on the host's kernel: %q", out)
+	}
+	pids = qemuPIDs(t, d.Root())
+	if len(pids) != 1 {
+		t.Fatalf("qemu processes of the daemon: %v, want one", pids)
+	}
+	if p, err := os.FindProcess(atoi(t, pids[0])); err == nil {
+		p.Signal(syscall.SIGKILL)
+	}
+	state = ""
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		state = strings.TrimSpace(d.Docker(t, "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", phoenix).Must(t).Stdout)
+		if state == "1 running" {
+			break
+		}
+	}
+	if state != "1 running" {
+		t.Errorf("after kill -9 of its qemu with on-failure: %q, want \"1 running\"", state)
+	}
+	if out := d.Docker(t, "exec", phoenix, "echo", "back").Must(t).Stdout; out != "back\n" {
+		t.Errorf("exec after recovery: %q", out)
+	}
+	d.Docker(t, "rm", "-f", phoenix).Must(t)
 	if left := qemuPIDs(t, d.Root()); len(left) > 0 {
 		t.Errorf("qemu processes left: %v", left)
 	}
