@@ -95,6 +95,10 @@ func (a *containerActor) startExec(ctx actor.Context, m *messages.StartExec) {
 		ctx.Respond(messages.Conflict("container %s has been restarted since exec %s was created", rt.rec.ID, m.ExecID))
 		return
 	}
+	if m.Check {
+		ctx.Respond(&messages.Accepted{})
+		return
+	}
 	ex.started = true
 	cfg := ex.cfg
 	tty := cfg.Tty || m.Tty

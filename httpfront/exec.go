@@ -2,6 +2,7 @@ package httpfront
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -34,73 +35,94 @@ func (s *Server) execStart(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	res, err := s.ask(s.sys.Containers, &messages.StartExec{Exec: messages.Exec{ExecID: idParam(ctx)}, Detach: req.Detach, Tty: req.Tty, ConsoleSize: req.ConsoleSize}, time.Minute)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	reply, attached := res.(*messages.StartExecReply)
-	if !attached {
+	msg := &messages.StartExec{Exec: messages.Exec{ExecID: idParam(ctx)}, Detach: req.Detach, Tty: req.Tty, ConsoleSize: req.ConsoleSize}
+	if req.Detach {
+		if _, err := s.ask(s.sys.Containers, msg, time.Minute); err != nil {
+			writeError(ctx, err)
+			return
+		}
 		ctx.SetStatusCode(fasthttp.StatusOK)
 		return
 	}
-	if reply.StartError != "" {
-		s.hijack(ctx, streamMediaType(ctx, reply.Tty), func(c, raw net.Conn, bw *bufio.Writer) {
-			fw := &frameWriter{w: bw, raw: reply.Tty}
-			fw.write(1, []byte(reply.StartError+"\r\n"), time.Time{})
-			bw.Flush()
-			raw.Close()
-		})
+	// Errors known up front get a status; then the connection is upgraded
+	// before the process starts, as dockerd does: SDKs that read the raw
+	// socket after the upgrade would lose output sent along with it.
+	check := *msg
+	check.Check = true
+	if _, err := s.ask(s.sys.Containers, &check, quickDeadline); err != nil {
+		writeError(ctx, err)
 		return
 	}
-	s.hijack(ctx, streamMediaType(ctx, reply.Tty), func(c, raw net.Conn, bw *bufio.Writer) {
-		var in sync.WaitGroup
-		if reply.Stdin != nil {
-			copyStdin(&in, reply.Stdin, c, true, nil, nil)
+	s.hijack(ctx, streamMediaType(ctx, req.Tty), func(c, raw net.Conn, bw *bufio.Writer) {
+		defer raw.Close()
+		res, err := s.ask(s.sys.Containers, msg, time.Minute)
+		var reply *messages.StartExecReply
+		if err == nil {
+			reply = res.(*messages.StartExecReply)
+			if reply.StartError != "" {
+				err = errors.New(reply.StartError)
+			}
 		}
-		// stdout and stderr are separate agent streams: frame both onto
-		// the one connection.
-		var mu sync.Mutex
-		fw := &frameWriter{w: bw, raw: reply.Tty}
-		pump := func(stream int, r io.Reader, wg *sync.WaitGroup) {
-			defer wg.Done()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := r.Read(buf)
-				if n > 0 {
-					mu.Lock()
-					werr := fw.write(stream, buf[:n], time.Time{})
-					if werr == nil {
-						werr = bw.Flush()
-					}
-					mu.Unlock()
-					if werr != nil {
-						io.Copy(io.Discard, r) // keep the process unblocked
-						return
-					}
+		if err != nil {
+			// Too late for a status: dockerd writes it into the stream.
+			fw := &frameWriter{w: bw, raw: req.Tty}
+			fw.write(1, []byte(err.Error()+"\r\n"), time.Time{})
+			bw.Flush()
+			return
+		}
+		pumpExec(c, raw, bw, reply)
+	})
+}
+
+// pumpExec carries an attached exec's streams until its output ends and its
+// exit code is recorded.
+func pumpExec(c, raw net.Conn, bw *bufio.Writer, reply *messages.StartExecReply) {
+	var in sync.WaitGroup
+	if reply.Stdin != nil {
+		copyStdin(&in, reply.Stdin, c, true, nil, nil)
+	}
+	// stdout and stderr are separate agent streams: frame both onto the
+	// one connection.
+	var mu sync.Mutex
+	fw := &frameWriter{w: bw, raw: reply.Tty}
+	pump := func(stream int, r io.Reader, wg *sync.WaitGroup) {
+		defer wg.Done()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				mu.Lock()
+				werr := fw.write(stream, buf[:n], time.Time{})
+				if werr == nil {
+					werr = bw.Flush()
 				}
-				if err != nil {
+				mu.Unlock()
+				if werr != nil {
+					io.Copy(io.Discard, r) // keep the process unblocked
 					return
 				}
 			}
+			if err != nil {
+				return
+			}
 		}
-		var out sync.WaitGroup
+	}
+	var out sync.WaitGroup
+	out.Add(1)
+	go pump(1, reply.Stdout, &out)
+	if reply.Stderr != nil {
 		out.Add(1)
-		go pump(1, reply.Stdout, &out)
-		if reply.Stderr != nil {
-			out.Add(1)
-			go pump(2, reply.Stderr, &out)
-		}
-		out.Wait()
-		// The exit code is recorded before the stream ends, so the
-		// client's inspect right after sees it.
-		select {
-		case <-reply.Done:
-		case <-time.After(5 * time.Second):
-		}
-		raw.Close()
-		in.Wait()
-	})
+		go pump(2, reply.Stderr, &out)
+	}
+	out.Wait()
+	// The exit code is recorded before the stream ends, so the client's
+	// inspect right after sees it.
+	select {
+	case <-reply.Done:
+	case <-time.After(5 * time.Second):
+	}
+	raw.Close()
+	in.Wait()
 }
 
 func (s *Server) execInspect(ctx *fasthttp.RequestCtx) {

@@ -27,6 +27,10 @@ type CreateExecReply struct{ ID string }
 
 type StartExec struct {
 	Exec
+	// Check only validates (the reply is Accepted): the HTTP layer checks,
+	// upgrades the connection, and only then starts the process, so that
+	// no output can arrive before the client has read the upgrade.
+	Check       bool
 	Detach      bool
 	Tty         bool
 	ConsoleSize *[2]uint
