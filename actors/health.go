@@ -2,9 +2,9 @@ package actors
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
-	"io"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,7 +22,6 @@ const (
 	healthDefaultStartInterval = 5 * time.Second
 	healthDefaultRetries       = 3
 	healthMaxLog               = 5
-	healthMaxOutput            = 4096
 )
 
 type (
@@ -118,44 +117,20 @@ func (a *containerActor) onHealthProbe(ctx actor.Context, m *healthProbe) {
 	})
 }
 
-// runProbe runs one check and keeps the first 4 KiB of its output.
+// runProbe runs one check in the guest; the agent's RunCapture keeps the
+// first 4 KiB of its output and kills it at the timeout.
 func runProbe(c *wire.Client, spec wire.ProcessSpec, timeout time.Duration) container.HealthcheckResult {
 	res := container.HealthcheckResult{Start: time.Now()}
-	sctx, cancel := deadline(timeout)
+	sctx, cancel := deadline(timeout + 10*time.Second)
 	defer cancel()
-	p, err := c.Start(sctx, spec)
-	if err != nil {
-		res.End, res.ExitCode, res.Output = time.Now(), -1, err.Error()
-		return res
+	code, out, err := c.RunCapture(sctx, spec, timeout)
+	res.End, res.ExitCode, res.Output = time.Now(), code, out
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		res.ExitCode, res.Output = -1, fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
+	case err != nil:
+		res.ExitCode, res.Output = -1, err.Error()
 	}
-	var out limitedBuffer
-	var wg sync.WaitGroup
-	for _, r := range []io.Reader{p.Stdout, p.Stderr} {
-		if r == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); io.Copy(&out, r) }()
-	}
-	done := make(chan wire.ExitStatus, 1)
-	go func() {
-		wg.Wait()
-		st, _ := p.Wait()
-		done <- st
-	}()
-	select {
-	case st := <-done:
-		res.ExitCode = st.Code
-		res.Output = out.String()
-	case <-time.After(timeout):
-		kctx, kcancel := deadline(5 * time.Second)
-		c.Signal(kctx, spec.ID, 9)
-		kcancel()
-		p.Close()
-		res.ExitCode = -1
-		res.Output = fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
-	}
-	res.End = time.Now()
 	return res
 }
 
@@ -190,30 +165,4 @@ func (a *containerActor) onHealthResult(ctx actor.Context, m *healthResult) {
 		a.publish(ctx)
 	}
 	a.scheduleProbe(ctx)
-}
-
-// limitedBuffer keeps the first healthMaxOutput bytes and discards the
-// rest, so a chatty check cannot grow the daemon.
-type limitedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if room := healthMaxOutput - l.buf.Len(); room > 0 {
-		if len(p) > room {
-			l.buf.Write(p[:room])
-		} else {
-			l.buf.Write(p)
-		}
-	}
-	return len(p), nil
-}
-
-func (l *limitedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
