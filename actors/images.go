@@ -76,6 +76,10 @@ func (a *imagesActor) Receive(ctx actor.Context) {
 		a.loadFinished(ctx, m)
 	case *messages.SaveImages:
 		a.save(ctx, m)
+	case *messages.PruneImages:
+		a.prune(ctx, m)
+	case *pruneDecided:
+		a.onPruneDecided(ctx, m)
 	case *messages.ImageCount:
 		ctx.Respond(&messages.ImageCountReply{Count: len(a.byID)})
 	case *goroutinePanic:

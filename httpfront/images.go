@@ -292,3 +292,17 @@ func (s *stickyEOF) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+func (s *Server) imagePrune(ctx *fasthttp.RequestCtx) {
+	filters, err := filtersParam(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	res, err := s.ask(s.sys.Images, &messages.PruneImages{Filters: filters}, 5*time.Minute)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, res.(*messages.PruneImagesReply).Report)
+}

@@ -51,6 +51,7 @@ func (s *Server) routes() {
 	r.POST("/images/create", s.imageCreate)
 	r.GET("/images/json", s.imageList)
 	r.POST("/images/load", s.imageLoad)
+	r.POST("/images/prune", s.imagePrune)
 	r.GET("/images/get", s.imageSaveMany)
 	r.GET("/images/{name:*}", s.imageGet)
 	r.POST("/images/{name:*}", s.imagePost)

@@ -81,3 +81,9 @@ type SaveImagesReply struct {
 type ImageCount struct{}
 
 type ImageCountReply struct{ Count int }
+
+// PruneImages removes images no container uses: dangling ones, or all of
+// them when Filters["dangling"] is ["false"].
+type PruneImages struct{ Filters map[string][]string }
+
+type PruneImagesReply struct{ Report image.PruneReport }

@@ -268,3 +268,31 @@ func TestMobyClient(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestImagePrune(t *testing.T) {
+	busybox := testenv.SharedBusybox(t).Ref
+	custom := testenv.SharedBusyboxCustom(t)
+	d := testenv.StartDaemon(t, testenv.Options{})
+	d.Docker(t, "pull", "-q", busybox).Must(t)
+	d.Docker(t, "pull", "-q", custom.Ref).Must(t)
+	// Moving the custom image's tag onto busybox leaves the custom image
+	// dangling.
+	d.Docker(t, "tag", busybox, custom.Ref).Must(t)
+	out := d.Docker(t, "images", "--filter", "dangling=true", "-q").Must(t).Stdout
+	if !strings.HasPrefix(strings.TrimSpace(out), custom.ConfigDigest.Encoded()[:12]) {
+		t.Fatalf("dangling images: %q", out)
+	}
+	// A container keeps busybox in use: prune -a must leave it.
+	d.Docker(t, "create", "--name", "user", busybox, "true").Must(t)
+	out = d.Docker(t, "image", "prune", "-f").Must(t).Stdout
+	if !strings.Contains(out, "deleted: "+custom.ConfigDigest.String()) || !strings.Contains(out, "Total reclaimed space") {
+		t.Errorf("image prune: %s", out)
+	}
+	d.Docker(t, "image", "prune", "-a", "-f").Must(t)
+	d.Docker(t, "image", "inspect", busybox).Must(t)
+	d.Docker(t, "rm", "user").Must(t)
+	d.Docker(t, "image", "prune", "-a", "-f").Must(t)
+	if out := d.Docker(t, "images", "-q").Must(t).Stdout; out != "" {
+		t.Errorf("images left after prune -a: %q", out)
+	}
+}
