@@ -57,6 +57,8 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 		s.list(ctx, m)
 	case *messages.ContainerImageUsage:
 		ctx.Respond(s.imageUsage(m.ImageID))
+	case *messages.PruneContainers:
+		s.prune(ctx, m)
 	case *messages.ContainerCounts:
 		ctx.Respond(s.counts())
 	case *containerSnapshot:

@@ -319,3 +319,17 @@ func parseTimestamp(v string) (time.Time, error) {
 	}
 	return time.Time{}, messages.InvalidParameter("invalid timestamp: %q", v)
 }
+
+func (s *Server) containerPrune(ctx *fasthttp.RequestCtx) {
+	filters, err := filtersParam(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	res, err := s.ask(s.sys.Containers, &messages.PruneContainers{Filters: filters}, 5*time.Minute)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, container.PruneReport{ContainersDeleted: res.(*messages.PruneContainersReply).Deleted})
+}

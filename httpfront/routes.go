@@ -23,6 +23,7 @@ func (s *Server) routes() {
 	// Containers.
 	r.POST("/containers/create", s.containerCreate)
 	r.GET("/containers/json", s.containerList)
+	r.POST("/containers/prune", s.containerPrune)
 	r.GET("/containers/{id}/json", s.containerInspect)
 	r.POST("/containers/{id}/start", s.containerStart)
 	r.POST("/containers/{id}/stop", s.containerStop)

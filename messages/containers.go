@@ -188,3 +188,11 @@ type RenameContainer struct {
 	Ref
 	Name string
 }
+
+// PruneContainers removes stopped containers matching Filters (until,
+// label, label!).
+type PruneContainers struct{ Filters map[string][]string }
+
+type PruneContainersReply struct {
+	Deleted []string
+}

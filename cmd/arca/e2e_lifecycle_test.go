@@ -318,3 +318,21 @@ func TestAttachDetachKeys(t *testing.T) {
 		t.Errorf("bad detach keys: %d", code)
 	}
 }
+
+func TestContainerPrune(t *testing.T) {
+	img := testenv.SharedBusybox(t).Ref
+	d := testenv.StartDaemon(t, testenv.Options{})
+	d.Docker(t, "pull", "-q", img).Must(t)
+	d.Docker(t, "run", "--name", "done1", img, "true").Must(t)
+	d.Docker(t, "create", "--name", "made", "--label", "keep=yes", img, "true").Must(t)
+	d.Docker(t, "run", "-d", "--name", "live", img, "sleep", "300").Must(t)
+	out := d.Docker(t, "container", "prune", "-f", "--filter", "label!=keep=yes").Must(t).Stdout
+	if !strings.Contains(out, "Total reclaimed space") {
+		t.Errorf("prune: %q", out)
+	}
+	names := d.Docker(t, "ps", "-a", "--format", "{{.Names}}").Must(t).Stdout
+	if strings.Contains(names, "done1") || !strings.Contains(names, "made") || !strings.Contains(names, "live") {
+		t.Errorf("after prune: %q", names)
+	}
+	d.Docker(t, "rm", "-f", "live", "made").Must(t)
+}
