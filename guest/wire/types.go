@@ -160,3 +160,67 @@ type ArchivePutOptions struct {
 	CopyUIDGID bool   `json:"copyUIDGID,omitempty"`
 	User       string `json:"user,omitempty"`
 }
+
+// NetworkConfig is the whole network state of a machine. Each
+// ConfigureNetwork call replaces the one before: the agent creates what is
+// new, updates what changed and removes what is no longer listed, so the
+// host can always send the full picture.
+type NetworkConfig struct {
+	// Underlay is the machine's link to the daemon's underlay bridge, which
+	// carries the WireGuard traffic between machines. Nil: no underlay (a
+	// container with no networks).
+	Underlay *UnderlayConfig `json:"underlay,omitempty"`
+	// Interfaces are the container's networks, one WireGuard device each,
+	// in the order Docker would name them (eth0 first).
+	Interfaces []Interface `json:"interfaces,omitempty"`
+	// DNS is what the resolver at 127.0.0.11 answers.
+	DNS DNSConfig `json:"dns"`
+}
+
+// UnderlayConfig names the machine's underlay link by hardware address
+// (the driver made it; its name in the guest is not known) and the address
+// to give it.
+type UnderlayConfig struct {
+	MAC     string `json:"mac"`     // "02:..."
+	Name    string `json:"name"`    // renamed to this, e.g. "arca0"
+	Address string `json:"address"` // CIDR, e.g. "198.18.0.5/16"
+	MTU     int    `json:"mtu,omitempty"`
+}
+
+// Interface is one Docker network as the container sees it: a WireGuard
+// device with the container's address on that network and every other
+// member as a peer.
+type Interface struct {
+	Name       string `json:"name"`       // "eth0", "eth1", ...
+	PrivateKey string `json:"privateKey"` // base64, as wgtypes.Key.String
+	ListenPort int    `json:"listenPort"` // UDP port on the underlay
+	Address    string `json:"address"`    // CIDR, e.g. "172.18.0.2/16"
+	MTU        int    `json:"mtu,omitempty"`
+	// Gateway, when set, is the default route's next hop through this
+	// interface (only one interface carries it).
+	Gateway string `json:"gateway,omitempty"`
+	Peers   []Peer `json:"peers"`
+}
+
+// Peer is another member of the same network.
+type Peer struct {
+	PublicKey  string   `json:"publicKey"`  // base64
+	Endpoint   string   `json:"endpoint"`   // underlay "ip:port"
+	AllowedIPs []string `json:"allowedIPs"` // CIDRs, e.g. "172.18.0.3/32"
+}
+
+// DNSConfig is the embedded resolver's table. Names are matched without
+// regard to case and with or without a trailing dot.
+type DNSConfig struct {
+	Records []DNSRecord `json:"records,omitempty"`
+	// Forward sends names not in Records to the host, which asks its own
+	// resolvers; without it they get NXDOMAIN.
+	Forward bool `json:"forward,omitempty"`
+}
+
+// DNSRecord maps a name (container name, alias, service name, short ID)
+// to the addresses it has on the networks the querier shares with it.
+type DNSRecord struct {
+	Name string   `json:"name"`
+	IPs  []string `json:"ips"`
+}
