@@ -36,6 +36,7 @@ type containerRuntime struct {
 	machine vm.Machine
 	client  *wire.Client
 	proc    *wire.Process
+	net     *netRun // this run's networking; nil without networks
 
 	starting      bool
 	startWaiters  []*actor.PID
@@ -95,6 +96,7 @@ type (
 		machine vm.Machine
 		client  *wire.Client
 		proc    *wire.Process
+		joins   map[string]*networkJoined // by network ID
 		err     error
 	}
 	processExited struct {
@@ -186,6 +188,14 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.inspectExec(ctx, m)
 	case *messages.ResizeExec:
 		a.resizeExec(ctx, m)
+	case *networkMembers:
+		a.onNetworkMembers(m)
+	case *messages.ConnectNetwork:
+		a.connect(ctx, m)
+	case *messages.DisconnectNetwork:
+		a.disconnect(ctx, m)
+	case *netJoinDone:
+		a.onNetJoinDone(ctx, m)
 	case *actor.Stopping:
 		a.onStopping()
 	case *goroutinePanic:
@@ -351,10 +361,38 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 	proc := processSpec(rec)
 	run, down := rt.run, rt.down
 	driver := a.env.Driver
-	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
+	sys, env, self := ctx.ActorSystem(), a.env, ctx.Self()
+	nets, err := a.planNetworks()
+	if err != nil {
+		ctx.Send(self, &machineUp{run: run, err: fmt.Errorf("plan networks: %w", err)})
+		a.publish(ctx)
+		return
+	}
+	rt.net = nets
+	plan := nets.clone() // the goroutine's own copy: the actor keeps changing rt.net
+	recCopy := *rec
+	if plan != nil {
+		spec.UnderlayMAC = plan.mac
+		setup.ResolvConf = embeddedResolvConf()
+	}
+	goSafe(sys, self, func() any {
 		afterDown(down)
-		m, c, p, err := bootAndStart(driver, spec, setup, proc)
-		return &machineUp{run: run, machine: m, client: c, proc: p, err: err}
+		joins, err := joinAll(sys, env, self, &recCopy, plan)
+		if err != nil {
+			return &machineUp{run: run, err: err}
+		}
+		var netcfg *wire.NetworkConfig
+		if plan != nil {
+			plan.applyJoins(joins)
+			cfg := plan.config(recCopy.ID)
+			netcfg = &cfg
+			setup.Hosts = hostsFileFor(recCopy.Config.Hostname, plan.primaryAddress(joins))
+		}
+		m, c, p, err := bootAndStart(driver, spec, setup, netcfg, proc)
+		if err != nil {
+			leaveAll(sys, env, recCopy.ID, plan)
+		}
+		return &machineUp{run: run, machine: m, client: c, proc: p, joins: joins, err: err}
 	})
 	a.publish(ctx)
 }
@@ -362,13 +400,14 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 // bootAndStart is the start sequence, in order: boot the machine, open the
 // agent session, mount the rootfs, start the main process. Any failure
 // tears down what was made.
-func bootAndStart(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, proc wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
-	return bootSequence(driver, spec, setup, &proc)
+func bootAndStart(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, netcfg *wire.NetworkConfig, proc wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
+	return bootSequence(driver, spec, setup, netcfg, &proc)
 }
 
 // bootSequence runs the start sequence up to proc; nil proc stops after the
-// rootfs is mounted (a machine for file access only).
-func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, proc *wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
+// rootfs is mounted (a machine for file access only). A non-nil netcfg
+// configures the guest's networks and DNS before the process starts.
+func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, netcfg *wire.NetworkConfig, proc *wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
 	ctx, cancel := deadline(2 * time.Minute)
 	defer cancel()
 	// The upper dir's root is the container's "/": its mode is what every
@@ -400,6 +439,11 @@ func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest
 	if err := c.Setup(ctx, setup); err != nil {
 		return fail(c, fmt.Errorf("setup: %w", err))
 	}
+	if netcfg != nil {
+		if err := c.ConfigureNetwork(ctx, *netcfg); err != nil {
+			return fail(c, fmt.Errorf("configure network: %w", err))
+		}
+	}
 	if proc == nil {
 		return m, c, nil, nil
 	}
@@ -419,6 +463,7 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	waiters := rt.startWaiters
 	rt.startWaiters = nil
 	if m.err != nil {
+		a.releaseNetworks(ctx)
 		rt.rec.State.Error = m.err.Error()
 		rt.rec.State.ExitCode = exitCodeForStartError(m.err)
 		rt.rec.State.FinishedAt = time.Now().UTC()
@@ -450,6 +495,7 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 		return
 	}
 	rt.machine, rt.client, rt.proc = m.machine, m.client, m.proc
+	a.startNetworkPusher(m.client, m.joins)
 	now := time.Now().UTC()
 	rt.rec.State = persistence.ContainerState{
 		Status:    container.StateRunning,
@@ -574,6 +620,7 @@ func (a *containerActor) teardown(ctx actor.Context) {
 	rt := a.rt
 	m, c := rt.machine, rt.client
 	rt.machine, rt.client, rt.proc = nil, nil, nil
+	a.releaseNetworks(ctx)
 	if m == nil {
 		return
 	}
@@ -1001,7 +1048,7 @@ func (a *containerActor) inspect() container.InspectResponse {
 		Mounts:         []container.MountPoint{},
 		Config:         rec.Config,
 		NetworkSettings: &container.NetworkSettings{
-			Networks: nil,
+			Networks: a.networkSettings(),
 		},
 	}
 }

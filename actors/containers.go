@@ -231,6 +231,9 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 		}
 		img := res.(*messages.ResolveImageReply)
 		rec, err := newContainerRecord(name, m, img)
+		if err == nil {
+			rec.Networks, err = containerEndpoints(rec.HostConfig, m.NetworkingConfig, s.env.netIndex.Load())
+		}
 		if err != nil {
 			delete(s.names, name)
 			ctx.Respond(err)

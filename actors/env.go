@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/underlay"
 	"github.com/arcavm/arca/messages"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
@@ -28,12 +30,17 @@ type Env struct {
 	Layers *layers.Store
 	Driver vm.Driver
 	Log    *slog.Logger
+	// Underlay hands out machines' addresses on the underlay network; nil
+	// when the host has none (containers then get no network interfaces).
+	Underlay *underlay.Pool
 
 	// PIDs of the well-known actors, set as the tree is built.
 	images     *actor.PID
 	containers *actor.PID
 	registry   *actor.PID
 	events     *actor.PID
+	networks   *actor.PID
+	netIndex   atomic.Pointer[networkIndex]
 }
 
 // publish hands an event to the events actor; it never blocks.

@@ -197,7 +197,7 @@ func (a *containerActor) acquireFS(ctx actor.Context) {
 		driver, down := a.env.Driver, rt.down
 		goSafe(sys, self, func() any {
 			afterDown(down)
-			m, c, _, err := bootSequence(driver, spec, setup, nil)
+			m, c, _, err := bootSequence(driver, spec, setup, nil, nil)
 			return &fsMachineUp{machine: m, client: c, err: err}
 		})
 	}

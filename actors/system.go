@@ -14,6 +14,7 @@ type System struct {
 	Root       *actor.RootContext
 	Containers *actor.PID
 	Images     *actor.PID
+	Networks   *actor.PID
 	Registry   *actor.PID // introspection
 	Events     *actor.PID
 	root       *actor.PID
@@ -45,6 +46,13 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 			panic(fmt.Sprintf("spawn images: %v", err))
 		}
 		env.images = img
+		// Networks before containers: restored containers join them.
+		nets, err := ctx.SpawnNamed(env.props(newNetworksSupervisor(env),
+			actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider))), "networks")
+		if err != nil {
+			panic(fmt.Sprintf("spawn networks: %v", err))
+		}
+		env.networks = nets
 		ctrs, err := ctx.SpawnNamed(env.props(newContainersSupervisor(env),
 			actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider))), "containers")
 		if err != nil {
@@ -80,6 +88,7 @@ func Start(env *Env) (*System, error) {
 		Root:       sys.Root,
 		Containers: env.containers,
 		Images:     env.images,
+		Networks:   env.networks,
 		Registry:   reg,
 		Events:     env.events,
 		root:       root,

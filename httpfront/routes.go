@@ -47,6 +47,15 @@ func (s *Server) routes() {
 	r.GET("/exec/{id}/json", s.execInspect)
 	r.POST("/exec/{id}/resize", s.execResize)
 
+	// Networks.
+	r.POST("/networks/create", s.networkCreate)
+	r.GET("/networks", s.networkList)
+	r.POST("/networks/prune", s.networkPrune)
+	r.GET("/networks/{id}", s.networkInspect)
+	r.DELETE("/networks/{id}", s.networkRemove)
+	r.POST("/networks/{id}/connect", s.networkConnect)
+	r.POST("/networks/{id}/disconnect", s.networkDisconnect)
+
 	// Images: names contain slashes, so one catch-all per method,
 	// dispatched on the suffix.
 	r.POST("/images/create", s.imageCreate)

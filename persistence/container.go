@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -22,6 +23,10 @@ type ContainerRecord struct {
 	State      ContainerState        `json:"state"`
 	// RestartCount counts restarts by policy since the last user start.
 	RestartCount int `json:"restartCount"`
+	// Networks are the container's endpoints as configured (create,
+	// connect, disconnect), keyed by network name; addresses given here
+	// are the fixed ones the user asked for, not the ones of a run.
+	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
 	// StoppedByUser is set by stop/kill through the API, so that
 	// unless-stopped does not bring it back after a daemon restart.
 	StoppedByUser bool `json:"stoppedByUser,omitempty"`

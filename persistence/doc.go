@@ -12,6 +12,7 @@
 //	arca/schema                 "1"; written on first open, checked on every open
 //	arca/v1/container/<id>      ContainerRecord (id: 64 hex)
 //	arca/v1/image/<sha256:hex>  ImageRecord (key: the image ID, its config digest)
+//	arca/v1/network/<id>        NetworkRecord (id: 64 hex)
 //
 // A record is written (and synced) before the client is told the change is
 // done. Migrations, when the schema grows, are functions from version N to

@@ -15,6 +15,7 @@ import (
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/qemu"
 	"github.com/arcavm/arca/guest/vm/sandbox"
+	"github.com/arcavm/arca/guest/vm/underlay"
 	"github.com/arcavm/arca/httpfront"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
@@ -55,6 +56,20 @@ func runDaemon(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The underlay carries WireGuard between machines. Without it the
+	// daemon still runs containers, just without network interfaces.
+	var pool *underlay.Pool
+	if ul, err := underlay.NewBridge(); err != nil {
+		log.Warn("no underlay network: containers get no network interfaces", "err", err)
+	} else {
+		defer ul.Close()
+		if d, ok := driver.(interface{ UseUnderlay(*underlay.Bridge) }); ok {
+			d.UseUnderlay(ul)
+			pool = underlay.NewPool(underlay.DefaultPrefix)
+		} else {
+			log.Warn("driver has no underlay support yet: containers get no network interfaces", "driver", driver.Name())
+		}
+	}
 
 	for _, d := range []string{"db", "blobs", "layers", "containers"} {
 		if err := os.MkdirAll(filepath.Join(*root, d), 0o700); err != nil {
@@ -83,12 +98,13 @@ func runDaemon(args []string) error {
 		return err
 	}
 	sys, err := actors.Start(&actors.Env{
-		Root:   *root,
-		Store:  store,
-		Blobs:  blobStore,
-		Layers: layerStore,
-		Driver: driver,
-		Log:    log,
+		Root:     *root,
+		Store:    store,
+		Blobs:    blobStore,
+		Layers:   layerStore,
+		Driver:   driver,
+		Log:      log,
+		Underlay: pool,
 	})
 	if err != nil {
 		return err

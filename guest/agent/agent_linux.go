@@ -43,6 +43,7 @@ type Agent struct {
 	// each process it starts must be set back to the default.
 	oomProtected bool
 	cg           *cgroups
+	net          *network // nil until prepare
 	pauseMu      sync.Mutex // one Pause or Resume at a time
 
 	mu          sync.Mutex
@@ -141,6 +142,7 @@ func (a *Agent) prepare() error {
 	if err := loopbackUp(); err != nil {
 		a.log.Warn("loopback stays down", "err", err)
 	}
+	a.net = newNetwork()
 	return nil
 }
 

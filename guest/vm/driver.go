@@ -31,6 +31,9 @@ type MachineSpec struct {
 	Hostname    string
 	MemoryBytes int64 // 0: driver default
 	NanoCPUs    int64 // 0: driver default
+	// UnderlayMAC, when set, asks for a NIC on the daemon's underlay
+	// network with this hardware address; the agent finds it by that.
+	UnderlayMAC string
 }
 
 // Machine is one running guest.

@@ -46,6 +46,14 @@ func (c *Client) Pause(ctx context.Context) error {
 	return nil
 }
 
+// ConfigureNetwork replaces the machine's network configuration with cfg.
+func (c *Client) ConfigureNetwork(ctx context.Context, cfg NetworkConfig) error {
+	if _, err := c.call(ctx, request{Op: opNetwork, Network: &cfg}); err != nil {
+		return fmt.Errorf("configure network: %w", err)
+	}
+	return nil
+}
+
 // Resume thaws what Pause froze.
 func (c *Client) Resume(ctx context.Context) error {
 	if _, err := c.call(ctx, request{Op: opResume}); err != nil {

@@ -30,6 +30,8 @@ const (
 	opStats    op = "stats"
 	opPause    op = "pause"
 	opResume   op = "resume"
+	// opNetwork replaces the machine's whole network configuration.
+	opNetwork op = "network"
 	// Archive ops: archiveGet's response is followed by the raw tar;
 	// archivePut's first response (ready or an error) is followed by the
 	// host's raw tar up to its half-close, then a second response.
@@ -59,6 +61,7 @@ type request struct {
 	PsArgs  string             `json:"psArgs,omitempty"`
 	Path    string             `json:"path,omitempty"`
 	Put     *ArchivePutOptions `json:"put,omitempty"`
+	Network *NetworkConfig     `json:"network,omitempty"`
 }
 
 // response answers a request; a start stream gets a second one carrying

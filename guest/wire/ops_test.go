@@ -28,6 +28,16 @@ func (f *fakeAgent) Resume(ctx context.Context) error {
 	return Errorf(KindConflict, "container is not paused")
 }
 
+func (f *fakeAgent) ConfigureNetwork(ctx context.Context, cfg NetworkConfig) error {
+	if len(cfg.Interfaces) > 0 && cfg.Underlay == nil {
+		return Errorf(KindInvalid, "interfaces without an underlay")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.network = append(f.network, cfg)
+	return nil
+}
+
 func (f *fakeAgent) ArchiveStat(ctx context.Context, path string) (PathStat, error) {
 	if path == "/missing" {
 		return PathStat{}, Errorf(KindNotFound, "no such file: %s", path)
@@ -89,6 +99,23 @@ func TestContainerOps(t *testing.T) {
 	}
 	if err := c.Resume(ctx(t)); !errors.Is(err, ErrConflict) {
 		t.Fatalf("resume: %v", err)
+	}
+	netcfg := NetworkConfig{
+		Underlay:   &UnderlayConfig{MAC: "02:00:00:00:00:01", Name: "arca0", Address: "198.18.0.2/16"},
+		Interfaces: []Interface{{Name: "eth0", Address: "172.18.0.2/16", Peers: []Peer{{PublicKey: "k", Endpoint: "198.18.0.3:51820", AllowedIPs: []string{"172.18.0.3/32"}}}}},
+		DNS:        DNSConfig{Records: []DNSRecord{{Name: "db", IPs: []string{"172.18.0.3"}}}, Forward: true},
+	}
+	if err := c.ConfigureNetwork(ctx(t), netcfg); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	got := f.network
+	f.mu.Unlock()
+	if len(got) != 1 || got[0].Interfaces[0].Peers[0].AllowedIPs[0] != "172.18.0.3/32" || got[0].DNS.Records[0].Name != "db" {
+		t.Fatalf("network config arrived as %+v", got)
+	}
+	if err := c.ConfigureNetwork(ctx(t), NetworkConfig{Interfaces: netcfg.Interfaces}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("network without underlay: %v", err)
 	}
 	ps, err := c.ArchiveStat(ctx(t), "/etc")
 	if err != nil || ps.Name != "etc" || ps.Mode != 0o640 {

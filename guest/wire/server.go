@@ -37,6 +37,10 @@ type Handler interface {
 	// returns once they are frozen; Resume thaws them.
 	Pause(ctx context.Context) error
 	Resume(ctx context.Context) error
+	// ConfigureNetwork makes the machine's network what cfg says:
+	// underlay link, WireGuard interfaces and the DNS table at 127.0.0.11.
+	// Each call carries the whole state; repeating one changes nothing.
+	ConfigureNetwork(ctx context.Context, cfg NetworkConfig) error
 	// ArchiveStat describes path in the container.
 	ArchiveStat(ctx context.Context, path string) (PathStat, error)
 	// ArchiveGet checks path and returns its stat and a function that
@@ -188,6 +192,12 @@ func (s *server) handle(st net.Conn) {
 		err = s.h.Pause(s.ctx)
 	case opResume:
 		err = s.h.Resume(s.ctx)
+	case opNetwork:
+		if req.Network == nil {
+			err = Errorf(KindInvalid, "network: no configuration")
+			break
+		}
+		err = s.h.ConfigureNetwork(s.ctx, *req.Network)
 	case opArchiveStat:
 		var stat PathStat
 		stat, err = s.h.ArchiveStat(s.ctx, req.Path)

@@ -24,6 +24,7 @@ type fakeAgent struct {
 	procs   map[string]*fakeProc
 	resized map[string]WindowSize
 	setup   []SetupRequest
+	network []NetworkConfig
 	written atomic.Int64 // bytes of output written by "flood"
 }
 

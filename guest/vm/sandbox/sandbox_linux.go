@@ -20,12 +20,14 @@ import (
 	"syscall"
 
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/underlay"
 	"golang.org/x/sys/unix"
 )
 
 // Driver boots sandboxes running the agent binary at agentPath.
 type Driver struct {
 	agentPath string
+	underlay  *underlay.Bridge // nil: machines get no underlay link
 }
 
 var _ vm.Driver = (*Driver)(nil)
@@ -34,6 +36,9 @@ var _ vm.Driver = (*Driver)(nil)
 func New(agentPath string) *Driver {
 	return &Driver{agentPath: agentPath}
 }
+
+// UseUnderlay gives machines that ask for one a veth on b.
+func (d *Driver) UseUnderlay(b *underlay.Bridge) { d.underlay = b }
 
 // Name implements vm.Driver.
 func (d *Driver) Name() string { return "sandbox" }
@@ -124,6 +129,13 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 			cmd.Wait()
 		}
 	}
+	var detach func()
+	if err == nil && spec.UnderlayMAC != "" {
+		if detach, err = d.attachUnderlay(cmd.Process.Pid, spec.UnderlayMAC); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}
 	if err != nil {
 		conn.Close()
 		cg.remove()
@@ -132,6 +144,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	m := &machine{
 		cg:      cg,
 		cmd:     cmd,
+		detach:  detach,
 		conn:    conn,
 		logPath: logPath,
 		rootfs: vm.RootfsSpec{
@@ -149,6 +162,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 type machine struct {
 	cg      *machineCgroup
 	cmd     *exec.Cmd
+	detach  func() // removes the underlay link; nil without one
 	conn    net.Conn
 	logPath string
 	rootfs  vm.RootfsSpec
@@ -201,6 +215,11 @@ func (m *machine) wait() {
 	if cerr := m.cg.remove(); cerr != nil && err == nil {
 		err = fmt.Errorf("sandbox agent: %w", cerr)
 	}
+	if m.detach != nil {
+		// Gone with the namespace already; this removes the bridge end
+		// should the kernel not have done so yet.
+		m.detach()
+	}
 	m.err = err
 	close(m.done)
 }
@@ -216,6 +235,17 @@ func (m *machine) Kill() error {
 		m.conn.Close()
 	})
 	return nil
+}
+
+func (d *Driver) attachUnderlay(pid int, mac string) (func(), error) {
+	if d.underlay == nil {
+		return nil, errors.New("no underlay network on this host")
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return nil, fmt.Errorf("underlay: %w", err)
+	}
+	return d.underlay.AttachVeth(pid, hw)
 }
 
 // topFirst orders layers as overlayfs wants them: the top one first.

@@ -1,0 +1,199 @@
+package underlay
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+const bridgeName = "arca-ul"
+
+// Bridge is the underlay: a bridge in a network namespace that exists only
+// while the daemon holds it open. Nothing is mounted and nothing named, so
+// a daemon killed with -9 leaves no namespace, bridge or link behind.
+type Bridge struct {
+	ns netns.NsHandle
+	h  *netlink.Handle
+	br netlink.Link
+}
+
+// NewBridge makes the namespace and its bridge.
+func NewBridge() (*Bridge, error) {
+	ns, err := newNamespace()
+	if err != nil {
+		return nil, fmt.Errorf("underlay: %w", err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("underlay: netlink: %w", err)
+	}
+	b := &Bridge{ns: ns, h: h}
+	if err := b.setup(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("underlay: %w", err)
+	}
+	return b, nil
+}
+
+// newNamespace creates a network namespace on a thread of its own and
+// returns a handle to it. The thread is never unlocked, so Go ends it
+// rather than reuse a thread that sits in the wrong namespace.
+func newNamespace() (netns.NsHandle, error) {
+	type result struct {
+		ns  netns.NsHandle
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("unshare network namespace: %w", err)}
+			return
+		}
+		ns, err := netns.Get()
+		ch <- result{ns: ns, err: err}
+	}()
+	r := <-ch
+	return r.ns, r.err
+}
+
+func (b *Bridge) setup() error {
+	lo, err := b.h.LinkByName("lo")
+	if err == nil {
+		err = b.h.LinkSetUp(lo)
+	}
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName, MTU: MTU}}
+	if err := b.h.LinkAdd(br); err != nil {
+		return fmt.Errorf("add bridge: %w", err)
+	}
+	link, err := b.h.LinkByName(bridgeName)
+	if err != nil {
+		return fmt.Errorf("find bridge: %w", err)
+	}
+	if err := b.h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bridge up: %w", err)
+	}
+	b.br = link
+	return nil
+}
+
+// Close drops the namespace; the kernel removes its links with it.
+func (b *Bridge) Close() {
+	if b.h != nil {
+		b.h.Close()
+	}
+	b.ns.Close()
+}
+
+// AttachVeth gives the network namespace of process pid a link to the
+// bridge whose hardware address is mac (the agent finds it by that). The
+// returned function removes the link; it also goes when either namespace
+// does.
+func (b *Bridge) AttachVeth(pid int, mac net.HardwareAddr) (detach func(), err error) {
+	suffix := randomSuffix()
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: "ul" + suffix, MTU: MTU, MasterIndex: b.br.Attrs().Index},
+		PeerName:         "ug" + suffix,
+		PeerHardwareAddr: mac,
+	}
+	if err := b.h.LinkAdd(veth); err != nil {
+		return nil, fmt.Errorf("underlay veth: %w", err)
+	}
+	detach = func() {
+		if l, err := b.h.LinkByName(veth.Name); err == nil {
+			_ = b.h.LinkDel(l)
+		}
+	}
+	fail := func(err error) (func(), error) {
+		detach()
+		return nil, fmt.Errorf("underlay veth: %w", err)
+	}
+	host, err := b.h.LinkByName(veth.Name)
+	if err != nil {
+		return fail(err)
+	}
+	if err := b.h.LinkSetUp(host); err != nil {
+		return fail(err)
+	}
+	peer, err := b.h.LinkByName(veth.PeerName)
+	if err != nil {
+		return fail(err)
+	}
+	if err := b.h.LinkSetNsPid(peer, pid); err != nil {
+		return fail(fmt.Errorf("move into machine %d: %w", pid, err))
+	}
+	return detach, nil
+}
+
+// OpenTap creates a tap device on the bridge, opened for a VM's NIC, and
+// returns its file and a function that removes it. A tap is created in the
+// namespace of the thread that opens /dev/net/tun, so that happens on a
+// thread moved into the underlay and then thrown away.
+func (b *Bridge) OpenTap() (*os.File, func(), error) {
+	name := "ut" + randomSuffix()
+	type result struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := netns.Set(b.ns); err != nil {
+			ch <- result{err: fmt.Errorf("enter underlay: %w", err)}
+			return
+		}
+		tap := &netlink.Tuntap{
+			LinkAttrs: netlink.LinkAttrs{Name: name, MTU: MTU, MasterIndex: b.br.Attrs().Index},
+			Mode:      netlink.TUNTAP_MODE_TAP,
+			Flags:     netlink.TUNTAP_NO_PI | netlink.TUNTAP_ONE_QUEUE | netlink.TUNTAP_VNET_HDR,
+			Queues:    1,
+		}
+		if err := netlink.LinkAdd(tap); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		if len(tap.Fds) != 1 {
+			ch <- result{err: fmt.Errorf("got %d queues", len(tap.Fds))}
+			return
+		}
+		ch <- result{f: tap.Fds[0]}
+	}()
+	r := <-ch
+	remove := func() {
+		if l, err := b.h.LinkByName(name); err == nil {
+			_ = b.h.LinkDel(l)
+		}
+	}
+	if r.err == nil {
+		if l, err := b.h.LinkByName(name); err != nil {
+			r.err = err
+		} else {
+			r.err = b.h.LinkSetUp(l)
+		}
+	}
+	if r.err != nil {
+		if r.f != nil {
+			r.f.Close()
+		}
+		remove()
+		return nil, nil, fmt.Errorf("underlay tap: %w", r.err)
+	}
+	return r.f, remove, nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b) // "ul" + 10 hex: within IFNAMSIZ
+}
