@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/wire"
@@ -36,7 +38,8 @@ type containerRuntime struct {
 	machine vm.Machine
 	client  *wire.Client
 	proc    *wire.Process
-	net     *netRun // this run's networking; nil without networks
+	net     *netRun  // this run's networking; nil without networks
+	ports   *portRun // this run's published ports; nil without any
 
 	starting      bool
 	startWaiters  []*actor.PID
@@ -108,8 +111,10 @@ type (
 	// containerSnapshot tells the supervisor the container's current record
 	// (a copy: the supervisor may keep it).
 	containerSnapshot struct {
-		rec    persistence.ContainerRecord
-		health *container.HealthSummary
+		rec      persistence.ContainerRecord
+		health   *container.HealthSummary
+		ports    []container.PortSummary
+		networks map[string]*network.EndpointSettings
 	}
 	// containerRemoved tells the supervisor to forget the container and to
 	// answer replyTo.
@@ -281,7 +286,7 @@ func (a *containerActor) publish(ctx actor.Context) {
 	if a.rt.starting && rec.State.Status != container.StateRunning {
 		rec.State.Status = "created"
 	}
-	snap := &containerSnapshot{rec: rec}
+	snap := &containerSnapshot{rec: rec, ports: portSummaries(a.portMap()), networks: a.networkSettings()}
 	if h := a.rt.health; h != nil {
 		snap.health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
 	}
@@ -362,6 +367,13 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 	run, down := rt.run, rt.down
 	driver := a.env.Driver
 	sys, env, self := ctx.ActorSystem(), a.env, ctx.Self()
+	ports, err := a.publishPorts()
+	if err != nil {
+		ctx.Send(self, &machineUp{run: run, err: err})
+		a.publish(ctx)
+		return
+	}
+	rt.ports = ports
 	nets, err := a.planNetworks()
 	if err != nil {
 		ctx.Send(self, &machineUp{run: run, err: fmt.Errorf("plan networks: %w", err)})
@@ -464,6 +476,7 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	rt.startWaiters = nil
 	if m.err != nil {
 		a.releaseNetworks(ctx)
+		a.closePorts()
 		rt.rec.State.Error = m.err.Error()
 		rt.rec.State.ExitCode = exitCodeForStartError(m.err)
 		rt.rec.State.FinishedAt = time.Now().UTC()
@@ -496,6 +509,9 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	}
 	rt.machine, rt.client, rt.proc = m.machine, m.client, m.proc
 	a.startNetworkPusher(m.client, m.joins)
+	if rt.ports != nil {
+		rt.ports.target.Store(m.client)
+	}
 	now := time.Now().UTC()
 	rt.rec.State = persistence.ContainerState{
 		Status:    container.StateRunning,
@@ -543,6 +559,10 @@ func exitCodeForStartError(err error) int {
 // startError words a failed start the way dockerd does, so that docker run
 // picks the same exit code (it matches on these words).
 func startError(err error) error {
+	var me *messages.Error
+	if errors.As(err, &me) {
+		return me // already in Docker's words (a taken port, say)
+	}
 	msg := "failed to create task for container: " + err.Error()
 	switch exitCodeForStartError(err) {
 	case 127:
@@ -621,6 +641,7 @@ func (a *containerActor) teardown(ctx actor.Context) {
 	m, c := rt.machine, rt.client
 	rt.machine, rt.client, rt.proc = nil, nil, nil
 	a.releaseNetworks(ctx)
+	a.closePorts()
 	if m == nil {
 		return
 	}
@@ -1049,6 +1070,7 @@ func (a *containerActor) inspect() container.InspectResponse {
 		Config:         rec.Config,
 		NetworkSettings: &container.NetworkSettings{
 			Networks: a.networkSettings(),
+			Ports:    a.portMap(),
 		},
 	}
 }

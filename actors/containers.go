@@ -16,7 +16,9 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 
+	"github.com/arcavm/arca/internal/portmap"
 	"github.com/arcavm/arca/messages"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/containerlog"
@@ -33,9 +35,11 @@ type containersSupervisor struct {
 }
 
 type containerEntry struct {
-	pid    *actor.PID
-	snap   persistence.ContainerRecord
-	health *container.HealthSummary
+	pid      *actor.PID
+	snap     persistence.ContainerRecord
+	health   *container.HealthSummary
+	ports    []container.PortSummary
+	networks map[string]*network.EndpointSettings
 }
 
 func newContainersSupervisor(env *Env) actor.Producer {
@@ -65,6 +69,7 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 		if e := s.byID[m.rec.ID]; e != nil {
 			e.snap = m.rec
 			e.health = m.health
+			e.ports, e.networks = m.ports, m.networks
 			if m.rec.State.Status != container.StateRunning {
 				e.health = nil
 			}
@@ -234,6 +239,11 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 		if err == nil {
 			rec.Networks, err = containerEndpoints(rec.HostConfig, m.NetworkingConfig, s.env.netIndex.Load())
 		}
+		if err == nil {
+			if _, perr := portmap.Bindings(rec.Config, rec.HostConfig); perr != nil {
+				err = messages.InvalidParameter("%v", perr)
+			}
+		}
 		if err != nil {
 			delete(s.names, name)
 			ctx.Respond(err)
@@ -293,6 +303,18 @@ func newContainerRecord(name string, m *messages.CreateContainer, img *messages.
 	}
 	if cfg.WorkingDir == "" {
 		cfg.WorkingDir = ic.WorkingDir
+	}
+	if len(ic.ExposedPorts) > 0 {
+		exposed := network.PortSet{}
+		for p := range ic.ExposedPorts {
+			if port, err := network.ParsePort(p); err == nil {
+				exposed[port] = struct{}{}
+			}
+		}
+		for p := range cfg.ExposedPorts {
+			exposed[p] = struct{}{}
+		}
+		cfg.ExposedPorts = exposed
 	}
 	if cfg.StopSignal == "" {
 		cfg.StopSignal = ic.StopSignal
@@ -456,7 +478,12 @@ func (s *containersSupervisor) list(ctx actor.Context, m *messages.ListContainer
 		if !f.match(r, e.health) {
 			continue
 		}
-		out = append(out, summary(r, e.health))
+		s := summary(r, e.health)
+		if e.ports != nil {
+			s.Ports = e.ports
+		}
+		s.NetworkSettings.Networks = e.networks
+		out = append(out, s)
 		if m.Limit > 0 && len(out) >= m.Limit {
 			break
 		}

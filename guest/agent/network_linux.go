@@ -372,3 +372,21 @@ func (n *network) interfaceNames() []string {
 	slices.Sort(out)
 	return out
 }
+
+// Dial implements wire.Handler: a published port's connection, made to
+// the port on the machine's loopback, where the container's servers are
+// reachable whichever address they bound.
+func (a *Agent) Dial(ctx context.Context, proto string, port int) (net.Conn, error) {
+	if proto != "tcp" && proto != "udp" {
+		return nil, wire.Errorf(wire.KindInvalid, "dial: protocol %q is not supported", proto)
+	}
+	if port <= 0 || port > 65535 {
+		return nil, wire.Errorf(wire.KindInvalid, "dial: bad port %d", port)
+	}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	c, err := d.DialContext(ctx, proto, net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
+	if err != nil {
+		return nil, fmt.Errorf("dial %d/%s: %w", port, proto, err)
+	}
+	return c, nil
+}

@@ -32,6 +32,9 @@ const (
 	opResume   op = "resume"
 	// opNetwork replaces the machine's whole network configuration.
 	opNetwork op = "network"
+	// opDial connects to a port in the machine; the stream then carries
+	// the connection (see dial.go).
+	opDial op = "dial"
 	// Archive ops: archiveGet's response is followed by the raw tar;
 	// archivePut's first response (ready or an error) is followed by the
 	// host's raw tar up to its half-close, then a second response.
@@ -62,6 +65,8 @@ type request struct {
 	Path    string             `json:"path,omitempty"`
 	Put     *ArchivePutOptions `json:"put,omitempty"`
 	Network *NetworkConfig     `json:"network,omitempty"`
+	Proto   string             `json:"proto,omitempty"`
+	Port    int                `json:"port,omitempty"`
 }
 
 // response answers a request; a start stream gets a second one carrying

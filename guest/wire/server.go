@@ -41,6 +41,9 @@ type Handler interface {
 	// underlay link, WireGuard interfaces and the DNS table at 127.0.0.11.
 	// Each call carries the whole state; repeating one changes nothing.
 	ConfigureNetwork(ctx context.Context, cfg NetworkConfig) error
+	// Dial connects to port ("tcp" or "udp") inside the machine, for a
+	// published port. Serve owns the conn from then on.
+	Dial(ctx context.Context, proto string, port int) (net.Conn, error)
 	// ArchiveStat describes path in the container.
 	ArchiveStat(ctx context.Context, path string) (PathStat, error)
 	// ArchiveGet checks path and returns its stat and a function that
@@ -158,6 +161,9 @@ func (s *server) handle(st net.Conn) {
 		return
 	case opArchivePut:
 		s.archivePut(st, req)
+		return
+	case opDial:
+		s.dial(st, req)
 		return
 	}
 	defer st.Close()

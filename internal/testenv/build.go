@@ -128,6 +128,9 @@ func goBuild(root, out, pkg string, env []string, flags ...string) error {
 	return nil
 }
 
+// GoTool is the go command tests should run (see goTool).
+func GoTool() string { return goTool() }
+
 // goTool finds the go command: the one that runs `go test` puts its GOROOT
 // in the environment of the test binary, which beats whatever is on PATH.
 func goTool() string {
