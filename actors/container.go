@@ -362,6 +362,12 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		Hostname:   rec.Config.Hostname,
 		Hosts:      hostsFile(rec.Config.Hostname),
 		ResolvConf: resolvConf(),
+		Mounts:     a.env.wireMounts(rec.Mounts),
+	}
+	if len(setup.Mounts) > 0 && !hostPathMounts(a.env.Driver) {
+		ctx.Send(ctx.Self(), &machineUp{run: rt.run, err: messages.NotImplemented("volumes, binds and tmpfs mounts are not supported by the %s driver yet", a.env.Driver.Name())})
+		a.publish(ctx)
+		return
 	}
 	proc := processSpec(rec)
 	run, down := rt.run, rt.down
@@ -809,6 +815,7 @@ func (a *containerActor) remove(ctx actor.Context, m *messages.RemoveContainer) 
 		a.forceKill(ctx)
 		return
 	}
+	rt.removeVolumes = m.RemoveVolumes
 	a.finishRemove(ctx, ctx.Sender())
 }
 
@@ -853,6 +860,11 @@ func (a *containerActor) finishRemove(ctx actor.Context, replyTo *actor.PID) {
 		return nil
 	})
 	ctx.Send(ctx.Parent(), &containerRemoved{id: rt.rec.ID, replyTo: replyTo})
+	// rm -v and --rm take the anonymous volumes along, as dockerd does.
+	autoRemove := rt.rec.HostConfig != nil && rt.rec.HostConfig.AutoRemove
+	if _, anon := volumeNames(rt.rec.Mounts); len(anon) > 0 && (rt.removeVolumes || autoRemove) {
+		ctx.Send(a.env.volumes, &dropVolumes{names: anon, without: rt.rec.ID})
+	}
 }
 
 func (a *containerActor) wait(cond container.WaitCondition, ch chan<- messages.WaitReply) {
@@ -1066,7 +1078,7 @@ func (a *containerActor) inspect() container.InspectResponse {
 		Driver:         "overlayfs",
 		Platform:       "linux",
 		HostConfig:     rec.HostConfig,
-		Mounts:         []container.MountPoint{},
+		Mounts:         a.env.mountPoints(rec.Mounts),
 		Config:         rec.Config,
 		NetworkSettings: &container.NetworkSettings{
 			Networks: a.networkSettings(),

@@ -372,7 +372,11 @@ func (p *netPusher) loop() {
 		p.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := p.client.ConfigureNetwork(ctx, *cfg); err != nil {
-			p.log(err)
+			select {
+			case <-p.client.Done(): // the machine stopped meanwhile: nothing to configure
+			default:
+				p.log(err)
+			}
 		}
 		cancel()
 	}

@@ -65,6 +65,16 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 		s.prune(ctx, m)
 	case *messages.ContainerCounts:
 		ctx.Respond(s.counts())
+	case *messages.VolumeRefs:
+		refs := map[string][]string{}
+		for id, e := range s.byID {
+			for _, m := range e.snap.Mounts {
+				if m.Type == "volume" {
+					refs[m.Name] = append(refs[m.Name], id)
+				}
+			}
+		}
+		ctx.Respond(&messages.VolumeRefsReply{Refs: refs})
 	case *containerSnapshot:
 		if e := s.byID[m.rec.ID]; e != nil {
 			e.snap = m.rec
@@ -244,36 +254,56 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 				err = messages.InvalidParameter("%v", perr)
 			}
 		}
+		if err == nil {
+			rec.Mounts, err = resolveMounts(rec.Config, rec.HostConfig, func() string { id, _ := newContainerID(); return id })
+		}
 		if err != nil {
 			delete(s.names, name)
 			ctx.Respond(err)
 			return
 		}
-		if err := os.MkdirAll(s.env.containerDir(rec.ID), 0o700); err != nil {
-			delete(s.names, name)
-			ctx.Respond(messages.Internal("create container dir: %v", err))
+		named, anon := volumeNames(rec.Mounts)
+		if len(named)+len(anon) == 0 {
+			s.finishCreate(ctx, name, rec, img)
 			return
 		}
-		if err := s.env.Store.PutContainer(rec); err != nil {
-			delete(s.names, name)
-			os.RemoveAll(s.env.containerDir(rec.ID))
-			ctx.Respond(messages.Internal("persist container: %v", err))
-			return
-		}
-		if err := s.spawn(ctx, rec, s.layerDirs(img.Image)); err != nil {
-			delete(s.names, name)
-			_ = s.env.Store.DeleteContainer(rec.ID)
-			os.RemoveAll(s.env.containerDir(rec.ID))
-			ctx.Respond(messages.Internal("create container: %v", err))
-			return
-		}
-		attrs := map[string]string{"image": rec.Image, "name": rec.Name}
-		for k, v := range rec.Config.Labels {
-			attrs[k] = v
-		}
-		s.env.publish(ctx, messages.NewEvent(events.ContainerEventType, events.ActionCreate, rec.ID, attrs))
-		ctx.Respond(&messages.CreateContainerReply{ID: rec.ID, Warnings: []string{}})
+		ask(ctx, s.env.volumes, &ensureVolumes{named: named, anonymous: anon}, 30*time.Second, func(_ any, err error) {
+			if err != nil {
+				delete(s.names, name)
+				ctx.Respond(err)
+				return
+			}
+			s.finishCreate(ctx, name, rec, img)
+		})
 	})
+}
+
+// finishCreate persists a checked record and spawns its actor.
+func (s *containersSupervisor) finishCreate(ctx actor.Context, name string, rec *persistence.ContainerRecord, img *messages.ResolveImageReply) {
+	if err := os.MkdirAll(s.env.containerDir(rec.ID), 0o700); err != nil {
+		delete(s.names, name)
+		ctx.Respond(messages.Internal("create container dir: %v", err))
+		return
+	}
+	if err := s.env.Store.PutContainer(rec); err != nil {
+		delete(s.names, name)
+		os.RemoveAll(s.env.containerDir(rec.ID))
+		ctx.Respond(messages.Internal("persist container: %v", err))
+		return
+	}
+	if err := s.spawn(ctx, rec, s.layerDirs(img.Image)); err != nil {
+		delete(s.names, name)
+		_ = s.env.Store.DeleteContainer(rec.ID)
+		os.RemoveAll(s.env.containerDir(rec.ID))
+		ctx.Respond(messages.Internal("create container: %v", err))
+		return
+	}
+	attrs := map[string]string{"image": rec.Image, "name": rec.Name}
+	for k, v := range rec.Config.Labels {
+		attrs[k] = v
+	}
+	s.env.publish(ctx, messages.NewEvent(events.ContainerEventType, events.ActionCreate, rec.ID, attrs))
+	ctx.Respond(&messages.CreateContainerReply{ID: rec.ID, Warnings: []string{}})
 }
 
 // newContainerRecord merges the image's config into the container's, as
@@ -303,6 +333,16 @@ func newContainerRecord(name string, m *messages.CreateContainer, img *messages.
 	}
 	if cfg.WorkingDir == "" {
 		cfg.WorkingDir = ic.WorkingDir
+	}
+	if len(ic.Volumes) > 0 {
+		vols := map[string]struct{}{}
+		for v := range ic.Volumes {
+			vols[v] = struct{}{}
+		}
+		for v := range cfg.Volumes {
+			vols[v] = struct{}{}
+		}
+		cfg.Volumes = vols
 	}
 	if len(ic.ExposedPorts) > 0 {
 		exposed := network.PortSet{}

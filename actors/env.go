@@ -40,6 +40,7 @@ type Env struct {
 	registry   *actor.PID
 	events     *actor.PID
 	networks   *actor.PID
+	volumes    *actor.PID
 	netIndex   atomic.Pointer[networkIndex]
 }
 

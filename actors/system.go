@@ -15,6 +15,7 @@ type System struct {
 	Containers *actor.PID
 	Images     *actor.PID
 	Networks   *actor.PID
+	Volumes    *actor.PID
 	Registry   *actor.PID // introspection
 	Events     *actor.PID
 	root       *actor.PID
@@ -46,6 +47,11 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 			panic(fmt.Sprintf("spawn images: %v", err))
 		}
 		env.images = img
+		vols, err := ctx.SpawnNamed(env.props(newVolumesActor(env)), "volumes")
+		if err != nil {
+			panic(fmt.Sprintf("spawn volumes: %v", err))
+		}
+		env.volumes = vols
 		// Networks before containers: restored containers join them.
 		nets, err := ctx.SpawnNamed(env.props(newNetworksSupervisor(env),
 			actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider))), "networks")
@@ -89,6 +95,7 @@ func Start(env *Env) (*System, error) {
 		Containers: env.containers,
 		Images:     env.images,
 		Networks:   env.networks,
+		Volumes:    env.volumes,
 		Registry:   reg,
 		Events:     env.events,
 		root:       root,

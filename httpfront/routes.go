@@ -56,6 +56,13 @@ func (s *Server) routes() {
 	r.POST("/networks/{id}/connect", s.networkConnect)
 	r.POST("/networks/{id}/disconnect", s.networkDisconnect)
 
+	// Volumes.
+	r.POST("/volumes/create", s.volumeCreate)
+	r.GET("/volumes", s.volumeList)
+	r.POST("/volumes/prune", s.volumePrune)
+	r.GET("/volumes/{name}", s.volumeInspect)
+	r.DELETE("/volumes/{name}", s.volumeRemove)
+
 	// Images: names contain slashes, so one catch-all per method,
 	// dispatched on the suffix.
 	r.POST("/images/create", s.imageCreate)

@@ -27,6 +27,9 @@ type ContainerRecord struct {
 	// connect, disconnect), keyed by network name; addresses given here
 	// are the fixed ones the user asked for, not the ones of a run.
 	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
+	// Mounts are the volumes, binds and tmpfs mounts resolved at create,
+	// in mount order.
+	Mounts []Mount `json:"mounts,omitempty"`
 	// StoppedByUser is set by stop/kill through the API, so that
 	// unless-stopped does not bring it back after a daemon restart.
 	StoppedByUser bool `json:"stoppedByUser,omitempty"`

@@ -4,6 +4,7 @@
 //	blobs/sha256/<hex>  OCI content (package blobs)
 //	layers/<chainID>/   layers unpacked once, overlayfs format (package layers)
 //	containers/<id>/    writable layer (upper, work), container.log, machine state
+//	volumes/<name>/_data  a local volume's data
 //
 // # Badger key schema (version 1)
 //
@@ -13,6 +14,7 @@
 //	arca/v1/container/<id>      ContainerRecord (id: 64 hex)
 //	arca/v1/image/<sha256:hex>  ImageRecord (key: the image ID, its config digest)
 //	arca/v1/network/<id>        NetworkRecord (id: 64 hex)
+//	arca/v1/volume/<name>       VolumeRecord
 //
 // A record is written (and synced) before the client is told the change is
 // done. Migrations, when the schema grows, are functions from version N to

@@ -43,7 +43,7 @@ type Agent struct {
 	// each process it starts must be set back to the default.
 	oomProtected bool
 	cg           *cgroups
-	net          *network // nil until prepare
+	net          *network   // nil until prepare
 	pauseMu      sync.Mutex // one Pause or Resume at a time
 
 	mu          sync.Mutex

@@ -63,6 +63,10 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 		root.close()
 		return err
 	}
+	if err := mountAll(root, req.Mounts); err != nil {
+		root.close()
+		return err
+	}
 	if err := a.provideEtc(root, req); err != nil {
 		root.close()
 		return err

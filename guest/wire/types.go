@@ -29,6 +29,9 @@ type SetupRequest struct {
 	// ResolvConf becomes /etc/resolv.conf; nil leaves the image's file
 	// (an empty slice gives an empty file).
 	ResolvConf []byte `json:"resolvConf"`
+	// Mounts go on the root after it is mounted, before the container's
+	// /etc files are provided.
+	Mounts []Mount `json:"mounts,omitempty"`
 }
 
 // ProcessSpec is a process to start in the container: its main process or
@@ -223,4 +226,18 @@ type DNSConfig struct {
 type DNSRecord struct {
 	Name string   `json:"name"`
 	IPs  []string `json:"ips"`
+}
+
+// Mount is a filesystem the agent mounts into the container after its
+// root, in the order given.
+type Mount struct {
+	Type   string `json:"type"`   // "bind" or "tmpfs"
+	Source string `json:"source"` // bind: a path the agent sees (a host path in the sandbox)
+	Target string `json:"target"` // inside the container
+	// ReadOnly binds are remounted read-only.
+	ReadOnly bool `json:"readOnly,omitempty"`
+	// CopyUp: when Source is an empty directory, first copy what the image
+	// has at Target into it (Docker's rule for a volume's first use).
+	CopyUp  bool   `json:"copyUp,omitempty"`
+	Options string `json:"options,omitempty"` // tmpfs mount options
 }

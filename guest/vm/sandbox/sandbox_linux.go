@@ -40,6 +40,10 @@ func New(agentPath string) *Driver {
 // UseUnderlay gives machines that ask for one a veth on b.
 func (d *Driver) UseUnderlay(b *underlay.Bridge) { d.underlay = b }
 
+// HostPathMounts: the agent shares the host's filesystem view, so binds
+// and volumes are plain bind mounts of host paths.
+func (d *Driver) HostPathMounts() bool { return true }
+
 // Name implements vm.Driver.
 func (d *Driver) Name() string { return "sandbox" }
 

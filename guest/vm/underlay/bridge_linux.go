@@ -3,10 +3,12 @@ package underlay
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -22,6 +24,10 @@ type Bridge struct {
 	ns netns.NsHandle
 	h  *netlink.Handle
 	br netlink.Link
+	// mu keeps Close from pulling the handle from under a machine that is
+	// attaching or detaching as the daemon stops.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // NewBridge makes the namespace and its bridge.
@@ -90,6 +96,12 @@ func (b *Bridge) setup() error {
 
 // Close drops the namespace; the kernel removes its links with it.
 func (b *Bridge) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.closed = true
 	if b.h != nil {
 		b.h.Close()
 	}
@@ -101,6 +113,11 @@ func (b *Bridge) Close() {
 // returned function removes the link; it also goes when either namespace
 // does.
 func (b *Bridge) AttachVeth(pid int, mac net.HardwareAddr) (detach func(), err error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return nil, errors.New("underlay is closed")
+	}
 	suffix := randomSuffix()
 	veth := &netlink.Veth{
 		LinkAttrs:        netlink.LinkAttrs{Name: "ul" + suffix, MTU: MTU, MasterIndex: b.br.Attrs().Index},
@@ -110,13 +127,20 @@ func (b *Bridge) AttachVeth(pid int, mac net.HardwareAddr) (detach func(), err e
 	if err := b.h.LinkAdd(veth); err != nil {
 		return nil, fmt.Errorf("underlay veth: %w", err)
 	}
-	detach = func() {
+	del := func() {
 		if l, err := b.h.LinkByName(veth.Name); err == nil {
 			_ = b.h.LinkDel(l)
 		}
 	}
+	detach = func() {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		if !b.closed {
+			del()
+		}
+	}
 	fail := func(err error) (func(), error) {
-		detach()
+		del()
 		return nil, fmt.Errorf("underlay veth: %w", err)
 	}
 	host, err := b.h.LinkByName(veth.Name)
@@ -141,6 +165,11 @@ func (b *Bridge) AttachVeth(pid int, mac net.HardwareAddr) (detach func(), err e
 // namespace of the thread that opens /dev/net/tun, so that happens on a
 // thread moved into the underlay and then thrown away.
 func (b *Bridge) OpenTap() (*os.File, func(), error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return nil, nil, errors.New("underlay is closed")
+	}
 	name := "ut" + randomSuffix()
 	type result struct {
 		f   *os.File
@@ -170,9 +199,16 @@ func (b *Bridge) OpenTap() (*os.File, func(), error) {
 		ch <- result{f: tap.Fds[0]}
 	}()
 	r := <-ch
-	remove := func() {
+	del := func() {
 		if l, err := b.h.LinkByName(name); err == nil {
 			_ = b.h.LinkDel(l)
+		}
+	}
+	remove := func() {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		if !b.closed {
+			del()
 		}
 	}
 	if r.err == nil {
@@ -186,7 +222,7 @@ func (b *Bridge) OpenTap() (*os.File, func(), error) {
 		if r.f != nil {
 			r.f.Close()
 		}
-		remove()
+		del()
 		return nil, nil, fmt.Errorf("underlay tap: %w", r.err)
 	}
 	return r.f, remove, nil

@@ -1,0 +1,328 @@
+package actors
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/volume"
+
+	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
+)
+
+// volumesActor owns the local volumes: records, data directories, and the
+// rules for removing them. Volumes have no running state of their own (a
+// mount is the container's), so one actor serves them all rather than one
+// actor per volume; whether a volume is in use is asked of the containers
+// supervisor, which knows every container's mounts.
+type volumesActor struct {
+	env    *Env
+	byName map[string]*persistence.VolumeRecord
+}
+
+// ensureVolumes creates the volumes a new container needs (a named one on
+// first use, its anonymous ones); it replies with an error or Accepted.
+type ensureVolumes struct {
+	named, anonymous []string
+}
+
+// dropVolumes removes a removed container's anonymous volumes (rm -v,
+// --rm), unless another container uses them.
+type dropVolumes struct {
+	names   []string
+	without string // the container being removed
+}
+
+func newVolumesActor(env *Env) actor.Producer {
+	return func() actor.Actor { return &volumesActor{env: env, byName: map[string]*persistence.VolumeRecord{}} }
+}
+
+func (a *volumesActor) Kind() string  { return "volumes" }
+func (a *volumesActor) State() string { return fmt.Sprintf("%d volumes", len(a.byName)) }
+
+func (a *volumesActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		recs, err := a.env.Store.Volumes()
+		if err != nil {
+			panic(fmt.Sprintf("load volumes: %v", err))
+		}
+		for _, r := range recs {
+			a.byName[r.Name] = r
+		}
+	case *messages.CreateVolume:
+		v, err := a.create(ctx, m.Request.Name, m.Request.Driver, m.Request.Labels, m.Request.DriverOpts, false)
+		if err != nil {
+			ctx.Respond(err)
+			return
+		}
+		ctx.Respond(&messages.VolumeReply{Volume: a.view(v)})
+	case *ensureVolumes:
+		for _, n := range m.named {
+			if _, err := a.create(ctx, n, "", nil, nil, false); err != nil {
+				ctx.Respond(err)
+				return
+			}
+		}
+		for _, n := range m.anonymous {
+			if _, err := a.create(ctx, n, "", nil, nil, true); err != nil {
+				ctx.Respond(err)
+				return
+			}
+		}
+		ctx.Respond(&messages.Accepted{})
+	case *messages.InspectVolume:
+		v := a.byName[m.Name]
+		if v == nil {
+			ctx.Respond(messages.NotFound("get %s: no such volume", m.Name))
+			return
+		}
+		ctx.Respond(&messages.VolumeReply{Volume: a.view(v)})
+	case *messages.ListVolumes:
+		a.list(ctx, m)
+	case *messages.RemoveVolume:
+		a.remove(ctx, m)
+	case *messages.PruneVolumes:
+		a.prune(ctx, m)
+	case *dropVolumes:
+		a.withRefs(ctx, func(refs map[string][]string, err error) {
+			if err != nil {
+				return
+			}
+			for _, n := range m.names {
+				if len(otherThan(refs[n], m.without)) == 0 {
+					_ = a.drop(ctx, n)
+				}
+			}
+		})
+	}
+}
+
+// create makes a volume, or returns the one of that name.
+func (a *volumesActor) create(ctx actor.Context, name, driver string, labels, opts map[string]string, anon bool) (*persistence.VolumeRecord, error) {
+	if driver == "" {
+		driver = "local"
+	}
+	if driver != "local" {
+		return nil, messages.NotFound("plugin %q not found", driver)
+	}
+	for k := range opts {
+		// The local driver's options mount other filesystems; that is
+		// not offered.
+		return nil, messages.InvalidParameter("invalid option key: %q", k)
+	}
+	if name == "" {
+		id, err := newContainerID()
+		if err != nil {
+			return nil, messages.Internal("volume name: %v", err)
+		}
+		name, anon = id, true
+	}
+	if !validVolumeName.MatchString(name) {
+		return nil, messages.InvalidParameter("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed", name, name)
+	}
+	if v := a.byName[name]; v != nil {
+		return v, nil
+	}
+	r := &persistence.VolumeRecord{Name: name, Driver: driver, Labels: labels, Options: opts, CreatedAt: time.Now().UTC(), Anonymous: anon}
+	if err := os.MkdirAll(a.env.volumeData(name), 0o755); err != nil {
+		return nil, messages.Internal("create volume %s: %v", name, err)
+	}
+	if err := a.env.Store.PutVolume(r); err != nil {
+		os.RemoveAll(filepath.Dir(a.env.volumeData(name)))
+		return nil, messages.Internal("create volume %s: %v", name, err)
+	}
+	a.byName[name] = r
+	a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionCreate, name, map[string]string{"driver": driver}))
+	return r, nil
+}
+
+func (a *volumesActor) view(r *persistence.VolumeRecord) volume.Volume {
+	v := volume.Volume{
+		Name: r.Name, Driver: r.Driver, Mountpoint: a.env.volumeData(r.Name), Scope: "local",
+		CreatedAt: r.CreatedAt.Format(time.RFC3339), Labels: r.Labels, Options: r.Options,
+	}
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	if v.Options == nil {
+		v.Options = map[string]string{}
+	}
+	return v
+}
+
+// withRefs asks the containers supervisor who uses which volume and
+// continues on the actor.
+func (a *volumesActor) withRefs(ctx actor.Context, cont func(map[string][]string, error)) {
+	ask(ctx, a.env.containers, &messages.VolumeRefs{}, 10*time.Second, func(res any, err error) {
+		if err != nil {
+			cont(nil, err)
+			return
+		}
+		cont(res.(*messages.VolumeRefsReply).Refs, nil)
+	})
+}
+
+func (a *volumesActor) remove(ctx actor.Context, m *messages.RemoveVolume) {
+	if a.byName[m.Name] == nil {
+		if m.Force {
+			ctx.Respond(&messages.Accepted{})
+			return
+		}
+		ctx.Respond(messages.NotFound("get %s: no such volume", m.Name))
+		return
+	}
+	a.withRefs(ctx, func(refs map[string][]string, err error) {
+		if err != nil {
+			ctx.Respond(messages.Internal("remove %s: %v", m.Name, err))
+			return
+		}
+		if users := refs[m.Name]; len(users) > 0 {
+			ctx.Respond(messages.Conflict("remove %s: volume is in use - [%s]", m.Name, strings.Join(users, ", ")))
+			return
+		}
+		if err := a.drop(ctx, m.Name); err != nil {
+			ctx.Respond(err)
+			return
+		}
+		ctx.Respond(&messages.Accepted{})
+	})
+}
+
+// drop deletes a volume and its data.
+func (a *volumesActor) drop(ctx actor.Context, name string) error {
+	if a.byName[name] == nil {
+		return nil
+	}
+	if err := a.env.Store.DeleteVolume(name); err != nil {
+		return messages.Internal("remove %s: %v", name, err)
+	}
+	delete(a.byName, name)
+	if err := os.RemoveAll(filepath.Dir(a.env.volumeData(name))); err != nil {
+		a.env.Log.Warn("remove volume data", "volume", name, "err", err)
+	}
+	a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionDestroy, name, map[string]string{"driver": "local"}))
+	return nil
+}
+
+var volumeFilterKeys = map[string]bool{"dangling": true, "name": true, "label": true, "driver": true}
+
+func (a *volumesActor) list(ctx actor.Context, m *messages.ListVolumes) {
+	for k, vals := range m.Filters {
+		if !volumeFilterKeys[k] {
+			ctx.Respond(messages.InvalidParameter("invalid filter '%s'", k))
+			return
+		}
+		if k == "dangling" {
+			for _, v := range vals {
+				if v != "true" && v != "false" && v != "1" && v != "0" {
+					ctx.Respond(messages.InvalidParameter("invalid filter 'dangling=%s'", v))
+					return
+				}
+			}
+		}
+	}
+	a.withRefs(ctx, func(refs map[string][]string, err error) {
+		if err != nil {
+			ctx.Respond(messages.Internal("list volumes: %v", err))
+			return
+		}
+		out := []volume.Volume{}
+		for _, r := range a.sorted() {
+			if a.listed(r, m.Filters, refs) {
+				out = append(out, a.view(r))
+			}
+		}
+		ctx.Respond(&messages.ListVolumesReply{Volumes: out})
+	})
+}
+
+func (a *volumesActor) listed(r *persistence.VolumeRecord, f map[string][]string, refs map[string][]string) bool {
+	anyOf := func(key string, match func(string) bool) bool {
+		vals, ok := f[key]
+		if !ok {
+			return true
+		}
+		for _, v := range vals {
+			if match(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return anyOf("name", func(v string) bool { return strings.Contains(r.Name, v) }) &&
+		anyOf("driver", func(v string) bool { return r.Driver == v }) &&
+		anyOf("dangling", func(v string) bool { return (len(refs[r.Name]) == 0) == (v == "true" || v == "1") }) &&
+		labelsMatch(r.Labels, map[string][]string{"label": f["label"]})
+}
+
+func (a *volumesActor) prune(ctx actor.Context, m *messages.PruneVolumes) {
+	for k := range m.Filters {
+		if k != "label" && k != "label!" && k != "all" {
+			ctx.Respond(messages.InvalidParameter("invalid filter '%s'", k))
+			return
+		}
+	}
+	all := false
+	for _, v := range m.Filters["all"] {
+		all = v == "true" || v == "1"
+	}
+	a.withRefs(ctx, func(refs map[string][]string, err error) {
+		if err != nil {
+			ctx.Respond(messages.Internal("prune volumes: %v", err))
+			return
+		}
+		rep := volume.PruneReport{VolumesDeleted: []string{}}
+		for _, r := range a.sorted() {
+			if len(refs[r.Name]) > 0 || (!all && !r.Anonymous) || !labelsMatch(r.Labels, m.Filters) {
+				continue
+			}
+			size := dirSize(filepath.Dir(a.env.volumeData(r.Name)))
+			if a.drop(ctx, r.Name) == nil {
+				rep.VolumesDeleted = append(rep.VolumesDeleted, r.Name)
+				rep.SpaceReclaimed += uint64(size)
+			}
+		}
+		a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionPrune, "", nil))
+		ctx.Respond(&messages.PruneVolumesReply{Report: rep})
+	})
+}
+
+func (a *volumesActor) sorted() []*persistence.VolumeRecord {
+	out := make([]*persistence.VolumeRecord, 0, len(a.byName))
+	for _, r := range a.byName {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func otherThan(ids []string, id string) []string {
+	var out []string
+	for _, v := range ids {
+		if v != id {
+			out = append(out, v)
+		}
+	}
+	return out
+}
