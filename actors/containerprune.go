@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -73,20 +72,5 @@ func pruneUntil(vals []string) (time.Time, error) {
 
 // pruneLabelsMatch: every label filter present, every label! filter absent.
 func pruneLabelsMatch(r *persistence.ContainerRecord, f map[string][]string) bool {
-	has := func(v string) bool {
-		k, want, hasValue := strings.Cut(v, "=")
-		got, ok := r.Config.Labels[k]
-		return ok && (!hasValue || got == want)
-	}
-	for _, v := range f["label"] {
-		if !has(v) {
-			return false
-		}
-	}
-	for _, v := range f["label!"] {
-		if has(v) {
-			return false
-		}
-	}
-	return true
+	return labelsMatch(r.Config.Labels, f)
 }

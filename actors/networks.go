@@ -443,6 +443,21 @@ func labelsMatch(labels map[string]string, f map[string][]string) bool {
 	return true
 }
 
+// anyValue: a filter key that is absent matches; else any of its values
+// must (values of one key are ORed, keys ANDed, as in dockerd).
+func anyValue(f map[string][]string, key string, match func(string) bool) bool {
+	vals, ok := f[key]
+	if !ok {
+		return true
+	}
+	for _, v := range vals {
+		if match(v) {
+			return true
+		}
+	}
+	return false
+}
+
 var networkFilterKeys = map[string]bool{"driver": true, "id": true, "label": true, "name": true, "scope": true, "type": true, "dangling": true}
 
 func (s *networksSupervisor) list(ctx actor.Context, m *messages.ListNetworks) {
@@ -474,18 +489,7 @@ func (s *networksSupervisor) list(ctx actor.Context, m *messages.ListNetworks) {
 // listed applies docker network ls filters: values of one key are ORed,
 // keys are ANDed.
 func (s *networksSupervisor) listed(e *networkEntry, f map[string][]string) bool {
-	anyOf := func(key string, match func(string) bool) bool {
-		vals, ok := f[key]
-		if !ok {
-			return true
-		}
-		for _, v := range vals {
-			if match(v) {
-				return true
-			}
-		}
-		return false
-	}
+	anyOf := func(key string, match func(string) bool) bool { return anyValue(f, key, match) }
 	r := e.rec
 	return anyOf("driver", func(v string) bool { return r.Driver == v }) &&
 		anyOf("id", func(v string) bool { return strings.HasPrefix(r.ID, v) }) &&

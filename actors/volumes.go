@@ -245,18 +245,7 @@ func (a *volumesActor) list(ctx actor.Context, m *messages.ListVolumes) {
 }
 
 func (a *volumesActor) listed(r *persistence.VolumeRecord, f map[string][]string, refs map[string][]string) bool {
-	anyOf := func(key string, match func(string) bool) bool {
-		vals, ok := f[key]
-		if !ok {
-			return true
-		}
-		for _, v := range vals {
-			if match(v) {
-				return true
-			}
-		}
-		return false
-	}
+	anyOf := func(key string, match func(string) bool) bool { return anyValue(f, key, match) }
 	return anyOf("name", func(v string) bool { return strings.Contains(r.Name, v) }) &&
 		anyOf("driver", func(v string) bool { return r.Driver == v }) &&
 		anyOf("dangling", func(v string) bool { return (len(refs[r.Name]) == 0) == (v == "true" || v == "1") }) &&
