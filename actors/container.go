@@ -1059,7 +1059,7 @@ func (a *containerActor) inspect() container.InspectResponse {
 		Error:      st.Error,
 		StartedAt:  dockerTime(st.StartedAt),
 		FinishedAt: dockerTime(st.FinishedAt),
-		Health:     a.rt.health,
+		Health:     copyHealth(a.rt.health),
 	}
 	dir := a.env.containerDir(rec.ID)
 	return container.InspectResponse{
@@ -1144,4 +1144,19 @@ var signalNames = map[string]syscall.Signal{
 	"TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG,
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "VTALRM": syscall.SIGVTALRM, "WINCH": syscall.SIGWINCH,
 	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+}
+
+// copyHealth detaches inspect's answer from the actor's state, which the
+// next probe result changes while the HTTP layer encodes the reply.
+func copyHealth(h *container.Health) *container.Health {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.Log = make([]*container.HealthcheckResult, len(h.Log))
+	for i, r := range h.Log {
+		rc := *r
+		c.Log[i] = &rc
+	}
+	return &c
 }
