@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -360,7 +361,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 	}
 	setup := wire.SetupRequest{
 		Hostname:   rec.Config.Hostname,
-		Hosts:      hostsFile(rec.Config.Hostname),
+		Hosts:      hostsFileFor(rec.Config.Hostname, netip.Addr{}, rec.HostConfig.ExtraHosts, netip.Addr{}),
 		ResolvConf: resolvConf(),
 		Mounts:     a.env.wireMounts(rec.Mounts),
 	}
@@ -404,7 +405,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 			plan.applyJoins(joins)
 			cfg := plan.config(recCopy.ID)
 			netcfg = &cfg
-			setup.Hosts = hostsFileFor(recCopy.Config.Hostname, plan.primaryAddress(joins))
+			setup.Hosts = hostsFileFor(recCopy.Config.Hostname, plan.primaryAddress(joins), recCopy.HostConfig.ExtraHosts, plan.hostGateway())
 		}
 		m, c, p, err := bootAndStart(driver, spec, setup, netcfg, proc)
 		if err != nil {
@@ -1022,12 +1023,6 @@ func processEnv(cfg *container.Config) []string {
 		env = append(env, "TERM=xterm")
 	}
 	return env
-}
-
-func hostsFile(hostname string) []byte {
-	return []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
-		"127.0.1.1\t" + hostname + "\n")
 }
 
 // resolvConf is the host's resolver configuration, as Docker gives

@@ -119,7 +119,10 @@ type netRun struct {
 	underlayAddr netip.Prefix
 	mac          string
 	ifaces       map[string]*netIface // by network ID
-	pusher       *netPusher
+	// dns are the container's --dns servers; none: its default
+	// network's gateway, where the host's resolvers answer.
+	dns    []netip.Addr
+	pusher *netPusher
 }
 
 type netIface struct {
@@ -130,6 +133,7 @@ type netIface struct {
 	aliases     []string
 	joined      *networkJoined // nil until the join is answered
 	members     []memberInfo
+	gw          gatewayPeer
 	fresh       bool // members came from a broadcast newer than the join
 }
 
@@ -158,7 +162,7 @@ func (a *containerActor) planNetworks() (*netRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &netRun{underlayAddr: addr, mac: underlay.NewMAC().String(), ifaces: map[string]*netIface{}}
+	n := &netRun{underlayAddr: addr, mac: underlay.NewMAC().String(), ifaces: map[string]*netIface{}, dns: rec.HostConfig.DNS}
 	for _, name := range names {
 		es := rec.Networks[name]
 		f, err := newNetIface(name, es, n.nextIndex())
@@ -263,7 +267,7 @@ func (n *netRun) applyJoins(joins map[string]*networkJoined) {
 		if f := n.ifaces[id]; f != nil {
 			f.joined = j
 			if !f.fresh {
-				f.members = j.members
+				f.members, f.gw = j.members, j.gw
 			}
 		}
 	}
@@ -282,12 +286,37 @@ func (n *netRun) primaryAddress(joins map[string]*networkJoined) netip.Addr {
 	return netip.Addr{}
 }
 
+// defaultIface is the interface whose gateway carries the default route:
+// the first, in Docker's order, on a network with a gateway (internal
+// networks have none). Nil: the container reaches only its networks.
+func (n *netRun) defaultIface() *netIface {
+	if n == nil {
+		return nil
+	}
+	for _, id := range n.order() {
+		if f := n.ifaces[id]; f.joined != nil && f.gw.PublicKey != "" {
+			return f
+		}
+	}
+	return nil
+}
+
+// hostGateway is the host's address as the container reaches it, for
+// host.docker.internal and --add-host's host-gateway.
+func (n *netRun) hostGateway() netip.Addr {
+	if f := n.defaultIface(); f != nil {
+		return f.gw.Address
+	}
+	return netip.Addr{}
+}
+
 // config is the guest's whole network state.
 func (n *netRun) config(self string) wire.NetworkConfig {
 	cfg := wire.NetworkConfig{DNS: wire.DNSConfig{Forward: true}}
 	if n == nil {
 		return cfg
 	}
+	def := n.defaultIface()
 	cfg.Underlay = &wire.UnderlayConfig{MAC: n.mac, Name: underlayIfName, Address: n.underlayAddr.String(), MTU: underlay.MTU}
 	records := map[string][]string{}
 	var names []string
@@ -310,6 +339,16 @@ func (n *netRun) config(self string) wire.NetworkConfig {
 				PublicKey: m.PublicKey, Endpoint: m.Endpoint, AllowedIPs: []string{netip.PrefixFrom(m.IP, 32).String()},
 			})
 		}
+		if f.gw.PublicKey != "" {
+			// The host: on every network at its gateway address, and the
+			// way out for everything else on the default one.
+			allowed := netip.PrefixFrom(f.gw.Address, 32).String()
+			if f == def {
+				allowed = "0.0.0.0/0"
+				iface.Gateway = f.gw.Address.String()
+			}
+			iface.Peers = append(iface.Peers, wire.Peer{PublicKey: f.gw.PublicKey, Endpoint: f.gw.Endpoint, AllowedIPs: []string{allowed}})
+		}
 		cfg.Interfaces = append(cfg.Interfaces, iface)
 		if !f.joined.userDefined {
 			continue // the default bridge has no name resolution, as on dockerd
@@ -326,12 +365,28 @@ func (n *netRun) config(self string) wire.NetworkConfig {
 			}
 		}
 	}
+	if def != nil {
+		if _, taken := records[hostDockerInternal]; !taken {
+			names = append(names, hostDockerInternal)
+			records[hostDockerInternal] = []string{def.gw.Address.String()}
+		}
+		for _, ip := range n.dns {
+			cfg.DNS.Servers = append(cfg.DNS.Servers, netip.AddrPortFrom(ip, 53).String())
+		}
+		if len(n.dns) == 0 {
+			cfg.DNS.Servers = []string{netip.AddrPortFrom(def.gw.Address, 53).String()}
+		}
+	}
 	for _, name := range names {
 		cfg.DNS.Records = append(cfg.DNS.Records, wire.DNSRecord{Name: name, IPs: records[name]})
 	}
 	cfg.DNS.Forward = !allInternal || len(cfg.Interfaces) == 0
 	return cfg
 }
+
+// hostDockerInternal names the host in every container that can reach
+// it, as Docker Desktop does.
+const hostDockerInternal = "host.docker.internal"
 
 // netPusher sends network configurations to one run's agent, one at a
 // time and only the newest: peers change often, each config is whole.
@@ -407,7 +462,7 @@ func (a *containerActor) onNetworkMembers(m *networkMembers) {
 	if f == nil {
 		return
 	}
-	f.members, f.fresh = m.members, true
+	f.members, f.gw, f.fresh = m.members, m.gw, true
 	a.pushNetwork()
 }
 
@@ -587,18 +642,6 @@ func (a *containerActor) networkSettings() map[string]*network.EndpointSettings 
 		out[name] = s
 	}
 	return out
-}
-
-// hostsFileFor is /etc/hosts as dockerd writes it: the container's own
-// address on its first network names it.
-func hostsFileFor(hostname string, ip netip.Addr) []byte {
-	self := "127.0.1.1"
-	if ip.IsValid() {
-		self = ip.String()
-	}
-	return []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
-		self + "\t" + hostname + "\n")
 }
 
 // embeddedResolvConf points the container at the agent's DNS server, as

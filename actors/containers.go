@@ -250,6 +250,9 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 			rec.Networks, err = containerEndpoints(rec.HostConfig, m.NetworkingConfig, s.env.netIndex.Load())
 		}
 		if err == nil {
+			_, err = parseExtraHosts(rec.HostConfig.ExtraHosts)
+		}
+		if err == nil {
 			if _, perr := portmap.Bindings(rec.Config, rec.HostConfig); perr != nil {
 				err = messages.InvalidParameter("%v", perr)
 			}

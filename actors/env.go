@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/underlay"
+	"github.com/arcavm/arca/internal/gateway"
 	"github.com/arcavm/arca/messages"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
@@ -33,6 +35,10 @@ type Env struct {
 	// Underlay hands out machines' addresses on the underlay network; nil
 	// when the host has none (containers then get no network interfaces).
 	Underlay *underlay.Pool
+	// Gateway makes the host's member of a network at its gateway
+	// address (see internal/gateway); nil: containers reach nothing
+	// outside their networks.
+	Gateway func(address netip.Addr) (*gateway.Gateway, error)
 
 	// PIDs of the well-known actors, set as the tree is built.
 	images     *actor.PID

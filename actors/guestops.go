@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"time"
@@ -193,7 +194,7 @@ func (a *containerActor) acquireFS(ctx actor.Context) {
 			ID: rt.rec.ID, StateDir: filepath.Join(dir, "machine"), Layers: rt.layers,
 			UpperDir: filepath.Join(dir, "upper"), WorkDir: filepath.Join(dir, "work"), Hostname: rt.rec.Config.Hostname,
 		}
-		setup := wire.SetupRequest{Hostname: rt.rec.Config.Hostname, Hosts: hostsFile(rt.rec.Config.Hostname), ResolvConf: resolvConf()}
+		setup := wire.SetupRequest{Hostname: rt.rec.Config.Hostname, Hosts: hostsFileFor(rt.rec.Config.Hostname, netip.Addr{}, rt.rec.HostConfig.ExtraHosts, netip.Addr{}), ResolvConf: resolvConf()}
 		driver, down := a.env.Driver, rt.down
 		goSafe(sys, self, func() any {
 			afterDown(down)

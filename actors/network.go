@@ -9,6 +9,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/arcavm/arca/guest/vm/underlay"
+	"github.com/arcavm/arca/internal/gateway"
 	"github.com/arcavm/arca/internal/ipam"
 	"github.com/arcavm/arca/messages"
 	"github.com/arcavm/arca/persistence"
@@ -28,6 +30,17 @@ type networkState struct {
 	rec     *persistence.NetworkRecord
 	pool    *ipam.Pool
 	members map[string]*netMember // by container ID
+	// gw is the host's member, there while the network has members (and
+	// the host can make one).
+	gw *gateway.Gateway
+}
+
+// gatewayPeer is what a container needs of the network's gateway for a
+// WireGuard peer; zero when the network has none.
+type gatewayPeer struct {
+	Address   netip.Addr // on the network
+	PublicKey string
+	Endpoint  string // underlay ip:port
 }
 
 type netMember struct {
@@ -71,6 +84,7 @@ type networkJoined struct {
 	gateway     netip.Addr
 	endpointID  string
 	members     []memberInfo
+	gw          gatewayPeer
 }
 
 // networkLeave gives the endpoint back. Fire and forget.
@@ -83,6 +97,7 @@ type networkLeave struct {
 type networkMembers struct {
 	networkID string
 	members   []memberInfo
+	gw        gatewayPeer
 }
 
 func newNetworkState(r *persistence.NetworkRecord) (*networkState, error) {
@@ -122,6 +137,67 @@ func (a *networkActor) Receive(ctx actor.Context) {
 		a.leave(ctx, m)
 	case *messages.InspectNetwork:
 		ctx.Respond(&messages.InspectNetworkReply{Network: a.inspect()})
+	case *actor.Stopping:
+		a.closeGateway()
+	}
+}
+
+// ensureGateway starts the network's gateway for its first member. An
+// internal network has none: nothing leaves its mesh, not even for the
+// host. A network whose gateway fails still works as a mesh; its
+// containers just reach nothing outside it, which the log says.
+func (a *networkActor) ensureGateway() {
+	st := a.st
+	if st.gw != nil || st.rec.Internal || a.env.Gateway == nil || !st.pool.Gateway().IsValid() {
+		return
+	}
+	gw, err := a.env.Gateway(st.pool.Gateway())
+	if err != nil {
+		a.env.Log.Warn("network has no gateway: its containers reach nothing outside it", "network", st.rec.Name, "err", err)
+		return
+	}
+	st.gw = gw
+}
+
+func (a *networkActor) closeGateway() {
+	if a.st.gw != nil {
+		a.st.gw.Close()
+		a.st.gw = nil
+	}
+}
+
+// syncGateway gives the gateway the network's members as its peers, and
+// closes it once there are none.
+func (a *networkActor) syncGateway(members []memberInfo) {
+	st := a.st
+	if st.gw == nil {
+		return
+	}
+	if len(members) == 0 {
+		a.closeGateway()
+		return
+	}
+	peers := make([]gateway.Peer, 0, len(members))
+	for _, m := range members {
+		ep, err := netip.ParseAddrPort(m.Endpoint)
+		if err != nil {
+			continue
+		}
+		peers = append(peers, gateway.Peer{PublicKey: m.PublicKey, Endpoint: ep, IP: m.IP})
+	}
+	if err := st.gw.SetPeers(peers); err != nil {
+		a.env.Log.Warn("network gateway peers", "network", st.rec.Name, "err", err)
+	}
+}
+
+func (a *networkActor) gatewayPeer() gatewayPeer {
+	gw := a.st.gw
+	if gw == nil {
+		return gatewayPeer{}
+	}
+	return gatewayPeer{
+		Address: a.st.pool.Gateway(), PublicKey: gw.PublicKey(),
+		Endpoint: netip.AddrPortFrom(underlay.HostAddress, gw.Port()).String(),
 	}
 }
 
@@ -163,10 +239,12 @@ func (a *networkActor) join(ctx actor.Context, m *networkJoin) {
 	}
 	st.members[m.containerID] = &netMember{info: info, pid: m.member}
 	members := a.snapshot()
+	a.ensureGateway()
+	a.syncGateway(members)
 	ctx.Respond(&networkJoined{
 		networkID: st.rec.ID, networkName: st.rec.Name, userDefined: userDefined, internal: st.rec.Internal,
 		address: netip.PrefixFrom(ip, st.pool.Subnet().Bits()), gateway: st.pool.Gateway(),
-		endpointID: endpointID, members: members,
+		endpointID: endpointID, members: members, gw: a.gatewayPeer(),
 	})
 	a.broadcast(ctx, members, m.containerID)
 }
@@ -179,7 +257,9 @@ func (a *networkActor) leave(ctx actor.Context, m *networkLeave) {
 	}
 	st.pool.Release(old.info.IP)
 	delete(st.members, m.containerID)
-	a.broadcast(ctx, a.snapshot(), "")
+	members := a.snapshot()
+	a.syncGateway(members)
+	a.broadcast(ctx, members, "")
 }
 
 // broadcast tells every member but skip (which has the list in its join
@@ -189,7 +269,7 @@ func (a *networkActor) broadcast(ctx actor.Context, members []memberInfo, skip s
 		if id == skip || mem.pid == nil {
 			continue
 		}
-		ctx.Send(mem.pid, &networkMembers{networkID: a.st.rec.ID, members: members})
+		ctx.Send(mem.pid, &networkMembers{networkID: a.st.rec.ID, members: members, gw: a.gatewayPeer()})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/arcavm/arca/guest/vm/sandbox"
 	"github.com/arcavm/arca/guest/vm/underlay"
 	"github.com/arcavm/arca/httpfront"
+	"github.com/arcavm/arca/internal/gateway"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
 	"github.com/arcavm/arca/persistence/layers"
@@ -33,8 +35,19 @@ func runDaemon(args []string) error {
 	kit := fs.String("kit", qemu.DefaultKit, "qemu driver: guest kit directory (make kit builds it)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	debug := fs.Bool("debug", false, "serve Go's profiles at /debug/pprof/ on the socket")
+	var resolvers []string
+	fs.Func("dns", "resolver (ip[:port]) for names the containers' DNS does not know; repeatable (default: the host's /etc/resolv.conf)", func(v string) error {
+		r, err := gateway.ParseResolver(v)
+		if err == nil {
+			resolvers = append(resolvers, r)
+		}
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if len(resolvers) == 0 {
+		resolvers = gateway.HostResolvers("/etc/resolv.conf")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -59,6 +72,7 @@ func runDaemon(args []string) error {
 	// The underlay carries WireGuard between machines. Without it the
 	// daemon still runs containers, just without network interfaces.
 	var pool *underlay.Pool
+	var newGateway func(netip.Addr) (*gateway.Gateway, error)
 	if ul, err := underlay.NewBridge(); err != nil {
 		log.Warn("no underlay network: containers get no network interfaces", "err", err)
 	} else {
@@ -66,6 +80,9 @@ func runDaemon(args []string) error {
 		if d, ok := driver.(interface{ UseUnderlay(*underlay.Bridge) }); ok {
 			d.UseUnderlay(ul)
 			pool = underlay.NewPool(underlay.DefaultPrefix)
+			newGateway = func(addr netip.Addr) (*gateway.Gateway, error) {
+				return gateway.New(gateway.Config{Address: addr, Listen: ul.ListenUDP, Resolvers: resolvers, Log: log})
+			}
 		} else {
 			log.Warn("driver has no underlay support yet: containers get no network interfaces", "driver", driver.Name())
 		}
@@ -105,6 +122,7 @@ func runDaemon(args []string) error {
 		Driver:   driver,
 		Log:      log,
 		Underlay: pool,
+		Gateway:  newGateway,
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -226,5 +230,75 @@ func TestNetworkMesh(t *testing.T) {
 	d.Docker(t, "start", n+"-db").Must(t)
 	if r := ping(n+"-web", "database"); r.Code != 0 {
 		t.Errorf("after restart: %s %s", r.Stdout, r.Stderr)
+	}
+}
+
+// TestNetworkOutside covers what lies beyond a container's networks: the
+// host's loopback through host.docker.internal (and --add-host
+// host-gateway), names forwarded to the daemon's resolvers (the test's
+// own, on loopback), internal networks that reach none of it, and a
+// container that cannot see or touch the underlay its mesh runs on.
+func TestNetworkOutside(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	n := testenv.Name(t)
+
+	// A server on the host's loopback, which only the gateway can reach.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "host says hi to %s", r.URL.Path)
+	}))
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+
+	d.Docker(t, "network", "create", n+"-app").Must(t)
+	d.Docker(t, "network", "create", "--internal", n+"-sealed").Must(t)
+	defer d.Docker(t, "network", "rm", n+"-app", n+"-sealed")
+
+	for _, network := range []string{"bridge", n + "-app"} {
+		r := d.Docker(t, "run", "--rm", "--network", network, img, "timeout", "10", "wget", "-q", "-O", "-", "http://host.docker.internal:"+port+"/"+network)
+		if r.Code != 0 || r.Stdout != "host says hi to /"+network {
+			t.Errorf("%s: host.docker.internal: %d %q %q", network, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+	// --add-host, with host-gateway standing for the same address.
+	hosts := d.Docker(t, "run", "--rm", "--network", n+"-app", "--add-host", "db.example:10.1.2.3",
+		"--add-host", "myhost:host-gateway", img, "sh", "-c", "cat /etc/hosts; timeout 10 wget -q -O - http://myhost:"+port+"/added").Must(t).Stdout
+	if !strings.Contains(hosts, "10.1.2.3\tdb.example\n") || !strings.Contains(hosts, "\tmyhost\n") || !strings.HasSuffix(hosts, "host says hi to /added") {
+		t.Errorf("--add-host: %q", hosts)
+	}
+	if r := d.Docker(t, "run", "--rm", "--add-host", "bad:not-an-ip", img, "true"); r.Code == 0 || !strings.Contains(r.Stderr, "invalid IP address in add-host") {
+		t.Errorf("bad --add-host: %d %q", r.Code, r.Stderr)
+	}
+
+	// Names the networks do not know go to the daemon's resolvers.
+	out := d.Docker(t, "run", "--rm", "--network", n+"-app", img, "nslookup", "www."+testenv.ResolverDomain).Stdout
+	if !strings.Contains(out, testenv.ResolverAnswer) {
+		t.Errorf("forwarded name: %q", out)
+	}
+	if r := d.Docker(t, "run", "--rm", "--network", n+"-app", img, "nslookup", "nowhere.invalid"); r.Code == 0 {
+		t.Errorf("an unknown name resolved: %q", r.Stdout)
+	}
+
+	// An internal network reaches neither the host nor the resolvers.
+	r := d.Docker(t, "run", "--rm", "--network", n+"-sealed", img, "sh", "-c",
+		"timeout 5 wget -q -O - http://host.docker.internal:"+port+"/ || echo no-host; nslookup www."+testenv.ResolverDomain+" || echo no-dns")
+	if strings.Contains(r.Stdout, "host says hi") || !strings.Contains(r.Stdout, "no-host") || strings.Contains(r.Stdout, testenv.ResolverAnswer) {
+		t.Errorf("internal network: %q %q", r.Stdout, r.Stderr)
+	}
+
+	// The container sees loopback and its WireGuard interfaces, never the
+	// underlay link, and cannot reach another machine's underlay address.
+	d.Docker(t, "run", "-d", "--name", n+"-a", "--network", n+"-app", img, "httpd", "-f", "-p", "8080").Must(t)
+	defer d.Docker(t, "rm", "-f", n+"-a")
+	links := d.Docker(t, "run", "--rm", "--network", n+"-app", img, "sh", "-c", "ls /sys/class/net; cat /proc/net/dev; ip -o addr").Must(t).Stdout
+	if strings.Contains(links, "arca0") || strings.Contains(links, "198.18.") || !strings.Contains(links, "eth0") {
+		t.Errorf("the container sees the underlay:\n%s", links)
+	}
+	if r := d.Docker(t, "run", "--rm", "--network", n+"-app", img, "timeout", "5", "wget", "-q", "-O", "-", "http://198.18.0.2:8080/"); r.Code == 0 {
+		t.Errorf("reached an underlay address: %q", r.Stdout)
 	}
 }

@@ -142,7 +142,7 @@ func (a *Agent) prepare() error {
 	if err := loopbackUp(); err != nil {
 		a.log.Warn("loopback stays down", "err", err)
 	}
-	a.net = newNetwork()
+	a.net = newNetwork(a.log)
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 // set holds only keep, so the child (root or not) can never gain more. The
 // bounding set is per thread and cannot grow back; so the thread is
 // thrown away afterwards, by ending its goroutine while still locked.
-func forkWithCaps(keep capSet, fork func() (int, error)) (int, error) {
+func forkWithCaps(keep capSet, ns *netNS, fork func() (int, error)) (int, error) {
 	type result struct {
 		pid int
 		err error
@@ -19,6 +19,11 @@ func forkWithCaps(keep capSet, fork func() (int, error)) (int, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with us
+		// The child is born in the thread's network namespace.
+		if err := ns.enter(); err != nil {
+			ch <- result{err: err}
+			return
+		}
 		if err := limitThreadCaps(keep); err != nil {
 			ch <- result{err: err}
 			return

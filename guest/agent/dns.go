@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -23,10 +25,11 @@ type dnsTable struct {
 	a       map[string][]netip.Addr
 	ptr     map[string]string // "4.3.2.1.in-addr.arpa" -> name
 	forward bool
+	servers []string // "ip:port", where forwarded queries go
 }
 
 func newDNSTable(c wire.DNSConfig) *dnsTable {
-	t := &dnsTable{a: map[string][]netip.Addr{}, ptr: map[string]string{}, forward: c.Forward}
+	t := &dnsTable{a: map[string][]netip.Addr{}, ptr: map[string]string{}, forward: c.Forward, servers: c.Servers}
 	for _, r := range c.Records {
 		name := canonicalName(r.Name)
 		for _, s := range r.IPs {
@@ -51,16 +54,17 @@ func reverseName(ip netip.Addr) string {
 	return netip.AddrFrom4([4]byte{b[3], b[2], b[1], b[0]}).String() + ".in-addr.arpa"
 }
 
-// answer builds the reply to one query message.
-func (t *dnsTable) answer(query []byte) ([]byte, error) {
+// answer builds the reply to one query message, or says the query is
+// for the upstream servers.
+func (t *dnsTable) answer(query []byte) (reply []byte, upstream bool, err error) {
 	var p dnsmessage.Parser
 	h, err := p.Start(query)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	q, err := p.Question()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rh := dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode, RecursionDesired: h.RecursionDesired, RecursionAvailable: true}
 	name := canonicalName(q.Name.String())
@@ -71,14 +75,64 @@ func (t *dnsTable) answer(query []byte) ([]byte, error) {
 		rh.Authoritative = true
 	case q.Type == dnsmessage.TypePTR && knownPtr:
 		rh.Authoritative = true
+	case t.forward && len(t.servers) > 0:
+		return nil, true, nil
 	case t.forward:
-		// Names it does not know would go to the host's resolvers, which
-		// the guest cannot reach yet: say so rather than deny the name.
+		// Forwarding without a server to forward to (no network has a
+		// gateway): say so rather than deny the name.
 		rh.RCode = dnsmessage.RCodeServerFailure
 	default:
 		rh.RCode = dnsmessage.RCodeNameError
 	}
-	b := dnsmessage.NewBuilder(nil, rh)
+	b, err := startReply(rh, q)
+	if err != nil {
+		return nil, false, err
+	}
+	hdr := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 600}
+	switch {
+	case known && q.Type == dnsmessage.TypeA:
+		for _, ip := range ips {
+			if err := b.AResource(hdr, dnsmessage.AResource{A: ip.As4()}); err != nil {
+				return nil, false, err
+			}
+		}
+	case knownPtr && q.Type == dnsmessage.TypePTR:
+		target, err := dnsmessage.NewName(ptr + ".")
+		if err != nil {
+			return nil, false, err
+		}
+		if err := b.PTRResource(hdr, dnsmessage.PTRResource{PTR: target}); err != nil {
+			return nil, false, err
+		}
+	}
+	// Other types of a known name (AAAA above all) get an empty NOERROR,
+	// as dockerd's resolver gives.
+	reply, err = b.Finish()
+	return reply, false, err
+}
+
+// serverFailure is the SERVFAIL reply to query, for when no upstream
+// server answered.
+func serverFailure(query []byte) ([]byte, error) {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil {
+		return nil, err
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil, err
+	}
+	b, err := startReply(dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode,
+		RecursionDesired: h.RecursionDesired, RecursionAvailable: true, RCode: dnsmessage.RCodeServerFailure}, q)
+	if err != nil {
+		return nil, err
+	}
+	return b.Finish()
+}
+
+func startReply(h dnsmessage.Header, q dnsmessage.Question) (*dnsmessage.Builder, error) {
+	b := dnsmessage.NewBuilder(nil, h)
 	b.EnableCompression()
 	if err := b.StartQuestions(); err != nil {
 		return nil, err
@@ -89,26 +143,70 @@ func (t *dnsTable) answer(query []byte) ([]byte, error) {
 	if err := b.StartAnswers(); err != nil {
 		return nil, err
 	}
-	hdr := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 600}
-	switch {
-	case known && q.Type == dnsmessage.TypeA:
-		for _, ip := range ips {
-			if err := b.AResource(hdr, dnsmessage.AResource{A: ip.As4()}); err != nil {
-				return nil, err
-			}
+	return &b, nil
+}
+
+// forwardTimeout bounds one upstream server's answer.
+const forwardTimeout = 3 * time.Second
+
+// reply answers one query, from the table or from the upstream servers,
+// asked over the protocol the client used (a truncated UDP answer makes
+// the client ask again over TCP, which is then forwarded as TCP).
+func (s *dnsServer) reply(query []byte, proto string) ([]byte, error) {
+	t := s.table.Load()
+	out, upstream, err := t.answer(query)
+	if err != nil || !upstream {
+		return out, err
+	}
+	for _, server := range t.servers {
+		out, err := s.exchange(server, query, proto)
+		if err == nil {
+			return out, nil
 		}
-	case knownPtr && q.Type == dnsmessage.TypePTR:
-		target, err := dnsmessage.NewName(ptr + ".")
-		if err != nil {
-			return nil, err
-		}
-		if err := b.PTRResource(hdr, dnsmessage.PTRResource{PTR: target}); err != nil {
-			return nil, err
+		if s.log != nil {
+			s.log.Debug("dns forward", "server", server, "err", err)
 		}
 	}
-	// Other types of a known name (AAAA above all) get an empty NOERROR,
-	// as dockerd's resolver gives.
-	return b.Finish()
+	return serverFailure(query)
+}
+
+// exchange asks one upstream server.
+func (s *dnsServer) exchange(server string, query []byte, proto string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
+	defer cancel()
+	c, err := s.dial(ctx, proto, server)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(forwardTimeout))
+	if proto == "udp" {
+		if _, err := c.Write(query); err != nil {
+			return nil, err
+		}
+		buf := make([]byte, 65535)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return nil, err
+			}
+			if n >= 2 && buf[0] == query[0] && buf[1] == query[1] {
+				return buf[:n], nil
+			}
+		}
+	}
+	if _, err := c.Write(append([]byte{byte(len(query) >> 8), byte(len(query))}, query...)); err != nil {
+		return nil, err
+	}
+	var lenBuf [2]byte
+	if _, err := readFull(c, lenBuf[:]); err != nil {
+		return nil, err
+	}
+	out := make([]byte, int(lenBuf[0])<<8|int(lenBuf[1]))
+	if _, err := readFull(c, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // dnsServer answers on 127.0.0.11:53 over UDP and TCP.
@@ -117,14 +215,19 @@ type dnsServer struct {
 	udp   net.PacketConn
 	tcp   net.Listener
 	log   *slog.Logger
-	wg    sync.WaitGroup
+	// dial reaches upstream servers from the container's network.
+	dial func(ctx context.Context, proto, addr string) (net.Conn, error)
+	wg   sync.WaitGroup
 }
 
-func startDNS(log *slog.Logger) (*dnsServer, error) {
-	return startDNSAt(DNSAddress, log)
+// dialFunc is how the resolver reaches upstream servers.
+type dialFunc func(ctx context.Context, proto, addr string) (net.Conn, error)
+
+func startDNS(log *slog.Logger, dial dialFunc) (*dnsServer, error) {
+	return startDNSAt(DNSAddress, log, dial)
 }
 
-func startDNSAt(addr string, log *slog.Logger) (*dnsServer, error) {
+func startDNSAt(addr string, log *slog.Logger, dial dialFunc) (*dnsServer, error) {
 	udp, err := net.ListenPacket("udp4", addr)
 	if err != nil {
 		return nil, err
@@ -134,7 +237,7 @@ func startDNSAt(addr string, log *slog.Logger) (*dnsServer, error) {
 		udp.Close()
 		return nil, err
 	}
-	s := &dnsServer{udp: udp, tcp: tcp, log: log}
+	s := &dnsServer{udp: udp, tcp: tcp, log: log, dial: dial}
 	s.table.Store(newDNSTable(wire.DNSConfig{}))
 	s.wg.Add(2)
 	go s.serveUDP()
@@ -161,7 +264,17 @@ func (s *dnsServer) serveUDP() {
 			}
 			continue
 		}
-		out, err := s.table.Load().answer(buf[:n])
+		query := append([]byte(nil), buf[:n]...)
+		if _, upstream, err := s.table.Load().answer(query); err == nil && upstream {
+			// Forwarding waits on another server: not in this loop.
+			go func() {
+				if out, err := s.reply(query, "udp"); err == nil {
+					s.udp.WriteTo(out, from)
+				}
+			}()
+			continue
+		}
+		out, err := s.reply(query, "udp")
 		if err != nil {
 			continue // not a query we can parse: drop it, as resolvers do
 		}
@@ -192,7 +305,7 @@ func (s *dnsServer) serveConn(c net.Conn) {
 		if _, err := readFull(c, q); err != nil {
 			return
 		}
-		out, err := s.table.Load().answer(q)
+		out, err := s.reply(q, "tcp")
 		if err != nil {
 			return
 		}

@@ -39,7 +39,7 @@ func TestDNSAnswers(t *testing.T) {
 		{"4.0.18.172.in-addr.arpa.", dnsmessage.TypePTR, dnsmessage.RCodeSuccess, []string{"web."}},
 		{"nope.", dnsmessage.TypeA, dnsmessage.RCodeNameError, nil},
 	} {
-		out, err := table.answer(query(t, c.name, c.typ))
+		out, _, err := table.answer(query(t, c.name, c.typ))
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -71,7 +71,7 @@ func TestDNSAnswers(t *testing.T) {
 	}
 	// Forwarding asked for but not possible: SERVFAIL, not a denial.
 	fwd := newDNSTable(wire.DNSConfig{Forward: true})
-	out, _ := fwd.answer(query(t, "example.org.", dnsmessage.TypeA))
+	out, _, _ := fwd.answer(query(t, "example.org.", dnsmessage.TypeA))
 	var msg dnsmessage.Message
 	msg.Unpack(out)
 	if msg.Header.RCode != dnsmessage.RCodeServerFailure {
@@ -80,19 +80,67 @@ func TestDNSAnswers(t *testing.T) {
 }
 
 func TestDNSServerUDPAndTCP(t *testing.T) {
-	s, err := startDNSAt("127.0.0.1:0", nil)
+	s, err := startDNSAt("127.0.0.1:0", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.close()
 	s.setTable(newDNSTable(wire.DNSConfig{Records: []wire.DNSRecord{{Name: "db", IPs: []string{"10.0.0.9"}}}}))
+	askBoth(t, s.udp.LocalAddr().String(), "db.", "10.0.0.9")
+}
+
+// TestDNSForward: names the table does not know go to the servers in
+// order, over the client's protocol; a dead server is skipped; with none
+// answering the client gets SERVFAIL.
+func TestDNSForward(t *testing.T) {
+	up, err := startDNSAt("127.0.0.1:0", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.close()
+	up.setTable(newDNSTable(wire.DNSConfig{Records: []wire.DNSRecord{{Name: "example.test", IPs: []string{"192.0.2.7"}}}}))
+	var d net.Dialer
+	s, err := startDNSAt("127.0.0.1:0", nil, d.DialContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	dead := "127.0.0.1:1"
+	s.setTable(newDNSTable(wire.DNSConfig{
+		Records: []wire.DNSRecord{{Name: "db", IPs: []string{"10.0.0.9"}}},
+		Forward: true, Servers: []string{dead, up.udp.LocalAddr().String()},
+	}))
 	addr := s.udp.LocalAddr().String()
+	askBoth(t, addr, "example.test.", "192.0.2.7")
+	askBoth(t, addr, "db.", "10.0.0.9")
+
+	s.setTable(newDNSTable(wire.DNSConfig{Forward: true, Servers: []string{dead}}))
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(query(t, "example.test.", dnsmessage.TypeA))
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg dnsmessage.Message
+	if err := msg.Unpack(buf[:n]); err != nil || msg.Header.RCode != dnsmessage.RCodeServerFailure {
+		t.Fatalf("no server answering: %v %+v", err, msg.Header)
+	}
+}
+
+// askBoth asks addr for name over UDP and TCP and wants one A record, ip.
+func askBoth(t *testing.T, addr, name, ip string) {
+	t.Helper()
 	for _, network := range []string{"udp", "tcp"} {
 		c, err := net.Dial(network, addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := query(t, "db.", dnsmessage.TypeA)
+		q := query(t, name, dnsmessage.TypeA)
 		if network == "tcp" {
 			q = append([]byte{0, byte(len(q))}, q...)
 		}
@@ -108,7 +156,10 @@ func TestDNSServerUDPAndTCP(t *testing.T) {
 		}
 		var msg dnsmessage.Message
 		if err := msg.Unpack(buf[:n]); err != nil || len(msg.Answers) != 1 {
-			t.Fatalf("%s: %v %+v", network, err, msg)
+			t.Fatalf("%s %s: %v %+v", network, name, err, msg)
+		}
+		if a, ok := msg.Answers[0].Body.(*dnsmessage.AResource); !ok || net.IP(a.A[:]).String() != ip {
+			t.Fatalf("%s %s: answer %v, want %s", network, name, msg.Answers[0].Body, ip)
 		}
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,8 +26,13 @@ import (
 
 // network is the machine's network plumbing: the underlay link, one
 // WireGuard device per Docker network, and the DNS server. It converges on
-// whatever configuration the host sent last.
+// whatever configuration the host sent last. The underlay link stays in
+// the agent's namespace; the WireGuard interfaces and the resolver are in
+// the container's (ns), with their UDP sockets left behind in the agent's.
 type network struct {
+	ns *netNS
+	h  *netlink.Handle // netlink in the container's namespace
+
 	mu   sync.Mutex
 	devs map[string]*wgDevice
 	wg   *wgctrl.Client
@@ -44,7 +51,7 @@ type wgDevice struct {
 	uapi net.Listener
 }
 
-func (d *wgDevice) close() {
+func (d *wgDevice) close(h *netlink.Handle) {
 	if d.uapi != nil {
 		d.uapi.Close()
 	}
@@ -52,8 +59,8 @@ func (d *wgDevice) close() {
 		d.user.Close() // also removes the TUN link
 		return
 	}
-	if l, err := netlink.LinkByName(d.name); err == nil {
-		_ = netlink.LinkDel(l)
+	if l, err := h.LinkByName(d.name); err == nil {
+		_ = h.LinkDel(l)
 	}
 }
 
@@ -79,7 +86,7 @@ func (a *Agent) ConfigureNetwork(ctx context.Context, cfg wire.NetworkConfig) er
 	}
 	for name, d := range n.devs {
 		if !want[name] {
-			d.close()
+			d.close(n.h)
 			delete(n.devs, name)
 		}
 	}
@@ -89,7 +96,11 @@ func (a *Agent) ConfigureNetwork(ctx context.Context, cfg wire.NetworkConfig) er
 		}
 	}
 	if n.dns == nil {
-		d, err := startDNS(a.log)
+		var d *dnsServer
+		err := n.ns.do(func() (err error) {
+			d, err = startDNS(a.log, n.dialContainer)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("configure network: %w", err)
 		}
@@ -97,6 +108,18 @@ func (a *Agent) ConfigureNetwork(ctx context.Context, cfg wire.NetworkConfig) er
 	}
 	n.dns.setTable(newDNSTable(cfg.DNS))
 	return nil
+}
+
+// dialContainer connects from the container's namespace, where its
+// servers and its routes are.
+func (n *network) dialContainer(ctx context.Context, proto, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.ns.do(func() (err error) {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		c, err = d.DialContext(ctx, proto, addr)
+		return err
+	})
+	return c, err
 }
 
 // configureUnderlay finds the driver's NIC by its address and gives it
@@ -123,7 +146,7 @@ func configureUnderlay(u wire.UnderlayConfig) error {
 			return fmt.Errorf("underlay: mtu: %w", err)
 		}
 	}
-	if err := setOnlyAddress(link, u.Address); err != nil {
+	if err := setOnlyAddress(nil, link, u.Address); err != nil {
 		return fmt.Errorf("underlay: %w", err)
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
@@ -152,24 +175,28 @@ func linkByMAC(mac net.HardwareAddr) (netlink.Link, error) {
 	}
 }
 
-// setOnlyAddress makes cidr the link's one IPv4 address.
-func setOnlyAddress(link netlink.Link, cidr string) error {
+// setOnlyAddress makes cidr the link's one IPv4 address; h nil is the
+// agent's own namespace.
+func setOnlyAddress(h *netlink.Handle, link netlink.Link, cidr string) error {
+	if h == nil {
+		h = &netlink.Handle{}
+	}
 	addr, err := netlink.ParseAddr(cidr)
 	if err != nil {
 		return err
 	}
-	have, err := netlink.AddrList(link, unix.AF_INET)
+	have, err := h.AddrList(link, unix.AF_INET)
 	if err != nil {
 		return err
 	}
-	for _, h := range have {
-		if !h.Equal(*addr) {
-			if err := netlink.AddrDel(link, &h); err != nil {
-				return fmt.Errorf("remove %s: %w", h.IPNet, err)
+	for _, a := range have {
+		if !a.Equal(*addr) {
+			if err := h.AddrDel(link, &a); err != nil {
+				return fmt.Errorf("remove %s: %w", a.IPNet, err)
 			}
 		}
 	}
-	if err := netlink.AddrReplace(link, addr); err != nil {
+	if err := h.AddrReplace(link, addr); err != nil {
 		return fmt.Errorf("address %s: %w", cidr, err)
 	}
 	return nil
@@ -188,11 +215,15 @@ func (n *network) configureInterface(a *Agent, ifc wire.Interface) error {
 		n.devs[ifc.Name] = d
 	}
 	if n.wg == nil {
-		c, err := wgctrl.New()
+		// Made in the container's namespace, where the kernel's devices
+		// are; wireguard-go's are found by their UAPI sockets anywhere.
+		err := n.ns.do(func() (err error) {
+			n.wg, err = wgctrl.New()
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("wgctrl: %w", err)
 		}
-		n.wg = c
 	}
 	wc, err := wgConfig(ifc)
 	if err != nil {
@@ -201,19 +232,24 @@ func (n *network) configureInterface(a *Agent, ifc wire.Interface) error {
 	if err := n.wg.ConfigureDevice(ifc.Name, wc); err != nil {
 		return fmt.Errorf("wireguard: %w", err)
 	}
-	link, err := netlink.LinkByName(ifc.Name)
+	link, err := n.h.LinkByName(ifc.Name)
 	if err != nil {
 		return err
 	}
 	if link.Attrs().MTU != mtu {
-		if err := netlink.LinkSetMTU(link, mtu); err != nil {
+		if err := n.h.LinkSetMTU(link, mtu); err != nil {
 			return fmt.Errorf("mtu: %w", err)
 		}
 	}
-	if err := setOnlyAddress(link, ifc.Address); err != nil {
+	// No IPv6 on a network without it, as dockerd does: else the kernel
+	// gives the link an fe80:: address nothing answers on.
+	n.ns.do(func() error {
+		return os.WriteFile(a.procDir+"/sys/net/ipv6/conf/"+ifc.Name+"/disable_ipv6", []byte("1"), 0)
+	})
+	if err := setOnlyAddress(n.h, link, ifc.Address); err != nil {
 		return err
 	}
-	if err := netlink.LinkSetUp(link); err != nil {
+	if err := n.h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
 	if ifc.Gateway != "" {
@@ -221,7 +257,7 @@ func (n *network) configureInterface(a *Agent, ifc wire.Interface) error {
 		if gw == nil {
 			return fmt.Errorf("gateway %q is not an address", ifc.Gateway)
 		}
-		if err := netlink.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw}); err != nil {
+		if err := n.h.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw}); err != nil {
 			return fmt.Errorf("default route: %w", err)
 		}
 	}
@@ -259,22 +295,25 @@ func wgConfig(ifc wire.Interface) (wgtypes.Config, error) {
 	return c, nil
 }
 
-// newDevice makes a WireGuard interface: the kernel's if it has the
-// module, else wireguard-go on a TUN.
+// newDevice makes a WireGuard interface in the container's namespace:
+// the kernel's if it has the module, else wireguard-go on a TUN. Either
+// way its UDP socket is made in the agent's namespace, on the underlay.
 func (n *network) newDevice(name string, mtu int) (*wgDevice, error) {
-	err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}})
-	if err == nil {
-		return &wgDevice{name: name}, nil
+	if l, err := n.h.LinkByName(name); err == nil {
+		_ = n.h.LinkDel(l) // left by a configuration that failed half way
 	}
-	if errors.Is(err, unix.EEXIST) {
-		if l, lerr := netlink.LinkByName(name); lerr == nil {
-			_ = netlink.LinkDel(l)
-		}
+	if d, err := n.newKernelDevice(name, mtu); err == nil {
+		return d, nil
 	}
-	t, err := n.openTUN(name, mtu)
+	var t tun.Device
+	err := n.ns.do(func() (err error) {
+		t, err = n.openTUN(name, mtu)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	t = nsTUN{Device: t, mtu: mtu}
 	logger := device.NewLogger(device.LogLevelError, "wireguard "+name+": ")
 	dev := device.NewDevice(t, conn.NewDefaultBind(), logger)
 	uapiFile, err := ipc.UAPIOpen(name)
@@ -305,7 +344,41 @@ func (n *network) newDevice(name string, mtu int) (*wgDevice, error) {
 	return &wgDevice{name: name, user: dev, uapi: uapi}, nil
 }
 
-// openTUN clones a TUN device from the /dev the agent kept.
+// newKernelDevice creates a kernel WireGuard device where the agent is,
+// which binds its socket there, then moves it into the container's
+// namespace. It is born under a name of its own, as the agent's
+// namespace may have an eth0 of its own (a VM's NIC before it is
+// renamed).
+func (n *network) newKernelDevice(name string, mtu int) (*wgDevice, error) {
+	tmp := "wgtmp" + strconv.Itoa(os.Getpid()%1000)
+	if l, err := netlink.LinkByName(tmp); err == nil {
+		_ = netlink.LinkDel(l)
+	}
+	if err := netlink.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: tmp, MTU: mtu}}); err != nil {
+		return nil, err
+	}
+	link, err := netlink.LinkByName(tmp)
+	if err == nil && n.ns != nil {
+		err = netlink.LinkSetNsFd(link, n.ns.fd)
+	}
+	if err != nil {
+		_ = netlink.LinkDel(link)
+		return nil, fmt.Errorf("wireguard %s: %w", name, err)
+	}
+	if link, err = n.h.LinkByName(tmp); err == nil {
+		err = n.h.LinkSetName(link, name)
+	}
+	if err != nil {
+		if link != nil {
+			_ = n.h.LinkDel(link)
+		}
+		return nil, fmt.Errorf("wireguard %s: %w", name, err)
+	}
+	return &wgDevice{name: name}, nil
+}
+
+// openTUN clones a TUN device from the /dev the agent kept. The device
+// belongs to the namespace of the calling thread.
 func (n *network) openTUN(name string, mtu int) (tun.Device, error) {
 	if n.devDir < 0 {
 		return nil, errors.New("no /dev/net/tun")
@@ -335,14 +408,50 @@ func (n *network) openTUN(name string, mtu int) (tun.Device, error) {
 	return t, nil
 }
 
-// newNetwork keeps /dev for later TUN clones (in a VM, devtmpfs makes
-// net/tun when the tun module loads).
-func newNetwork() *network {
+// newNetwork makes the container's network namespace and keeps /dev for
+// later TUN clones (in a VM, devtmpfs makes net/tun when the tun module
+// loads). Without a namespace of its own the container shares the
+// agent's, underlay link included, which the log says.
+func newNetwork(log *slog.Logger) *network {
 	n := &network{devs: map[string]*wgDevice{}, devDir: -1}
 	if fd, err := unix.Open("/dev", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		n.devDir = fd
 	}
+	ns, err := newNetNS()
+	if err != nil {
+		log.Warn("container shares the agent's network namespace", "err", err)
+	}
+	n.ns = ns
+	n.h = &netlink.Handle{}
+	// Its sockets are made on a thread in the namespace (NewHandleAt
+	// would look for the current one in a /proc the agent may not have).
+	if err := ns.do(func() (err error) {
+		n.h, err = netlink.NewHandle()
+		return err
+	}); err != nil {
+		log.Warn("no netlink in the container's namespace", "err", err)
+		n.h = &netlink.Handle{}
+	}
 	return n
+}
+
+// nsTUN is a TUN device in the container's namespace. wireguard-go asks
+// a TUN its MTU by name from whatever thread it runs on, which is in the
+// agent's namespace, where the name is unknown: the MTU it was made with
+// is the answer.
+type nsTUN struct {
+	tun.Device
+	mtu int
+}
+
+func (t nsTUN) MTU() (int, error) { return t.mtu, nil }
+
+// netNS is the container's network namespace; nil: the agent's.
+func (a *Agent) netNS() *netNS {
+	if a.net == nil {
+		return nil
+	}
+	return a.net.ns
 }
 
 // close removes every device and stops DNS.
@@ -350,7 +459,7 @@ func (n *network) close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for name, d := range n.devs {
-		d.close()
+		d.close(n.h)
 		delete(n.devs, name)
 	}
 	if n.wg != nil {
@@ -374,8 +483,8 @@ func (n *network) interfaceNames() []string {
 }
 
 // Dial implements wire.Handler: a published port's connection, made to
-// the port on the machine's loopback, where the container's servers are
-// reachable whichever address they bound.
+// the port on the container's loopback, where its servers are reachable
+// whichever address they bound.
 func (a *Agent) Dial(ctx context.Context, proto string, port int) (net.Conn, error) {
 	if proto != "tcp" && proto != "udp" {
 		return nil, wire.Errorf(wire.KindInvalid, "dial: protocol %q is not supported", proto)
@@ -383,8 +492,10 @@ func (a *Agent) Dial(ctx context.Context, proto string, port int) (net.Conn, err
 	if port <= 0 || port > 65535 {
 		return nil, wire.Errorf(wire.KindInvalid, "dial: bad port %d", port)
 	}
-	d := net.Dialer{Timeout: 5 * time.Second}
-	c, err := d.DialContext(ctx, proto, net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
+	if a.net == nil {
+		return nil, wire.Errorf(wire.KindInvalid, "dial: this machine has no network support")
+	}
+	c, err := a.net.dialContainer(ctx, proto, net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
 	if err != nil {
 		return nil, fmt.Errorf("dial %d/%s: %w", port, proto, err)
 	}

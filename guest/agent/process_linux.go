@@ -177,7 +177,7 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 		oomBefore = a.cg.oomKills()
 	}
 	pid, waited, err := a.reaper.start(func() (int, error) {
-		return forkWithCaps(caps, func() (int, error) {
+		return forkWithCaps(caps, a.netNS(), func() (int, error) {
 			return syscall.ForkExec(argv0, spec.Args, attr)
 		})
 	})

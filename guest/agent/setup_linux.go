@@ -59,7 +59,7 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 		root.close()
 		return err
 	}
-	if err := mountKernelFS(root, rootPath, devices); err != nil {
+	if err := mountKernelFS(root, rootPath, devices, a.netNS()); err != nil {
 		root.close()
 		return err
 	}
@@ -210,8 +210,9 @@ type kernelMount struct {
 }
 
 // mountKernelFS gives the container /proc, /sys and a /dev of its own, as
-// runc does for Docker.
-func mountKernelFS(root *rootDir, rootPath, devices string) error {
+// runc does for Docker. sysfs is mounted from the container's network
+// namespace, whose interfaces it then lists.
+func mountKernelFS(root *rootDir, rootPath, devices string, ns *netNS) error {
 	mounts := []kernelMount{
 		{"/proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, ""},
 		{"/sys", "sysfs", "sysfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV | unix.MS_RDONLY, ""},
@@ -221,7 +222,13 @@ func mountKernelFS(root *rootDir, rootPath, devices string) error {
 		{"/dev/mqueue", "mqueue", "mqueue", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 	}
 	for _, m := range mounts {
-		if err := mountAt(root, m); err != nil {
+		var err error
+		if m.fstype == "sysfs" {
+			err = ns.do(func() error { return mountAt(root, m) })
+		} else {
+			err = mountAt(root, m)
+		}
+		if err != nil {
 			return err
 		}
 		if m.target == "/dev" {

@@ -19,15 +19,20 @@ import (
 const userHZ = 100
 
 // Stats implements wire.Handler. Everything comes from inside the machine:
-// the container's cgroup and the agent's procfs, whose network view is
-// the container's.
+// the container's cgroup and the agent's procfs, read from the
+// container's network namespace for the network counters.
 func (a *Agent) Stats(ctx context.Context) (wire.Stats, error) {
 	s := wire.Stats{Read: time.Now().UTC(), OnlineCPUs: uint32(runtime.NumCPU())}
 	if data, err := os.ReadFile(filepath.Join(a.procDir, "stat")); err == nil {
 		s.SystemCPU, _ = parseProcStat(data)
 	}
-	if data, err := os.ReadFile(filepath.Join(a.procDir, "net/dev")); err == nil {
-		s.Networks = parseNetDev(data)
+	// The counters of the container's namespace, not the agent's.
+	var netDev []byte
+	if err := a.netNS().do(func() (err error) {
+		netDev, err = os.ReadFile(filepath.Join(a.procDir, "thread-self/net/dev"))
+		return err
+	}); err == nil {
+		s.Networks = parseNetDev(netDev)
 	}
 	memTotal := uint64(0)
 	if data, err := os.ReadFile(filepath.Join(a.procDir, "meminfo")); err == nil {

@@ -216,9 +216,14 @@ type Peer struct {
 // regard to case and with or without a trailing dot.
 type DNSConfig struct {
 	Records []DNSRecord `json:"records,omitempty"`
-	// Forward sends names not in Records to the host, which asks its own
-	// resolvers; without it they get NXDOMAIN.
+	// Forward sends names not in Records on to Servers; without it they
+	// get NXDOMAIN.
 	Forward bool `json:"forward,omitempty"`
+	// Servers are the resolvers ("ip:port") a forwarded query goes to, in
+	// order, from the container's network: the gateway of its default
+	// network (the host answers there with its own resolvers) or the
+	// servers given with --dns. None: forwarded names get SERVFAIL.
+	Servers []string `json:"servers,omitempty"`
 }
 
 // DNSRecord maps a name (container name, alias, service name, short ID)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -188,6 +189,13 @@ func (d *Daemon) start() error {
 		"--root", d.root,
 		"--driver", d.opts.Driver,
 		"--agent", d.bins.Agent,
+	}
+	if !slices.Contains(d.opts.Args, "--dns") {
+		dns, err := Resolver()
+		if err != nil {
+			return fmt.Errorf("test resolver: %w", err)
+		}
+		args = append(args, "--dns", dns)
 	}
 	args = append(args, d.opts.Args...)
 	cmd := exec.Command(d.bins.Arca, args...)

@@ -39,6 +39,7 @@ func fakeDaemon(args []string) int {
 	fs.String("root", "", "")
 	fs.String("driver", "", "")
 	agent := fs.String("agent", "", "")
+	fs.String("dns", "", "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}

@@ -90,8 +90,44 @@ func (b *Bridge) setup() error {
 	if err := b.h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("bridge up: %w", err)
 	}
+	// The host's own address on the underlay, where the networks'
+	// gateways listen.
+	host := &netlink.Addr{IPNet: &net.IPNet{IP: HostAddress.AsSlice(), Mask: net.CIDRMask(DefaultPrefix.Bits(), 32)}}
+	if err := b.h.AddrAdd(link, host); err != nil {
+		return fmt.Errorf("bridge address: %w", err)
+	}
 	b.br = link
 	return nil
+}
+
+// ListenUDP opens a UDP socket on the host's underlay address. The socket
+// is made on a thread moved into the underlay and then thrown away; it
+// stays in the underlay's namespace wherever it is used from.
+func (b *Bridge) ListenUDP(port uint16) (*net.UDPConn, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return nil, errors.New("underlay is closed")
+	}
+	type result struct {
+		c   *net.UDPConn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := netns.Set(b.ns); err != nil {
+			ch <- result{err: fmt.Errorf("enter underlay: %w", err)}
+			return
+		}
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: HostAddress.AsSlice(), Port: int(port)})
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		return nil, fmt.Errorf("underlay: %w", r.err)
+	}
+	return r.c, nil
 }
 
 // Close drops the namespace; the kernel removes its links with it.

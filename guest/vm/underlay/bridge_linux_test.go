@@ -1,10 +1,12 @@
 package underlay
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -81,5 +83,47 @@ func TestBridgeAttachesVethAndTap(t *testing.T) {
 	remove()
 	if taps != 1 {
 		t.Fatalf("want 1 tap on the bridge, got %d", taps)
+	}
+}
+
+// TestBridgeListenUDP: the host's underlay socket is bound to
+// HostAddress, which exists only inside the underlay's namespace.
+func TestBridgeListenUDP(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	b, err := NewBridge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, err := b.ListenUDP(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.LocalAddr().(*net.UDPAddr).IP.String(); got != HostAddress.String() {
+		t.Fatalf("bound to %s, want %s", got, HostAddress)
+	}
+	// The same address in the host's namespace is not there to bind.
+	if h, err := net.ListenUDP("udp4", &net.UDPAddr{IP: HostAddress.AsSlice()}); err == nil {
+		h.Close()
+		t.Fatal("host address bound in the daemon's own namespace")
+	}
+	d, err := b.ListenUDP(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.WriteToUDP([]byte("x"), c.LocalAddr().(*net.UDPAddr)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := c.ReadFromUDP(make([]byte, 8)); err != nil {
+		t.Fatalf("underlay datagram: %v", err)
+	}
+	b.Close()
+	if _, err := b.ListenUDP(0); err == nil {
+		t.Fatal("listen after close")
 	}
 }

@@ -22,3 +22,7 @@ func (b *Bridge) AttachVeth(int, net.HardwareAddr) (func(), error) {
 func (b *Bridge) OpenTap() (*os.File, func(), error) {
 	return nil, nil, errors.New("underlay: linux only")
 }
+
+func (b *Bridge) ListenUDP(uint16) (*net.UDPConn, error) {
+	return nil, errors.New("underlay: linux only")
+}

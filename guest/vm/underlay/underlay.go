@@ -18,6 +18,10 @@ import (
 // it does not shadow a container network inside a guest.
 var DefaultPrefix = netip.MustParsePrefix("198.18.0.0/16")
 
+// HostAddress is the host's own address on the underlay: the first of
+// DefaultPrefix, which the Pool keeps back.
+var HostAddress = DefaultPrefix.Addr().Next()
+
 // MTU of underlay links; WireGuard devices on top of it use 80 bytes less.
 const MTU = 1500
 

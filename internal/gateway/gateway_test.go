@@ -1,0 +1,250 @@
+package gateway
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// A container is played by wireguard-go on its own user-space stack, on
+// loopback: everything the test sends stays on this machine.
+type guest struct {
+	dev *device.Device
+	net *netstack.Net
+	key wgtypes.Key
+}
+
+func newGuest(t *testing.T, ip netip.Addr, gw *Gateway) *guest {
+	t.Helper()
+	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{ip}, nil, 1420)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := wgtypes.GeneratePrivateKey()
+	dev := device.NewDevice(tdev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelError, "guest: "))
+	gwKey, _ := wgtypes.ParseKey(gw.PublicKey())
+	cfg := fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nendpoint=127.0.0.1:%d\nallowed_ip=0.0.0.0/0\n",
+		hex.EncodeToString(key[:]), hex.EncodeToString(gwKey[:]), gw.Port())
+	if err := dev.IpcSet(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Up(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dev.Close)
+	state, err := dev.IpcGet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var port uint16
+	for _, line := range strings.Split(state, "\n") {
+		if v, ok := strings.CutPrefix(line, "listen_port="); ok {
+			fmt.Sscan(v, &port)
+		}
+	}
+	if err := gw.SetPeers([]Peer{{PublicKey: key.PublicKey().String(), Endpoint: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), IP: ip}}); err != nil {
+		t.Fatal(err)
+	}
+	return &guest{dev: dev, net: tnet, key: key}
+}
+
+func listenLoopback(port uint16) (*net.UDPConn, error) {
+	return net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
+}
+
+// echoServer answers each connection with what it read, after the client
+// closed its side: that proves the half-close is carried.
+func echoServer(t *testing.T) (port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				c.Write(append([]byte("echo:"), b...))
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// resolverAt answers every A query with 192.0.2.1, over UDP.
+func resolverAt(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var m dnsmessage.Message
+			if m.Unpack(buf[:n]) != nil || len(m.Questions) != 1 {
+				continue
+			}
+			m.Header.Response = true
+			m.Answers = []dnsmessage.Resource{{
+				Header: dnsmessage.ResourceHeader{Name: m.Questions[0].Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 5},
+				Body:   &dnsmessage.AResource{A: [4]byte{192, 0, 2, 1}},
+			}}
+			out, _ := m.Pack()
+			pc.WriteTo(out, from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+func TestGateway(t *testing.T) {
+	gwAddr := netip.MustParseAddr("10.99.0.1")
+	gw, err := New(Config{Address: gwAddr, Listen: listenLoopback, Resolvers: []string{"127.0.0.1:1", resolverAt(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	g := newGuest(t, netip.MustParseAddr("10.99.0.2"), gw)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	t.Run("host loopback through the gateway address", func(t *testing.T) {
+		port := echoServer(t)
+		c, err := g.net.DialContext(ctx, "tcp", fmt.Sprintf("%s:%d", gwAddr, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("hello"))
+		c.(interface{ CloseWrite() error }).CloseWrite()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "echo:hello" {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	})
+
+	t.Run("closed port is refused", func(t *testing.T) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if c, err := g.net.DialContext(ctx, "tcp", fmt.Sprintf("%s:%d", gwAddr, port)); err == nil {
+			c.Close()
+			t.Fatal("connected to a closed port")
+		}
+	})
+
+	t.Run("dns goes to the resolvers", func(t *testing.T) {
+		c, err := g.net.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(gwAddr, 53))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		name := dnsmessage.MustNewName("example.test.")
+		q := dnsmessage.Message{Header: dnsmessage.Header{ID: 42, RecursionDesired: true},
+			Questions: []dnsmessage.Question{{Name: name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}
+		b, _ := q.Pack()
+		c.Write(b)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 512)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m dnsmessage.Message
+		if err := m.Unpack(buf[:n]); err != nil || m.Header.ID != 42 || len(m.Answers) != 1 {
+			t.Fatalf("answer %+v, %v", m, err)
+		}
+	})
+}
+
+// TestGatewayDNSFailure: with no resolver answering, the guest hears
+// SERVFAIL at once instead of waiting out its timeout.
+func TestGatewayDNSFailure(t *testing.T) {
+	gwAddr := netip.MustParseAddr("10.99.0.1")
+	gw, err := New(Config{Address: gwAddr, Listen: listenLoopback, Resolvers: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	g := newGuest(t, netip.MustParseAddr("10.99.0.2"), gw)
+	c, err := g.net.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(gwAddr, 53))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q := dnsmessage.Message{Header: dnsmessage.Header{ID: 7},
+		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName("x.test."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}
+	b, _ := q.Pack()
+	c.Write(b)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m dnsmessage.Message
+	if err := m.Unpack(buf[:n]); err != nil || m.Header.ID != 7 || m.Header.RCode != dnsmessage.RCodeServerFailure {
+		t.Fatalf("answer %+v, %v", m.Header, err)
+	}
+}
+
+// TestGatewayCloseEndsConnections: closing the gateway (the network is
+// removed, the daemon stops) ends what it carries.
+func TestGatewayCloseEndsConnections(t *testing.T) {
+	gwAddr := netip.MustParseAddr("10.99.0.1")
+	gw, err := New(Config{Address: gwAddr, Listen: listenLoopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGuest(t, netip.MustParseAddr("10.99.0.2"), gw)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := g.net.DialContext(ctx, "tcp", fmt.Sprintf("%s:%d", gwAddr, ln.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	host := <-accepted
+	defer host.Close()
+	gw.Close()
+	host.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := host.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("host side after close: %v", err)
+	}
+}
