@@ -394,6 +394,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		spec.UnderlayMAC = plan.mac
 		setup.ResolvConf = embeddedResolvConf()
 	}
+	spec.Shares = sharesFor(setup.Mounts)
 	goSafe(sys, self, func() any {
 		afterDown(down)
 		joins, err := joinAll(sys, env, self, &recCopy, plan)
@@ -455,6 +456,9 @@ func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest
 		return fail(nil, fmt.Errorf("agent session: %w", err))
 	}
 	setup.Rootfs = m.Rootfs()
+	if setup.Mounts, err = guestMountSources(m, setup.Mounts); err != nil {
+		return fail(c, err)
+	}
 	if err := c.Setup(ctx, setup); err != nil {
 		return fail(c, fmt.Errorf("setup: %w", err))
 	}

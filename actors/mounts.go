@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -243,9 +244,55 @@ func (e *Env) mountPoints(ms []persistence.Mount) []container.MountPoint {
 	return out
 }
 
+// sharesFor is the host directories a machine needs for its binds: each
+// bind's source, or the directory of a file bound alone. A share is
+// read-only when every bind from it is.
+func sharesFor(mounts []wire.Mount) []vm.Share {
+	var out []vm.Share
+	idx := map[string]int{}
+	for _, m := range mounts {
+		if m.Type != "bind" {
+			continue
+		}
+		dir := m.Source
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			dir = filepath.Dir(dir)
+		}
+		if i, ok := idx[dir]; ok {
+			out[i].ReadOnly = out[i].ReadOnly && m.ReadOnly
+			continue
+		}
+		idx[dir] = len(out)
+		out = append(out, vm.Share{HostPath: dir, ReadOnly: m.ReadOnly})
+	}
+	return out
+}
+
+// guestMountSources returns the mounts with the binds' host paths turned
+// into the agent's view of them, for machines that see host directories
+// elsewhere (VMs).
+func guestMountSources(m vm.Machine, mounts []wire.Mount) ([]wire.Mount, error) {
+	g, ok := m.(vm.GuestPaths)
+	if !ok {
+		return mounts, nil
+	}
+	out := slices.Clone(mounts)
+	for i := range out {
+		if out[i].Type != "bind" {
+			continue
+		}
+		p, ok := g.GuestPath(out[i].Source)
+		if !ok {
+			return nil, fmt.Errorf("mount %s: %s is not shared with the machine", out[i].Target, out[i].Source)
+		}
+		out[i].Source = p
+	}
+	return out, nil
+}
+
 // hostPathMounts reports whether the driver's agent sees host paths, so a
-// bind of a host directory is a plain bind mount (the sandbox). VM drivers
-// need shares first.
+// bind of a host directory is a plain bind mount (the sandbox), or gets
+// them as shares (qemu's 9p).
 func hostPathMounts(d vm.Driver) bool {
 	h, ok := d.(interface{ HostPathMounts() bool })
 	return ok && h.HostPathMounts()

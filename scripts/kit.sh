@@ -6,7 +6,7 @@
 # modules and the daemon's own arca-agent, so the agent in a VM always
 # matches the daemon.
 #
-#   KIT_ROOT (default /var/cache/arca/kit) gets <kernel-release>/ and a
+#   KIT_ROOT (default /var/cache/arca/kit) gets <kernel-release>-k<format>/ and a
 #   "current" link to it, which is the daemon's default --kit.
 #
 # Idempotent and quiet: a second run is an apt-cache lookup and a stat. Safe
@@ -43,10 +43,13 @@ if [ -z "$pkg" ]; then
 fi
 [ -n "$pkg" ] || { echo "kit.sh: cannot resolve linux-image-amd64" >&2; exit 1; }
 release="${pkg#linux-image-}"
-kit="$KIT_ROOT/$release"
+# Bumped whenever what goes into a kit changes, so existing kits are rebuilt.
+format=2
+name="$release-k$format"
+kit="$KIT_ROOT/$name"
 
 if [ -f "$kit/.complete" ]; then
-	ln -sfn "$release" "$KIT_ROOT/current"
+	ln -sfn "$name" "$KIT_ROOT/current"
 	exit 0
 fi
 
@@ -91,9 +94,10 @@ depmod -b "$work/x" "$release"
 # Modules the agent loads at boot, in this order after their dependencies:
 # virtio-mmio (microvm's bus), the disks, the agent's port, ext4 (which needs
 # crc32c for metadata checksums), overlay. The extras are packed but loaded
-# only when a feature needs them (9p volumes, vsock, WireGuard).
+# only when a machine first needs one (its NIC and WireGuard, 9p shares,
+# vsock).
 boot=(virtio_mmio virtio_blk virtio_console crc32c_generic ext4 overlay)
-extra=(9pnet_virtio 9p vmw_vsock_virtio_transport wireguard)
+extra=(virtio_net wireguard 9pnet_virtio 9p vmw_vsock_virtio_transport)
 
 declare -A seen=()
 order=()
@@ -133,5 +137,5 @@ touch "$out/.complete"
 
 rm -rf "$kit"
 mv "$out" "$kit"
-ln -sfn "$release" "$KIT_ROOT/current"
+ln -sfn "$name" "$KIT_ROOT/current"
 echo "kit.sh: kit ready in $kit" >&2

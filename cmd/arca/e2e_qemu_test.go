@@ -1,8 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -100,6 +105,40 @@ func TestQemuDriver(t *testing.T) {
 		t.Errorf("another container sees /note: %q", out.Stdout)
 	}
 	d.Docker(t, "rm", keep).Must(t)
+
+	// Networks, volumes and ports across the VM boundary: two VMs talk by
+	// name over the network's WireGuard mesh (the guest kernel's), share a
+	// volume over 9p (read-only honoured), a port is published to the host,
+	// and the host's loopback is reachable as host.docker.internal.
+	hostSrv, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostSrv.Close()
+	go http.Serve(hostSrv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "host here") }))
+	hostPort := strconv.Itoa(hostSrv.Addr().(*net.TCPAddr).Port)
+	netName, vol, srv := testenv.Name(t, "net"), testenv.Name(t, "vol"), testenv.Name(t, "srv")
+	d.Docker(t, "network", "create", netName).Must(t)
+	d.Docker(t, "run", "-d", "--name", srv, "--network", netName, "-v", vol+":/data", "-p", "127.0.0.1::8080", ref,
+		"sh", "-c", "echo from-vm > /data/x; exec httpd -f -p 8080 -h /data").Must(t)
+	out := d.Docker(t, "run", "--rm", "--network", netName, "-v", vol+":/data:ro", ref, "sh", "-c",
+		"cat /data/x; wget -q -O - http://"+srv+":8080/x; wget -q -O - http://host.docker.internal:"+hostPort+"/; echo; touch /data/y 2>/dev/null || echo read-only").Must(t).Stdout
+	if out != "from-vm\nfrom-vm\nhost here\nread-only\n" {
+		t.Errorf("second VM on the network and volume: %q", out)
+	}
+	hostAddr := strings.TrimSpace(d.Docker(t, "port", srv, "8080").Must(t).Stdout)
+	if resp, err := http.Get("http://" + hostAddr + "/x"); err != nil {
+		t.Errorf("published port %s: %v", hostAddr, err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "from-vm\n" {
+			t.Errorf("published port %s: %q", hostAddr, body)
+		}
+	}
+	d.Docker(t, "rm", "-f", srv).Must(t)
+	d.Docker(t, "network", "rm", netName).Must(t)
+	d.Docker(t, "volume", "rm", vol).Must(t)
 
 	// kill -9 of the VM under a running container.
 	victim := testenv.Name(t, "victim")

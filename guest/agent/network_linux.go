@@ -76,6 +76,10 @@ func (a *Agent) ConfigureNetwork(ctx context.Context, cfg wire.NetworkConfig) er
 		return wire.Errorf(wire.KindInvalid, "configure network: interfaces without an underlay")
 	}
 	if cfg.Underlay != nil {
+		// In a VM the NIC's and WireGuard's modules come on first use.
+		if err := loadExtraModules(); err != nil {
+			return fmt.Errorf("configure network: %w", err)
+		}
 		if err := configureUnderlay(*cfg.Underlay); err != nil {
 			return fmt.Errorf("configure network: %w", err)
 		}
@@ -302,7 +306,8 @@ func (n *network) newDevice(name string, mtu int) (*wgDevice, error) {
 	if l, err := n.h.LinkByName(name); err == nil {
 		_ = n.h.LinkDel(l) // left by a configuration that failed half way
 	}
-	if d, err := n.newKernelDevice(name, mtu); err == nil {
+	d, kerr := n.newKernelDevice(name, mtu)
+	if kerr == nil {
 		return d, nil
 	}
 	var t tun.Device
@@ -311,7 +316,7 @@ func (n *network) newDevice(name string, mtu int) (*wgDevice, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("no kernel wireguard (%v), and no wireguard-go: %w", kerr, err)
 	}
 	t = nsTUN{Device: t, mtu: mtu}
 	logger := device.NewLogger(device.LogLevelError, "wireguard "+name+": ")
@@ -426,7 +431,7 @@ func newNetwork(log *slog.Logger) *network {
 	// Its sockets are made on a thread in the namespace (NewHandleAt
 	// would look for the current one in a /proc the agent may not have).
 	if err := ns.do(func() (err error) {
-		n.h, err = netlink.NewHandle()
+		n.h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 		return err
 	}); err != nil {
 		log.Warn("no netlink in the container's namespace", "err", err)

@@ -106,7 +106,12 @@ func mountRootfs(spec vm.RootfsSpec, target, linkDir string) error {
 		if m.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
-		if err := unix.Mount(m.Source, m.Target, m.FSType, flags, ""); err != nil {
+		if m.FSType == "9p" {
+			if err := loadExtraModules(); err != nil {
+				return err
+			}
+		}
+		if err := unix.Mount(m.Source, m.Target, m.FSType, flags, m.Options); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Target, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,10 @@ const (
 	// VMModuleList names the modules to load at boot, one a line, each
 	// after its dependencies.
 	VMModuleList = "/etc/arca/modules.boot"
+	// VMModuleExtraList names the modules loaded the first time a
+	// machine needs one of them (a NIC, WireGuard, 9p shares), each after
+	// its dependencies: most machines boot faster without them.
+	VMModuleExtraList = "/etc/arca/modules.extra"
 	// VMPortName is the virtio-serial port the agent serves the host on.
 	VMPortName = "arca"
 	// VMDiskParam on the kernel command line says how many disks the host
@@ -84,6 +89,23 @@ func VMInit(log *slog.Logger) (string, error) {
 	}
 	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "port", dev)
 	return "file:" + dev, nil
+}
+
+var extraModules struct {
+	once sync.Once
+	err  error
+}
+
+// loadExtraModules loads the kit's on-demand modules, once; outside a VM
+// the kernel is the host's and there is nothing to load.
+func loadExtraModules() error {
+	if !inVM.Load() {
+		return nil
+	}
+	extraModules.once.Do(func() {
+		_, extraModules.err = loadModules(VMModuleExtraList, VMModuleDir)
+	})
+	return extraModules.err
 }
 
 // loadModules loads every module named in list from dir, in order.

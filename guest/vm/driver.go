@@ -34,6 +34,23 @@ type MachineSpec struct {
 	// UnderlayMAC, when set, asks for a NIC on the daemon's underlay
 	// network with this hardware address; the agent finds it by that.
 	UnderlayMAC string
+	// Shares are host directories the guest needs (volumes, binds). The
+	// sandbox sees host paths as they are; a VM gets each as a shared
+	// filesystem, and its Machine tells where (see GuestPaths).
+	Shares []Share
+}
+
+// Share is a host directory given to the guest.
+type Share struct {
+	HostPath string
+	ReadOnly bool // every use of it is read-only
+}
+
+// GuestPaths is implemented by machines that see host directories under
+// other paths (VMs): GuestPath says where a host path, inside one of the
+// spec's Shares, appears to the agent.
+type GuestPaths interface {
+	GuestPath(hostPath string) (string, bool)
 }
 
 // Machine is one running guest.
@@ -70,4 +87,5 @@ type DeviceMount struct {
 	Target   string `json:"target"`
 	FSType   string `json:"fstype"`
 	ReadOnly bool   `json:"readOnly"`
+	Options  string `json:"options,omitempty"` // mount data, e.g. 9p's trans=virtio
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/arcavm/arca/guest/vm"
 )
 
 // Defaults for a machine whose spec leaves them zero. Guest memory is only
@@ -49,7 +51,28 @@ type launch struct {
 	// guest is told it: calibrating against the emulated PIT fails on a
 	// busy host, and the kernel then hangs waiting for timer ticks.
 	TSCkHz int64
+	// NIC, when set, is the machine's link to the underlay: a tap qemu
+	// inherits as fd FD.
+	NIC *nic
+	// Shares are host directories given to the guest over 9p, tagged
+	// shareTag(i) in order.
+	Shares []vm.Share
 }
+
+// nic is a network card on an inherited tap.
+type nic struct {
+	FD  int
+	MAC string
+}
+
+// shareTag is the 9p mount tag of the i-th share; shareMount is where
+// the agent mounts it.
+func shareTag(i int) string   { return "arca" + strconv.Itoa(i) }
+func shareMount(i int) string { return "/mnt/share" + strconv.Itoa(i) }
+
+// shareOptions are the guest's 9p mount options: the Linux dialect, and a
+// message size large enough for file copies to move in big pieces.
+const shareOptions = "trans=virtio,version=9p2000.L,msize=262144"
 
 // memoryMiB and cpus turn a spec's limits into qemu's units.
 func memoryBytes(spec int64) int64 {
@@ -125,6 +148,23 @@ func (l launch) args() []string {
 			"-drive", "id=rw,if=none,format=raw,discard=unmap,aio=threads,file="+l.RWDisk,
 			"-device", "virtio-blk-device,drive=rw,serial="+containerSerial)
 	}
+	if l.NIC != nil {
+		a = append(a,
+			"-netdev", "tap,id=ul,fd="+strconv.Itoa(l.NIC.FD),
+			"-device", "virtio-net-device,netdev=ul,mac="+l.NIC.MAC)
+	}
+	for i, sh := range l.Shares {
+		// passthrough: files keep the owners the guest gives them, as on
+		// a bind mount (qemu runs as root). remap: submounts of the share
+		// keep distinct inode numbers.
+		fsdev := "local,id=fs" + strconv.Itoa(i) + ",path=" + qemuValue(sh.HostPath) + ",security_model=passthrough,multidevs=remap"
+		if sh.ReadOnly {
+			fsdev += ",readonly=on"
+		}
+		a = append(a,
+			"-fsdev", fsdev,
+			"-device", "virtio-9p-device,fsdev=fs"+strconv.Itoa(i)+",mount_tag="+shareTag(i))
+	}
 	a = append(a,
 		"-chardev", "socket,id=agent,fd="+strconv.Itoa(l.StreamFD),
 		"-device", "virtio-serial-device,max_ports=2",
@@ -132,6 +172,23 @@ func (l launch) args() []string {
 	)
 	return a
 }
+
+// guestPath maps a host path inside one of shares to the agent's view.
+func guestPath(shares []vm.Share, hostPath string) (string, bool) {
+	for i, sh := range shares {
+		if hostPath == sh.HostPath {
+			return shareMount(i), true
+		}
+		if rest, ok := strings.CutPrefix(hostPath, strings.TrimSuffix(sh.HostPath, "/")+"/"); ok {
+			return shareMount(i) + "/" + rest, true
+		}
+	}
+	return "", false
+}
+
+// qemuValue escapes a value for qemu's option syntax, where a comma is
+// written twice.
+func qemuValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // hostTSCkHz reads the TSC rate from /proc/cpuinfo's contents: "cpu MHz"
 // is the TSC's rate when the TSC is constant. 0 if unknown.

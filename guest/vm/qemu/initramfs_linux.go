@@ -42,8 +42,8 @@ func initramfs(k *Kit, agentPath, dir string) (string, error) {
 }
 
 // writeInitramfs writes the archive: directories, /dev/console (the kernel
-// opens it for init's stdio before any devtmpfs), /init, the modules and
-// the boot list VMInit reads.
+// opens it for init's stdio before any devtmpfs), /init, the modules, the
+// boot list VMInit reads and the list the agent loads on first need.
 func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 	c := newCPIOWriter(w)
 	dirs := []string{"dev", "proc", "sys", "run", "mnt", "etc", "etc/arca", "lib", "lib/modules",
@@ -69,9 +69,11 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 			return err
 		}
 	}
-	list := strings.Join(k.Boot, "\n") + "\n"
-	if err := c.Add(cpioEntry{Name: strings.TrimPrefix(agent.VMModuleList, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
-		return err
+	for path, mods := range map[string][]string{agent.VMModuleList: k.Boot, agent.VMModuleExtraList: k.Extra} {
+		list := strings.Join(mods, "\n") + "\n"
+		if err := c.Add(cpioEntry{Name: strings.TrimPrefix(path, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
+			return err
+		}
 	}
 	return c.Close()
 }

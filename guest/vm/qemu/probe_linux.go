@@ -68,7 +68,7 @@ func (d *Driver) bootProbe(ctx context.Context, accel string, timeout time.Durat
 	defer os.RemoveAll(dir)
 	l := d.launch(dir, 0, 0)
 	l.Accel = accel
-	m, err := d.start(l)
+	m, err := d.start(l, nil, nil)
 	if err != nil {
 		return err
 	}

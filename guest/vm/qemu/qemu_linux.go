@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/underlay"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,13 +44,22 @@ type Config struct {
 
 // Driver boots qemu machines. It is safe for concurrent use.
 type Driver struct {
-	cfg    Config
-	kit    *Kit
-	initrd string
-	accel  string
-	tscKHz int64
-	disks  *disks
+	cfg      Config
+	kit      *Kit
+	initrd   string
+	accel    string
+	tscKHz   int64
+	disks    *disks
+	underlay *underlay.Bridge // nil: machines get no NIC
 }
+
+// UseUnderlay gives machines a NIC on the daemon's underlay: a tap on its
+// bridge behind a virtio-net device. Called before the first Boot.
+func (d *Driver) UseUnderlay(b *underlay.Bridge) { d.underlay = b }
+
+// HostPathMounts reports that host directories reach the guest (as 9p
+// shares), so volumes and binds work.
+func (d *Driver) HostPathMounts() bool { return true }
 
 var _ vm.Driver = (*Driver)(nil)
 
@@ -137,7 +147,23 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	}
 	l := d.launch(spec.StateDir, spec.MemoryBytes, spec.NanoCPUs)
 	l.ImageDisk, l.RWDisk = image, rw
-	m, err := d.start(l)
+	l.Shares = spec.Shares
+	var extra []*os.File
+	var release []func()
+	if spec.UnderlayMAC != "" {
+		if d.underlay == nil {
+			return nil, errors.New("boot qemu: a NIC was asked for but the driver has no underlay")
+		}
+		tap, remove, err := d.underlay.OpenTap()
+		if err != nil {
+			return nil, fmt.Errorf("boot qemu: %w", err)
+		}
+		defer tap.Close() // qemu holds its own copy
+		release = append(release, remove)
+		l.NIC = &nic{FD: l.StreamFD + 1 + len(extra), MAC: spec.UnderlayMAC}
+		extra = append(extra, tap)
+	}
+	m, err := d.start(l, extra, release)
 	if err != nil {
 		return nil, fmt.Errorf("boot qemu: %w", err)
 	}
@@ -159,10 +185,11 @@ func (d *Driver) launch(stateDir string, memory, nanoCPUs int64) launch {
 }
 
 // vmRootfs is how the agent mounts the container's root: both disks, by
-// serial, then the overlay of the image under the writable layer.
-func vmRootfs() vm.RootfsSpec {
+// serial, then the overlay of the image under the writable layer. The
+// shares are mounted alongside, for the binds made from them.
+func vmRootfs(shares []vm.Share) vm.RootfsSpec {
 	const image, rw = "/mnt/image", "/mnt/rw"
-	return vm.RootfsSpec{
+	spec := vm.RootfsSpec{
 		Mounts: []vm.DeviceMount{
 			{Source: "/dev/disk/by-id/virtio-" + imageSerial, Target: image, FSType: "ext4", ReadOnly: true},
 			{Source: "/dev/disk/by-id/virtio-" + containerSerial, Target: rw, FSType: "ext4"},
@@ -171,11 +198,25 @@ func vmRootfs() vm.RootfsSpec {
 		Upper: rw + "/" + rwUpper,
 		Work:  rw + "/" + rwWork,
 	}
+	for i, sh := range shares {
+		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
+			Source: shareTag(i), Target: shareMount(i), FSType: "9p", ReadOnly: sh.ReadOnly, Options: shareOptions,
+		})
+	}
+	return spec
 }
 
 // start runs qemu for l, the agent's stream on a socketpair whose one end
-// qemu inherits as fd 3. Nothing is left behind on error.
-func (d *Driver) start(l launch) (*machine, error) {
+// qemu inherits as fd 3, extra files after it. release runs when the
+// machine is gone. Nothing is left behind on error.
+func (d *Driver) start(l launch, extra []*os.File, release []func()) (m *machine, err error) {
+	defer func() {
+		if err != nil {
+			for _, r := range release {
+				r()
+			}
+		}
+	}()
 	console, err := os.OpenFile(l.Console, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
@@ -200,7 +241,7 @@ func (d *Driver) start(l launch) (*machine, error) {
 		Env:        []string{},
 		Stdout:     stderr,
 		Stderr:     stderr,
-		ExtraFiles: []*os.File{guestEnd}, // fd 3
+		ExtraFiles: append([]*os.File{guestEnd}, extra...), // fd 3, then the extras
 		SysProcAttr: &syscall.SysProcAttr{
 			// The daemon's death takes its machines with it.
 			Pdeathsig: unix.SIGKILL,
@@ -211,7 +252,8 @@ func (d *Driver) start(l launch) (*machine, error) {
 		conn.Close()
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
-	m := &machine{cmd: cmd, conn: conn, console: l.Console, stderr: stderr, rootfs: vmRootfs(), done: make(chan struct{})}
+	m = &machine{cmd: cmd, conn: conn, console: l.Console, stderr: stderr, rootfs: vmRootfs(l.Shares),
+		shares: l.Shares, release: release, done: make(chan struct{})}
 	go m.wait()
 	return m, nil
 }
@@ -223,6 +265,8 @@ type machine struct {
 	console string
 	stderr  *tailBuffer
 	rootfs  vm.RootfsSpec
+	shares  []vm.Share
+	release []func() // run once qemu is gone (the tap)
 
 	done     chan struct{}
 	err      error
@@ -236,6 +280,12 @@ func (m *machine) Conn() net.Conn { return m.conn }
 
 // Rootfs implements vm.Machine.
 func (m *machine) Rootfs() vm.RootfsSpec { return m.rootfs }
+
+// GuestPath implements vm.GuestPaths: a host path inside a share, as the
+// agent sees it.
+func (m *machine) GuestPath(hostPath string) (string, bool) {
+	return guestPath(m.shares, hostPath)
+}
 
 // Done implements vm.Machine.
 func (m *machine) Done() <-chan struct{} { return m.done }
@@ -272,6 +322,9 @@ func (m *machine) wait() {
 		err = fmt.Errorf("qemu: guest kernel panicked%s", detail("", console))
 	}
 	m.err = err
+	for _, r := range m.release {
+		r()
+	}
 	close(m.done)
 }
 

@@ -3,6 +3,7 @@ package qemu
 import (
 	"bytes"
 	"errors"
+	"github.com/arcavm/arca/guest/vm"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -373,10 +374,14 @@ func TestInitramfs(t *testing.T) {
 }
 
 func TestVMRootfs(t *testing.T) {
-	r := vmRootfs()
-	if len(r.Mounts) != 2 || !r.Mounts[0].ReadOnly || r.Mounts[1].ReadOnly {
-		t.Fatalf("mounts = %+v: want the image read-only, then the writable disk", r.Mounts)
+	r := vmRootfs([]vm.Share{{HostPath: "/data", ReadOnly: true}})
+	if len(r.Mounts) != 3 || !r.Mounts[0].ReadOnly || r.Mounts[1].ReadOnly {
+		t.Fatalf("mounts = %+v: want the image read-only, then the writable disk, then the share", r.Mounts)
 	}
+	if sh := r.Mounts[2]; sh.FSType != "9p" || sh.Source != shareTag(0) || sh.Target != shareMount(0) || !sh.ReadOnly || !strings.Contains(sh.Options, "trans=virtio") {
+		t.Errorf("share mount %+v", sh)
+	}
+	r.Mounts = r.Mounts[:2]
 	if r.Lower[0] != r.Mounts[0].Target || !strings.HasPrefix(r.Upper, r.Mounts[1].Target+"/") ||
 		!strings.HasPrefix(r.Work, r.Mounts[1].Target+"/") {
 		t.Errorf("overlay %+v does not sit on the disks %+v", r, r.Mounts)
@@ -384,6 +389,37 @@ func TestVMRootfs(t *testing.T) {
 	for _, m := range r.Mounts {
 		if !strings.HasSuffix(m.Source, imageSerial) && !strings.HasSuffix(m.Source, containerSerial) {
 			t.Errorf("disk %s not named by serial", m.Source)
+		}
+	}
+}
+
+func TestLaunchNICAndShares(t *testing.T) {
+	l := launch{Accel: AccelTCG, StreamFD: 3, NIC: &nic{FD: 4, MAC: "02:00:00:00:00:01"},
+		Shares: []vm.Share{{HostPath: "/srv/a,b"}, {HostPath: "/etc/conf", ReadOnly: true}}}
+	args := strings.Join(l.args(), " ")
+	for _, want := range []string{
+		"-netdev tap,id=ul,fd=4 -device virtio-net-device,netdev=ul,mac=02:00:00:00:00:01",
+		"-fsdev local,id=fs0,path=/srv/a,,b,security_model=passthrough,multidevs=remap -device virtio-9p-device,fsdev=fs0,mount_tag=arca0",
+		"-fsdev local,id=fs1,path=/etc/conf,security_model=passthrough,multidevs=remap,readonly=on -device virtio-9p-device,fsdev=fs1,mount_tag=arca1",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %q:\n%s", want, args)
+		}
+	}
+}
+
+func TestGuestPath(t *testing.T) {
+	shares := []vm.Share{{HostPath: "/var/lib/arca/volumes/v/_data"}, {HostPath: "/etc/app/"}}
+	for _, c := range []struct{ in, want string }{
+		{"/var/lib/arca/volumes/v/_data", "/mnt/share0"},
+		{"/var/lib/arca/volumes/v/_data/sub/f", "/mnt/share0/sub/f"},
+		{"/etc/app/nginx.conf", "/mnt/share1/nginx.conf"},
+		{"/var/lib/arca/volumes/v/_database", ""},
+		{"/elsewhere", ""},
+	} {
+		got, ok := guestPath(shares, c.in)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("%s: got %q %v, want %q", c.in, got, ok, c.want)
 		}
 	}
 }
