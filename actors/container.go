@@ -537,6 +537,7 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 		a.signal(ctx, syscall.SIGKILL)
 		return
 	}
+	a.attachEvents(ctx, true)
 	rt.stdin.connect(m.proc.Stdin)
 	a.event(ctx, events.ActionStart, nil)
 	a.startHealth(ctx)
@@ -656,6 +657,7 @@ func (a *containerActor) teardown(ctx actor.Context) {
 	if m == nil {
 		return
 	}
+	a.attachEvents(ctx, false)
 	rt.down = poweringOff(ctx, m, c)
 }
 

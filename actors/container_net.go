@@ -610,6 +610,32 @@ func (a *containerActor) disconnect(ctx actor.Context, m *messages.DisconnectNet
 	ctx.Respond(&messages.Accepted{})
 }
 
+// attachEvents are dockerd's events for a run's start (up) or end: a
+// network connect or disconnect per network, a volume mount or unmount
+// per volume.
+func (a *containerActor) attachEvents(ctx actor.Context, up bool) {
+	rec := a.rt.rec
+	netAction, volAction := events.ActionDisconnect, events.ActionUnmount
+	if up {
+		netAction, volAction = events.ActionConnect, events.ActionMount
+	}
+	for _, name := range endpointOrder(rec) {
+		if r, err := a.env.netIndex.Load().lookup(rec.Networks[name].NetworkID); err == nil {
+			a.netEvent(ctx, netAction, r)
+		}
+	}
+	for _, m := range rec.Mounts {
+		if m.Type != "volume" {
+			continue
+		}
+		attrs := map[string]string{"container": rec.ID, "driver": "local"}
+		if up {
+			attrs["destination"], attrs["read/write"], attrs["propagation"] = m.Destination, strconv.FormatBool(m.RW), ""
+		}
+		a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, volAction, m.Name, attrs))
+	}
+}
+
 func (a *containerActor) netEvent(ctx actor.Context, action events.Action, r *persistence.NetworkRecord) {
 	a.env.publish(ctx, messages.NewEvent(events.NetworkEventType, action, r.ID,
 		map[string]string{"container": a.rt.rec.ID, "name": r.Name, "type": r.Driver}))

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arcavm/arca/internal/testenv"
 )
@@ -300,5 +301,38 @@ func TestNetworkOutside(t *testing.T) {
 	}
 	if r := d.Docker(t, "run", "--rm", "--network", n+"-app", img, "timeout", "5", "wget", "-q", "-O", "-", "http://198.18.0.2:8080/"); r.Code == 0 {
 		t.Errorf("reached an underlay address: %q", r.Stdout)
+	}
+}
+
+// TestNetworkVolumeEvents: network and volume events as dockerd sends
+// them, in order: create, connect and mount as a container starts,
+// disconnect and unmount as it ends, destroy.
+func TestNetworkVolumeEvents(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	n := testenv.Name(t)
+	since := strconv.FormatInt(time.Now().Unix()-1, 10)
+	d.Docker(t, "network", "create", n+"-net").Must(t)
+	d.Docker(t, "volume", "create", n+"-vol").Must(t)
+	d.Docker(t, "run", "--rm", "--network", n+"-net", "-v", n+"-vol:/data", img, "true").Must(t)
+	d.Docker(t, "network", "rm", n+"-net").Must(t)
+	d.Docker(t, "volume", "rm", n+"-vol").Must(t)
+	until := strconv.FormatInt(time.Now().Unix()+1, 10)
+	out := d.Docker(t, "events", "--since", since, "--until", until, "--filter", "type=network", "--filter", "type=volume",
+		"--format", "{{.Type}} {{.Action}} {{if eq .Type \"volume\"}}{{.Actor.ID}}{{else}}{{.Actor.Attributes.name}}{{end}}").Must(t).Stdout
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasSuffix(line, n+"-net") || strings.HasSuffix(line, n+"-vol") {
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		"network create " + n + "-net", "volume create " + n + "-vol",
+		"network connect " + n + "-net", "volume mount " + n + "-vol",
+		"network disconnect " + n + "-net", "volume unmount " + n + "-vol",
+		"network destroy " + n + "-net", "volume destroy " + n + "-vol",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
