@@ -159,7 +159,21 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.wait(m.Condition, m.Result)
 		ctx.Respond(&messages.Accepted{})
 	case *messages.InspectContainer:
-		ctx.Respond(&messages.InspectContainerReply{Container: a.inspect()})
+		if !m.Size {
+			ctx.Respond(&messages.InspectContainerReply{Container: a.inspect()})
+			break
+		}
+		sender := ctx.Sender()
+		a.withSize(ctx, func(s *sizeMeasured) {
+			in := a.inspect()
+			in.SizeRw, in.SizeRootFs = &s.rw, &s.rootfs
+			ctx.Send(sender, &messages.InspectContainerReply{Container: in})
+		})
+	case *measureSize:
+		sender := ctx.Sender()
+		a.withSize(ctx, func(s *sizeMeasured) { ctx.Send(sender, s) })
+	case *sizeRecorded:
+		a.recordSize(ctx, m)
 	case *messages.AttachContainer:
 		a.attach(ctx, m)
 	case *messages.ContainerLogs:
@@ -658,15 +672,25 @@ func (a *containerActor) teardown(ctx actor.Context) {
 		return
 	}
 	a.attachEvents(ctx, false)
-	rt.down = poweringOff(ctx, m, c)
+	rt.down = poweringOff(ctx, m, c, true)
 }
 
 // poweringOff powers a machine off in the background; the channel closes
 // when it is down.
-func poweringOff(ctx actor.Context, m vm.Machine, c *wire.Client) chan struct{} {
+// With measure, the writable layer is measured first (for docker ps -s
+// once the container has stopped) and the result sent to the actor.
+func poweringOff(ctx actor.Context, m vm.Machine, c *wire.Client, measure bool) chan struct{} {
 	down := make(chan struct{})
-	goSafe(ctx.ActorSystem(), nil, func() any {
+	sys, self := ctx.ActorSystem(), ctx.Self()
+	goSafe(sys, nil, func() any {
 		defer close(down)
+		if measure && c != nil {
+			mctx, cancel := deadline(measureTimeout)
+			if u, err := c.Usage(mctx); err == nil {
+				sys.Root.Send(self, &sizeRecorded{bytes: u.WritableBytes})
+			}
+			cancel()
+		}
 		powerOff(m, c)
 		return nil
 	})

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -512,6 +513,7 @@ func (s *containersSupervisor) list(ctx actor.Context, m *messages.ListContainer
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].snap.Created.After(entries[j].snap.Created) })
 	out := make([]container.Summary, 0, len(entries))
+	var pids []*actor.PID
 	for _, e := range entries {
 		r := &e.snap
 		running := r.State.Status == container.StateRunning || r.State.Status == container.StatePaused
@@ -527,11 +529,33 @@ func (s *containersSupervisor) list(ctx actor.Context, m *messages.ListContainer
 		}
 		s.NetworkSettings.Networks = e.networks
 		out = append(out, s)
+		pids = append(pids, e.pid)
 		if m.Limit > 0 && len(out) >= m.Limit {
 			break
 		}
 	}
-	ctx.Respond(&messages.ListContainersReply{Containers: out})
+	if !m.Size {
+		ctx.Respond(&messages.ListContainersReply{Containers: out})
+		return
+	}
+	// Sizes come from the containers (a running one's agent measures):
+	// gathered off the supervisor, which goes on serving meanwhile.
+	sys := ctx.ActorSystem()
+	respondLater(ctx, func() any {
+		var wg sync.WaitGroup
+		for i, pid := range pids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := sys.Root.RequestFuture(pid, &measureSize{}, measureTimeout+15*time.Second).Result()
+				if sm, ok := res.(*sizeMeasured); ok && err == nil {
+					out[i].SizeRw, out[i].SizeRootFs = sm.rw, sm.rootfs
+				}
+			}()
+		}
+		wg.Wait()
+		return &messages.ListContainersReply{Containers: out}
+	})
 }
 
 func summary(r *persistence.ContainerRecord, health *container.HealthSummary) container.Summary {

@@ -33,6 +33,8 @@ type ContainerRecord struct {
 	// StoppedByUser is set by stop/kill through the API, so that
 	// unless-stopped does not bring it back after a daemon restart.
 	StoppedByUser bool `json:"stoppedByUser,omitempty"`
+	// SizeRw is the writable layer's size as the last run ended.
+	SizeRw int64 `json:"sizeRw,omitempty"`
 }
 
 // ContainerState mirrors Docker's State; times are zero when unset.

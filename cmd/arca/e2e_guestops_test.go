@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -176,5 +177,49 @@ func TestCopy(t *testing.T) {
 	b64 := resp.Header.Get("X-Docker-Container-Path-Stat")
 	if raw, err := decodeB64(b64); err != nil || json.Unmarshal(raw, &st) != nil || st.Name != "host.txt" {
 		t.Errorf("path stat %q: %+v %v", b64, st, err)
+	}
+}
+
+// TestContainerSize: ps -s and inspect --size report the writable layer,
+// measured by the agent while the container runs and kept from its last
+// run once it has stopped.
+func TestContainerSize(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	name := testenv.Name(t)
+	d.Docker(t, "run", "-d", "--name", name, img, "sh", "-c", "head -c 100000 /dev/zero > /blob; exec sleep 300").Must(t)
+	defer d.Docker(t, "rm", "-f", name)
+	sizeRw := func() int {
+		out := d.Docker(t, "inspect", "--size", "-f", "{{.SizeRw}} {{.SizeRootFs}}", name).Must(t).Stdout
+		var rw, rootfs int
+		fmt.Sscan(out, &rw, &rootfs)
+		if rootfs <= rw {
+			t.Errorf("SizeRootFs %d does not include the image (SizeRw %d)", rootfs, rw)
+		}
+		return rw
+	}
+	var rw int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if rw = sizeRw(); rw >= 100000 {
+			break
+		}
+	}
+	if rw < 100000 || rw > 120000 {
+		t.Errorf("running: SizeRw %d, want about 100000", rw)
+	}
+	if ps := d.Docker(t, "ps", "-s", "--filter", "name="+name, "--format", "{{.Size}}").Must(t).Stdout; !strings.HasPrefix(ps, "100kB (virtual ") {
+		t.Errorf("ps -s: %q", ps)
+	}
+	d.Docker(t, "stop", "-t", "1", name).Must(t)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if rw = sizeRw(); rw >= 100000 {
+			break
+		}
+	}
+	if rw < 100000 || rw > 120000 {
+		t.Errorf("stopped: SizeRw %d, want the last run's, about 100000", rw)
+	}
+	if ps := d.Docker(t, "ps", "-a", "-s", "--filter", "name="+name, "--format", "{{.Size}}").Must(t).Stdout; !strings.HasPrefix(ps, "100kB (virtual ") {
+		t.Errorf("ps -a -s after stop: %q", ps)
 	}
 }

@@ -46,6 +46,10 @@ type Agent struct {
 	net          *network   // nil until prepare
 	pauseMu      sync.Mutex // one Pause or Resume at a time
 
+	// upper is the container's writable layer, opened at Setup: after the
+	// pivot its path is gone from the agent's view.
+	upper *os.File
+
 	mu          sync.Mutex
 	root        *rootDir // nil until Setup
 	rootPath    string   // the container root as the agent sees it

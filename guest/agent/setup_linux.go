@@ -54,6 +54,14 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 	if err != nil {
 		return err
 	}
+	if req.Rootfs.Upper != "" {
+		// For Usage; a failure only costs docker ps -s its figure.
+		if f, err := os.Open(req.Rootfs.Upper); err == nil {
+			a.upper = f
+		} else {
+			a.log.Warn("writable layer not measurable", "err", err)
+		}
+	}
 	devices, err := makeDevices(filepath.Join(a.runDir, "dev"))
 	if err != nil {
 		root.close()

@@ -24,6 +24,18 @@ func (c *Client) Top(ctx context.Context, psArgs string) (TopResult, error) {
 	return *resp.Top, nil
 }
 
+// Usage measures the container's writable layer (docker ps -s).
+func (c *Client) Usage(ctx context.Context) (DiskUsage, error) {
+	resp, err := c.call(ctx, request{Op: opUsage})
+	if err != nil {
+		return DiskUsage{}, fmt.Errorf("container disk usage: %w", err)
+	}
+	if resp.Usage == nil {
+		return DiskUsage{}, errors.New("container disk usage: agent sent none")
+	}
+	return *resp.Usage, nil
+}
+
 // Stats takes one sample of the container's resource use.
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	resp, err := c.call(ctx, request{Op: opStats})

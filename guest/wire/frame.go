@@ -28,6 +28,8 @@ const (
 	opShutdown op = "shutdown"
 	opTop      op = "top"
 	opStats    op = "stats"
+	// opUsage measures the container's writable layer.
+	opUsage op = "usage"
 	opPause    op = "pause"
 	opResume   op = "resume"
 	// opNetwork replaces the machine's whole network configuration.
@@ -79,6 +81,7 @@ type response struct {
 	Exit    *ExitStatus `json:"exit,omitempty"`
 	Top     *TopResult  `json:"top,omitempty"`
 	Stats   *Stats      `json:"stats,omitempty"`
+	Usage   *DiskUsage  `json:"usage,omitempty"`
 	Stat    *PathStat   `json:"stat,omitempty"`
 }
 

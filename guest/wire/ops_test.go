@@ -19,6 +19,10 @@ func (f *fakeAgent) Top(ctx context.Context, psArgs string) (TopResult, error) {
 	return TopResult{Titles: []string{"PID", "CMD"}, Processes: [][]string{{"1", psArgs}}}, nil
 }
 
+func (f *fakeAgent) Usage(ctx context.Context) (DiskUsage, error) {
+	return DiskUsage{WritableBytes: 4096}, nil
+}
+
 func (f *fakeAgent) Stats(ctx context.Context) (Stats, error) {
 	return Stats{CPUTotal: 42, Networks: map[string]NetworkStats{"eth0": {RxBytes: 7}}}, nil
 }
@@ -93,6 +97,9 @@ func TestContainerOps(t *testing.T) {
 	st, err := c.Stats(ctx(t))
 	if err != nil || st.CPUTotal != 42 || st.Networks["eth0"].RxBytes != 7 {
 		t.Fatalf("stats: %+v %v", st, err)
+	}
+	if u, err := c.Usage(ctx(t)); err != nil || u.WritableBytes != 4096 {
+		t.Fatalf("usage: %+v %v", u, err)
 	}
 	if err := c.Pause(ctx(t)); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,8 @@ type Handler interface {
 	Top(ctx context.Context, psArgs string) (TopResult, error)
 	// Stats takes one sample of the container's resource use.
 	Stats(ctx context.Context) (Stats, error)
+	// Usage measures the container's writable layer.
+	Usage(ctx context.Context) (DiskUsage, error)
 	// Pause freezes every process of the container (not the agent) and
 	// returns once they are frozen; Resume thaws them.
 	Pause(ctx context.Context) error
@@ -194,6 +196,10 @@ func (s *server) handle(st net.Conn) {
 		var stats Stats
 		stats, err = s.h.Stats(s.ctx)
 		resp.Stats = &stats
+	case opUsage:
+		var u DiskUsage
+		u, err = s.h.Usage(s.ctx)
+		resp.Usage = &u
 	case opPause:
 		err = s.h.Pause(s.ctx)
 	case opResume:

@@ -85,6 +85,12 @@ var DefaultCapabilities = []string{
 	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 }
 
+// DiskUsage is what the container's writable layer holds: the bytes of
+// its files (each hard-linked file once), as dockerd counts SizeRw.
+type DiskUsage struct {
+	WritableBytes int64 `json:"writableBytes"`
+}
+
 // Stats is one sample of the container's resource use, with what Docker's
 // stats JSON needs. Counters are cumulative; the host computes rates from
 // two samples, as Docker clients do.
