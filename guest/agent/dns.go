@@ -1,8 +1,8 @@
 package agent
 
 import (
-	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/internal/dnsfwd"
 )
 
 // DNSAddress is where every guest's resolver listens, as on dockerd.
@@ -111,26 +112,6 @@ func (t *dnsTable) answer(query []byte) (reply []byte, upstream bool, err error)
 	return reply, false, err
 }
 
-// serverFailure is the SERVFAIL reply to query, for when no upstream
-// server answered.
-func serverFailure(query []byte) ([]byte, error) {
-	var p dnsmessage.Parser
-	h, err := p.Start(query)
-	if err != nil {
-		return nil, err
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil, err
-	}
-	b, err := startReply(dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode,
-		RecursionDesired: h.RecursionDesired, RecursionAvailable: true, RCode: dnsmessage.RCodeServerFailure}, q)
-	if err != nil {
-		return nil, err
-	}
-	return b.Finish()
-}
-
 func startReply(h dnsmessage.Header, q dnsmessage.Question) (*dnsmessage.Builder, error) {
 	b := dnsmessage.NewBuilder(nil, h)
 	b.EnableCompression()
@@ -159,7 +140,7 @@ func (s *dnsServer) reply(query []byte, proto string) ([]byte, error) {
 		return out, err
 	}
 	for _, server := range t.servers {
-		out, err := s.exchange(server, query, proto)
+		out, err := dnsfwd.Exchange(s.dial, server, proto, query, forwardTimeout)
 		if err == nil {
 			return out, nil
 		}
@@ -167,46 +148,7 @@ func (s *dnsServer) reply(query []byte, proto string) ([]byte, error) {
 			s.log.Debug("dns forward", "server", server, "err", err)
 		}
 	}
-	return serverFailure(query)
-}
-
-// exchange asks one upstream server.
-func (s *dnsServer) exchange(server string, query []byte, proto string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
-	defer cancel()
-	c, err := s.dial(ctx, proto, server)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(forwardTimeout))
-	if proto == "udp" {
-		if _, err := c.Write(query); err != nil {
-			return nil, err
-		}
-		buf := make([]byte, 65535)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return nil, err
-			}
-			if n >= 2 && buf[0] == query[0] && buf[1] == query[1] {
-				return buf[:n], nil
-			}
-		}
-	}
-	if _, err := c.Write(append([]byte{byte(len(query) >> 8), byte(len(query))}, query...)); err != nil {
-		return nil, err
-	}
-	var lenBuf [2]byte
-	if _, err := readFull(c, lenBuf[:]); err != nil {
-		return nil, err
-	}
-	out := make([]byte, int(lenBuf[0])<<8|int(lenBuf[1]))
-	if _, err := readFull(c, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return dnsfwd.ServerFailure(query)
 }
 
 // dnsServer answers on 127.0.0.11:53 over UDP and TCP.
@@ -216,18 +158,15 @@ type dnsServer struct {
 	tcp   net.Listener
 	log   *slog.Logger
 	// dial reaches upstream servers from the container's network.
-	dial func(ctx context.Context, proto, addr string) (net.Conn, error)
+	dial dnsfwd.Dial
 	wg   sync.WaitGroup
 }
 
-// dialFunc is how the resolver reaches upstream servers.
-type dialFunc func(ctx context.Context, proto, addr string) (net.Conn, error)
-
-func startDNS(log *slog.Logger, dial dialFunc) (*dnsServer, error) {
+func startDNS(log *slog.Logger, dial dnsfwd.Dial) (*dnsServer, error) {
 	return startDNSAt(DNSAddress, log, dial)
 }
 
-func startDNSAt(addr string, log *slog.Logger, dial dialFunc) (*dnsServer, error) {
+func startDNSAt(addr string, log *slog.Logger, dial dnsfwd.Dial) (*dnsServer, error) {
 	udp, err := net.ListenPacket("udp4", addr)
 	if err != nil {
 		return nil, err
@@ -298,11 +237,11 @@ func (s *dnsServer) serveConn(c net.Conn) {
 	defer c.Close()
 	var lenBuf [2]byte
 	for {
-		if _, err := readFull(c, lenBuf[:]); err != nil {
+		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
 			return
 		}
 		q := make([]byte, int(lenBuf[0])<<8|int(lenBuf[1]))
-		if _, err := readFull(c, q); err != nil {
+		if _, err := io.ReadFull(c, q); err != nil {
 			return
 		}
 		out, err := s.reply(q, "tcp")
@@ -313,16 +252,4 @@ func (s *dnsServer) serveConn(c net.Conn) {
 			return
 		}
 	}
-}
-
-func readFull(c net.Conn, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := c.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }

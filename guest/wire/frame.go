@@ -29,9 +29,9 @@ const (
 	opTop      op = "top"
 	opStats    op = "stats"
 	// opUsage measures the container's writable layer.
-	opUsage op = "usage"
-	opPause    op = "pause"
-	opResume   op = "resume"
+	opUsage  op = "usage"
+	opPause  op = "pause"
+	opResume op = "resume"
 	// opNetwork replaces the machine's whole network configuration.
 	opNetwork op = "network"
 	// opDial connects to a port in the machine; the stream then carries

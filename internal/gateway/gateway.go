@@ -11,7 +11,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
+	"github.com/arcavm/arca/internal/dnsfwd"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -370,7 +369,7 @@ func (g *Gateway) serveDNS(in *gonet.UDPConn) {
 			if err != nil {
 				// Say so at once rather than let the guest time out.
 				g.cfg.Log.Debug("gateway: dns", "err", err)
-				if a, err = serverFailure(q); err != nil {
+				if a, err = dnsfwd.ServerFailure(q); err != nil {
 					return
 				}
 			}
@@ -381,65 +380,15 @@ func (g *Gateway) serveDNS(in *gonet.UDPConn) {
 
 // resolve asks the resolvers in order; the first answer wins.
 func (g *Gateway) resolve(q []byte) ([]byte, error) {
-	if len(q) < 2 {
-		return nil, errors.New("short query")
-	}
+	var d net.Dialer
 	err := errors.New("no resolvers")
 	for _, r := range g.cfg.Resolvers {
 		var a []byte
-		if a, err = exchangeUDP(r, q); err == nil {
+		if a, err = dnsfwd.Exchange(d.DialContext, r, "udp", q, 3*time.Second); err == nil {
 			return a, nil
 		}
 	}
 	return nil, err
-}
-
-func exchangeUDP(server string, q []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", server)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	deadline, _ := ctx.Deadline()
-	c.SetDeadline(deadline)
-	if _, err := c.Write(q); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 65535)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return nil, err
-		}
-		if n >= 2 && buf[0] == q[0] && buf[1] == q[1] {
-			return buf[:n], nil
-		}
-	}
-}
-
-// serverFailure is the SERVFAIL reply to query q.
-func serverFailure(q []byte) ([]byte, error) {
-	var p dnsmessage.Parser
-	h, err := p.Start(q)
-	if err != nil {
-		return nil, err
-	}
-	question, err := p.Question()
-	if err != nil {
-		return nil, err
-	}
-	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode,
-		RecursionDesired: h.RecursionDesired, RecursionAvailable: true, RCode: dnsmessage.RCodeServerFailure})
-	if err := b.StartQuestions(); err != nil {
-		return nil, err
-	}
-	if err := b.Question(question); err != nil {
-		return nil, err
-	}
-	return b.Finish()
 }
 
 func addrOf(a tcpip.Address) netip.Addr {

@@ -109,25 +109,31 @@ func (b *Bridge) ListenUDP(port uint16) (*net.UDPConn, error) {
 	if b.closed {
 		return nil, errors.New("underlay is closed")
 	}
-	type result struct {
-		c   *net.UDPConn
-		err error
+	var c *net.UDPConn
+	err := b.inNamespace(func() (err error) {
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: HostAddress.AsSlice(), Port: int(port)})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("underlay: %w", err)
 	}
-	ch := make(chan result, 1)
+	return c, nil
+}
+
+// inNamespace runs fn on a thread moved into the underlay's namespace,
+// which is then thrown away: what fn creates (sockets, taps) belongs to
+// the underlay, and no other goroutine ever runs there.
+func (b *Bridge) inNamespace(fn func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 		if err := netns.Set(b.ns); err != nil {
-			ch <- result{err: fmt.Errorf("enter underlay: %w", err)}
+			ch <- fmt.Errorf("enter underlay: %w", err)
 			return
 		}
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: HostAddress.AsSlice(), Port: int(port)})
-		ch <- result{c, err}
+		ch <- fn()
 	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, fmt.Errorf("underlay: %w", r.err)
-	}
-	return r.c, nil
+	return <-ch
 }
 
 // Close drops the namespace; the kernel removes its links with it.
@@ -207,17 +213,11 @@ func (b *Bridge) OpenTap() (*os.File, func(), error) {
 		return nil, nil, errors.New("underlay is closed")
 	}
 	name := "ut" + randomSuffix()
-	type result struct {
+	var r struct {
 		f   *os.File
 		err error
 	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := netns.Set(b.ns); err != nil {
-			ch <- result{err: fmt.Errorf("enter underlay: %w", err)}
-			return
-		}
+	r.err = b.inNamespace(func() error {
 		tap := &netlink.Tuntap{
 			LinkAttrs: netlink.LinkAttrs{Name: name, MTU: MTU, MasterIndex: b.br.Attrs().Index},
 			Mode:      netlink.TUNTAP_MODE_TAP,
@@ -225,16 +225,17 @@ func (b *Bridge) OpenTap() (*os.File, func(), error) {
 			Queues:    1,
 		}
 		if err := netlink.LinkAdd(tap); err != nil {
-			ch <- result{err: err}
-			return
+			return err
 		}
 		if len(tap.Fds) != 1 {
-			ch <- result{err: fmt.Errorf("got %d queues", len(tap.Fds))}
-			return
+			for _, f := range tap.Fds {
+				f.Close()
+			}
+			return fmt.Errorf("got %d queues", len(tap.Fds))
 		}
-		ch <- result{f: tap.Fds[0]}
-	}()
-	r := <-ch
+		r.f = tap.Fds[0]
+		return nil
+	})
 	del := func() {
 		if l, err := b.h.LinkByName(name); err == nil {
 			_ = b.h.LinkDel(l)
