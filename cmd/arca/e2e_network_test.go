@@ -275,8 +275,13 @@ func TestNetworkOutside(t *testing.T) {
 		t.Errorf("bad --add-host: %d %q", r.Code, r.Stderr)
 	}
 
-	// Names the networks do not know go to the daemon's resolvers.
-	out := d.Docker(t, "run", "--rm", "--network", n+"-app", img, "nslookup", "www."+testenv.ResolverDomain).Stdout
+	// Names the networks do not know go to the daemon's resolvers. The
+	// first query also waits on WireGuard's first handshake with the
+	// gateway, which a loaded CI machine (and -race) can make slow enough
+	// for nslookup to give up once: it asks a few times, as a resolver
+	// library would retry.
+	out := d.Docker(t, "run", "--rm", "--network", n+"-app", img, "sh", "-c",
+		"for i in 1 2 3; do nslookup www."+testenv.ResolverDomain+" && exit 0; done; exit 1").Stdout
 	if !strings.Contains(out, testenv.ResolverAnswer) {
 		t.Errorf("forwarded name: %q", out)
 	}

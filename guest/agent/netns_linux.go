@@ -7,6 +7,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The main goroutine keeps the main thread to itself. Threads are moved
+// into the container's namespace and thrown away; Go cannot end the main
+// thread, only park it where it is, and the host finds the machine's
+// namespace by the agent's pid, which is the main thread's (the sandbox
+// moves the underlay link there). So no goroutine but main may ever run
+// on it.
+func init() { runtime.LockOSThread() }
+
 // netNS is the network namespace the container's processes live in. It
 // holds loopback and the WireGuard interfaces and nothing else: the
 // machine's own link to the underlay, and the sockets WireGuard sends its
