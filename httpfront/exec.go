@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,8 +54,18 @@ func (s *Server) execStart(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
+	// docker-py reads the upgraded stream from the raw socket under the
+	// buffered reader that parsed the response headers: output that came
+	// in the same read as the headers is lost. dockerd's exec takes tens
+	// of milliseconds to start (runc), which hides this; a machine's agent
+	// starts a process in a few, so for that client the start waits a
+	// little after the upgrade.
+	settle := strings.HasPrefix(string(ctx.UserAgent()), "docker-sdk-python")
 	s.hijack(ctx, streamMediaType(ctx, req.Tty), func(c, raw net.Conn, bw *bufio.Writer) {
 		defer raw.Close()
+		if settle {
+			time.Sleep(dockerPySettle)
+		}
 		res, err := s.ask(s.sys.Containers, msg, time.Minute)
 		var reply *messages.StartExecReply
 		if err == nil {
@@ -73,6 +84,10 @@ func (s *Server) execStart(ctx *fasthttp.RequestCtx) {
 		pumpExec(c, raw, bw, reply)
 	})
 }
+
+// dockerPySettle is how long an exec start waits after the upgrade for
+// docker-py to have read the response headers.
+const dockerPySettle = 100 * time.Millisecond
 
 // pumpExec carries an attached exec's streams until its output ends and its
 // exit code is recorded.
