@@ -672,19 +672,19 @@ func (a *containerActor) teardown(ctx actor.Context) {
 		return
 	}
 	a.attachEvents(ctx, false)
-	rt.down = poweringOff(ctx, m, c, true)
+	rt.down = poweringOff(ctx, m, c)
 }
 
 // poweringOff powers a machine off in the background; the channel closes
 // when it is down.
-// With measure, the writable layer is measured first (for docker ps -s
-// once the container has stopped) and the result sent to the actor.
-func poweringOff(ctx actor.Context, m vm.Machine, c *wire.Client, measure bool) chan struct{} {
+// The writable layer is measured first (for docker ps -s once the
+// container has stopped) and the result sent to the actor.
+func poweringOff(ctx actor.Context, m vm.Machine, c *wire.Client) chan struct{} {
 	down := make(chan struct{})
 	sys, self := ctx.ActorSystem(), ctx.Self()
 	goSafe(sys, nil, func() any {
 		defer close(down)
-		if measure && c != nil {
+		if c != nil {
 			mctx, cancel := deadline(measureTimeout)
 			if u, err := c.Usage(mctx); err == nil {
 				sys.Root.Send(self, &sizeRecorded{bytes: u.WritableBytes})

@@ -5,7 +5,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/messages"
 )
 
@@ -26,35 +25,31 @@ type sizeRecorded struct{ bytes int64 }
 const measureTimeout = 30 * time.Second
 
 // withSize calls done on the actor with the container's sizes, measured
-// in the background when the container runs.
+// in the background: a running container's agent measures its writable
+// layer, a stopped one has the last run's measure.
 func (a *containerActor) withSize(ctx actor.Context, done func(m *sizeMeasured)) {
 	rec := a.rt.rec
 	c := a.rt.client
+	stored := rec.SizeRw
 	images := a.env.images
 	imageID := string(rec.ImageID)
-	if c == nil {
-		rw := rec.SizeRw
-		ask(ctx, images, &messages.ResolveImage{Name: imageID}, 10*time.Second, func(res any, err error) {
-			done(&sizeMeasured{rw: rw, rootfs: rw + imageSize(res, err)})
-		})
-		return
-	}
-	f := actor.NewFuture(ctx.ActorSystem(), measureTimeout+10*time.Second)
 	sys := ctx.ActorSystem()
+	f := actor.NewFuture(sys, measureTimeout+10*time.Second)
 	go func() {
-		dctx, cancel := deadline(measureTimeout)
-		u, err := c.Usage(dctx)
-		cancel()
-		if err != nil {
-			u = wire.DiskUsage{}
+		rw := stored
+		if c != nil {
+			dctx, cancel := deadline(measureTimeout)
+			u, _ := c.Usage(dctx) // zero when the agent cannot say
+			cancel()
+			rw = u.WritableBytes
 		}
-		res, ierr := sys.Root.RequestFuture(images, &messages.ResolveImage{Name: imageID}, 10*time.Second).Result()
-		sys.Root.Send(f.PID(), &sizeMeasured{rw: u.WritableBytes, rootfs: u.WritableBytes + imageSize(res, ierr)})
+		res, err := sys.Root.RequestFuture(images, &messages.ResolveImage{Name: imageID}, 10*time.Second).Result()
+		sys.Root.Send(f.PID(), &sizeMeasured{rw: rw, rootfs: rw + imageSize(res, err)})
 	}()
 	ctx.ReenterAfter(f, func(res any, err error) {
 		m, _ := res.(*sizeMeasured)
 		if m == nil {
-			m = &sizeMeasured{rw: rec.SizeRw, rootfs: rec.SizeRw}
+			m = &sizeMeasured{rw: stored, rootfs: stored}
 		}
 		done(m)
 	})

@@ -130,15 +130,20 @@ func startReply(h dnsmessage.Header, q dnsmessage.Question) (*dnsmessage.Builder
 // forwardTimeout bounds one upstream server's answer.
 const forwardTimeout = 3 * time.Second
 
-// reply answers one query, from the table or from the upstream servers,
-// asked over the protocol the client used (a truncated UDP answer makes
-// the client ask again over TCP, which is then forwarded as TCP).
+// reply answers one query, from the table or from the upstream servers.
 func (s *dnsServer) reply(query []byte, proto string) ([]byte, error) {
 	t := s.table.Load()
 	out, upstream, err := t.answer(query)
 	if err != nil || !upstream {
 		return out, err
 	}
+	return s.forward(t, query, proto)
+}
+
+// forward asks t's upstream servers in order, over the protocol the
+// client used (a truncated UDP answer makes the client ask again over
+// TCP, which is then forwarded as TCP); SERVFAIL when none answers.
+func (s *dnsServer) forward(t *dnsTable, query []byte, proto string) ([]byte, error) {
 	for _, server := range t.servers {
 		out, err := dnsfwd.Exchange(s.dial, server, proto, query, forwardTimeout)
 		if err == nil {
@@ -203,21 +208,22 @@ func (s *dnsServer) serveUDP() {
 			}
 			continue
 		}
-		query := append([]byte(nil), buf[:n]...)
-		if _, upstream, err := s.table.Load().answer(query); err == nil && upstream {
+		t := s.table.Load()
+		out, upstream, err := t.answer(buf[:n])
+		switch {
+		case err != nil:
+			// Not a query we can parse: drop it, as resolvers do.
+		case upstream:
 			// Forwarding waits on another server: not in this loop.
+			query := append([]byte(nil), buf[:n]...)
 			go func() {
-				if out, err := s.reply(query, "udp"); err == nil {
+				if out, err := s.forward(t, query, "udp"); err == nil {
 					s.udp.WriteTo(out, from)
 				}
 			}()
-			continue
+		default:
+			s.udp.WriteTo(out, from)
 		}
-		out, err := s.reply(query, "udp")
-		if err != nil {
-			continue // not a query we can parse: drop it, as resolvers do
-		}
-		s.udp.WriteTo(out, from)
 	}
 }
 

@@ -427,16 +427,17 @@ func newNetwork(log *slog.Logger) *network {
 		log.Warn("container shares the agent's network namespace", "err", err)
 	}
 	n.ns = ns
-	n.h = &netlink.Handle{}
 	// Its sockets are made on a thread in the namespace (NewHandleAt
 	// would look for the current one in a /proc the agent may not have).
+	var h *netlink.Handle
 	if err := ns.do(func() (err error) {
-		n.h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 		return err
 	}); err != nil {
 		log.Warn("no netlink in the container's namespace", "err", err)
-		n.h = &netlink.Handle{}
+		h = &netlink.Handle{}
 	}
+	n.h = h
 	return n
 }
 

@@ -66,8 +66,6 @@ type Gateway struct {
 	bind  *udpBind
 	dev   *device.Device
 	stack *stack.Stack
-	tunEP *channel.Endpoint
-	tun   *stackTUN
 	port  uint16
 
 	mu     sync.Mutex
@@ -103,14 +101,16 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{cfg: cfg, key: key, bind: &udpBind{listen: cfg.Listen}, conns: map[io.Closer]struct{}{}}
-	if err := g.startStack(); err != nil {
+	ep, err := g.startStack()
+	if err != nil {
+		g.Close()
 		return nil, err
 	}
-	g.tun = newStackTUN(g.tunEP, cfg.MTU)
 	logger := &device.Logger{Verbosef: device.DiscardLogf, Errorf: func(f string, args ...any) {
 		cfg.Log.Debug("gateway wireguard: " + fmt.Sprintf(f, args...))
 	}}
-	g.dev = device.NewDevice(g.tun, g.bind, logger)
+	// The TUN reads what the stack writes to its NIC, and writes to it.
+	g.dev = device.NewDevice(newStackTUN(ep, cfg.MTU), g.bind, logger)
 	if err := g.dev.IpcSet("private_key=" + hex.EncodeToString(key[:]) + "\nlisten_port=0\n"); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -127,39 +127,37 @@ func New(cfg Config) (*Gateway, error) {
 
 // startStack makes the user-space stack: one NIC that takes packets for
 // any address (they are the containers' connections to the world) and
-// hands each new TCP connection and UDP flow to the gateway.
-func (g *Gateway) startStack() error {
+// hands each new TCP connection and UDP flow to the gateway. It returns
+// the NIC's link endpoint.
+func (g *Gateway) startStack() (*channel.Endpoint, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})
+	g.stack = s // closed by Close, also on a failure here
 	ep := channel.New(512, uint32(g.cfg.MTU), "")
 	if err := s.CreateNIC(nicID, ep); err != nil {
-		return fmt.Errorf("gateway: stack: %v", err)
+		return nil, fmt.Errorf("gateway: stack: %v", err)
 	}
 	addr := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
 		AddressWithPrefix: tcpip.AddrFrom4(g.cfg.Address.As4()).WithPrefix()}
 	if err := s.AddProtocolAddress(nicID, addr, stack.AddressProperties{}); err != nil {
-		return fmt.Errorf("gateway: stack: %v", err)
+		return nil, fmt.Errorf("gateway: stack: %v", err)
 	}
 	// Promiscuous and spoofing: accept packets for, and answer from,
 	// whatever address a container connects to.
 	if err := s.SetPromiscuousMode(nicID, true); err != nil {
-		return fmt.Errorf("gateway: stack: %v", err)
+		return nil, fmt.Errorf("gateway: stack: %v", err)
 	}
 	if err := s.SetSpoofing(nicID, true); err != nil {
-		return fmt.Errorf("gateway: stack: %v", err)
+		return nil, fmt.Errorf("gateway: stack: %v", err)
 	}
 	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
 	sack := tcpip.TCPSACKEnabled(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcp.NewForwarder(s, 0, 1024, g.acceptTCP).HandlePacket)
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udp.NewForwarder(s, g.acceptUDP).HandlePacket)
-	g.stack = s
-	// The TUN reads what the stack writes to the NIC; it is made after
-	// the stack, by New, from the same endpoint.
-	g.tunEP = ep
-	return nil
+	return ep, nil
 }
 
 // PublicKey is the gateway's WireGuard key, for the containers' peer.

@@ -16,6 +16,8 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/arcavm/arca/internal/testenv"
 )
 
 // A container is played by wireguard-go on its own user-space stack, on
@@ -89,40 +91,39 @@ func echoServer(t *testing.T) (port int) {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// resolverAt answers every A query with 192.0.2.1, over UDP.
-func resolverAt(t *testing.T) string {
+// askGateway sends the gateway's port 53 one A query from the guest and
+// returns the answer.
+func askGateway(t *testing.T, g *guest, gw netip.Addr, id uint16, name string) dnsmessage.Message {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	c, err := g.net.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(gw, 53))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var m dnsmessage.Message
-			if m.Unpack(buf[:n]) != nil || len(m.Questions) != 1 {
-				continue
-			}
-			m.Header.Response = true
-			m.Answers = []dnsmessage.Resource{{
-				Header: dnsmessage.ResourceHeader{Name: m.Questions[0].Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 5},
-				Body:   &dnsmessage.AResource{A: [4]byte{192, 0, 2, 1}},
-			}}
-			out, _ := m.Pack()
-			pc.WriteTo(out, from)
-		}
-	}()
-	return pc.LocalAddr().String()
+	defer c.Close()
+	q := dnsmessage.Message{Header: dnsmessage.Header{ID: id, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}
+	b, _ := q.Pack()
+	c.Write(b)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m dnsmessage.Message
+	if err := m.Unpack(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func TestGateway(t *testing.T) {
 	gwAddr := netip.MustParseAddr("10.99.0.1")
-	gw, err := New(Config{Address: gwAddr, Listen: listenLoopback, Resolvers: []string{"127.0.0.1:1", resolverAt(t)}})
+	resolver, err := testenv.Resolver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := New(Config{Address: gwAddr, Listen: listenLoopback, Resolvers: []string{"127.0.0.1:1", resolver}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,25 +159,9 @@ func TestGateway(t *testing.T) {
 	})
 
 	t.Run("dns goes to the resolvers", func(t *testing.T) {
-		c, err := g.net.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(gwAddr, 53))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		name := dnsmessage.MustNewName("example.test.")
-		q := dnsmessage.Message{Header: dnsmessage.Header{ID: 42, RecursionDesired: true},
-			Questions: []dnsmessage.Question{{Name: name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}
-		b, _ := q.Pack()
-		c.Write(b)
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		buf := make([]byte, 512)
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m dnsmessage.Message
-		if err := m.Unpack(buf[:n]); err != nil || m.Header.ID != 42 || len(m.Answers) != 1 {
-			t.Fatalf("answer %+v, %v", m, err)
+		m := askGateway(t, g, gwAddr, 42, "example."+testenv.ResolverDomain+".")
+		if m.Header.ID != 42 || len(m.Answers) != 1 {
+			t.Fatalf("answer %+v", m)
 		}
 	})
 }
@@ -191,24 +176,8 @@ func TestGatewayDNSFailure(t *testing.T) {
 	}
 	defer gw.Close()
 	g := newGuest(t, netip.MustParseAddr("10.99.0.2"), gw)
-	c, err := g.net.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(gwAddr, 53))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	q := dnsmessage.Message{Header: dnsmessage.Header{ID: 7},
-		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName("x.test."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}
-	b, _ := q.Pack()
-	c.Write(b)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 512)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m dnsmessage.Message
-	if err := m.Unpack(buf[:n]); err != nil || m.Header.ID != 7 || m.Header.RCode != dnsmessage.RCodeServerFailure {
-		t.Fatalf("answer %+v, %v", m.Header, err)
+	if m := askGateway(t, g, gwAddr, 7, "x.test."); m.Header.ID != 7 || m.Header.RCode != dnsmessage.RCodeServerFailure {
+		t.Fatalf("answer %+v", m.Header)
 	}
 }
 
