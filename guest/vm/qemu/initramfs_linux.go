@@ -69,9 +69,15 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 			return err
 		}
 	}
-	for path, mods := range map[string][]string{agent.VMModuleList: k.Boot, agent.VMModuleExtraList: k.Extra} {
-		list := strings.Join(mods, "\n") + "\n"
-		if err := c.Add(cpioEntry{Name: strings.TrimPrefix(path, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
+	// A fixed order: the archive's hash names the cached file, so the same
+	// inputs must give the same bytes.
+	lists := []struct {
+		path string
+		mods []string
+	}{{agent.VMModuleList, k.Boot}, {agent.VMModuleExtraList, k.Extra}}
+	for _, l := range lists {
+		list := strings.Join(l.mods, "\n") + "\n"
+		if err := c.Add(cpioEntry{Name: strings.TrimPrefix(l.path, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
 			return err
 		}
 	}
