@@ -101,6 +101,11 @@ func TestQemuDriver(t *testing.T) {
 	if out := d.Docker(t, "start", "-a", keep).Must(t).Stdout; out != "kept\n" {
 		t.Errorf("restarted container: %q, want its note kept", out)
 	}
+	// docker diff of the stopped VM: the agent of a machine booted for it
+	// compares the writable disk with the image's.
+	if out := d.Docker(t, "diff", keep).Must(t).Stdout; out != "A /note\n" {
+		t.Errorf("docker diff in a VM: %q, want A /note", out)
+	}
 	if out := d.Docker(t, "run", "--rm", ref, "cat", "/note"); out.Code == 0 {
 		t.Errorf("another container sees /note: %q", out.Stdout)
 	}
