@@ -3,6 +3,7 @@ package qemu
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -65,7 +66,7 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 			return err
 		}
 		name := strings.TrimPrefix(agent.VMModuleDir, "/") + "/" + filepath.Base(p)
-		if err := c.Add(cpioEntry{Name: name, Mode: 0o644, Data: b}); err != nil {
+		if err := c.Add(cpioEntry{Name: name, Mode: 0o644, Data: unsignedModule(b)}); err != nil {
 			return err
 		}
 	}
@@ -82,6 +83,30 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 		}
 	}
 	return c.Close()
+}
+
+// moduleSigMagic ends a signed kernel module: the module, its signature,
+// a 12-byte descriptor whose last 4 bytes are the signature's length
+// (big-endian), then this marker.
+const moduleSigMagic = "~Module signature appended~\n"
+
+// unsignedModule drops a module's appended signature. Checking it costs
+// the guest a hash of the whole module and a public-key verification per
+// module, slow under TCG (a third of the boot modules' load time here);
+// Debian's kernel does not insist on signatures without Secure Boot, and
+// the modules come from the kit the daemon packed itself. Anything that is
+// not a well-formed signed module is returned as it is.
+func unsignedModule(b []byte) []byte {
+	const descLen = 12
+	if !bytes.HasSuffix(b, []byte(moduleSigMagic)) || len(b) < len(moduleSigMagic)+descLen {
+		return b
+	}
+	end := len(b) - len(moduleSigMagic)
+	sigLen := int(binary.BigEndian.Uint32(b[end-4 : end]))
+	if sigLen <= 0 || sigLen > end-descLen {
+		return b
+	}
+	return b[:end-descLen-sigLen]
 }
 
 // writeFileAtomic writes data to path through a temporary file and a

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"github.com/arcavm/arca/guest/vm"
 	"io/fs"
@@ -73,7 +74,7 @@ func TestLaunchArgs(t *testing.T) {
 			name: "probe: no disks",
 			l:    base,
 			want: map[string][]string{
-				"-accel": {"tcg"}, "-cpu": {"max"}, "-m": {"512M"}, "-smp": {"2"},
+				"-accel": {"tcg,tb-size=32"}, "-cpu": {"max"}, "-m": {"512M"}, "-smp": {"2"},
 				"-kernel": {"/kit/vmlinux"}, "-initrd": {"/kit/initrd"}, "-drive": nil,
 				"-chardev": {"file,id=console,path=/s/console.log", "socket,id=agent,fd=3"},
 			},
@@ -420,6 +421,33 @@ func TestGuestPath(t *testing.T) {
 		got, ok := guestPath(shares, c.in)
 		if got != c.want || ok != (c.want != "") {
 			t.Errorf("%s: got %q %v, want %q", c.in, got, ok, c.want)
+		}
+	}
+}
+
+func TestUnsignedModule(t *testing.T) {
+	mod := []byte("\x7fELF module body")
+	sig := bytes.Repeat([]byte{0xab}, 40)
+	desc := make([]byte, 12)
+	binary.BigEndian.PutUint32(desc[8:], uint32(len(sig)))
+	signed := append(append(append(append([]byte{}, mod...), sig...), desc...), moduleSigMagic...)
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want []byte
+	}{
+		{"signed", signed, mod},
+		{"unsigned", mod, mod},
+		{"marker only", []byte(moduleSigMagic), []byte(moduleSigMagic)},
+		{"length past the start", append(append(append([]byte("x"), make([]byte, 8)...), 0, 0, 1, 0), moduleSigMagic...), nil},
+	} {
+		got := unsignedModule(tc.in)
+		want := tc.want
+		if want == nil {
+			want = tc.in
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, want)
 		}
 	}
 }
