@@ -69,6 +69,14 @@ func VMInit(log *slog.Logger) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if strings.HasPrefix(stream, "vsock:") {
+		// The kits list the vsock transport among the extras (qemu boots
+		// on virtio-serial): no connection arrives before it is loaded.
+		// Modules already loaded or built in are skipped.
+		if err := loadExtraModules(); err != nil {
+			return "", err
+		}
+	}
 	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "stream", stream)
 	return stream, nil
 }
