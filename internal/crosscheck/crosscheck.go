@@ -131,7 +131,7 @@ func (c *Checker) ImportFrom(path, _ string, _ types.ImportMode) (*types.Package
 		c.missing[path] = err
 		return nil, err
 	}
-	pkg, errs := c.check(path, dir, c.Bodies == nil || !c.Bodies(path))
+	pkg, errs := c.check(path, dir, c.Bodies == nil || !c.Bodies(path), false)
 	c.depErrs = append(c.depErrs, errs...)
 	if pkg == nil {
 		err := fmt.Errorf("%s: %w", path, errors.Join(errs...))
@@ -150,16 +150,36 @@ func (c *Checker) DependencyErrors() []error { return c.depErrs }
 // checker's platform builds it (its build constraints pick the files),
 // and returns every error, each with its position.
 func (c *Checker) CheckDir(importPath, dir string) []error {
-	_, errs := c.check(importPath, dir, false)
+	_, errs := c.check(importPath, dir, false, false)
 	return errs
 }
 
-func (c *Checker) check(path, dir string, skipBodies bool) (*types.Package, []error) {
+// CheckTests is CheckDir with the package's tests: its own _test.go files
+// and an external p_test package if it has one, as `go test` on that
+// platform compiles them.
+func (c *Checker) CheckTests(importPath, dir string) []error {
+	_, errs := c.check(importPath, dir, false, true)
+	bp, err := c.ctx.ImportDir(dir, 0)
+	if err == nil && len(bp.XTestGoFiles) > 0 {
+		_, xerrs := c.checkFiles(importPath+"_test", dir, bp.XTestGoFiles, false)
+		errs = append(errs, xerrs...)
+	}
+	return errs
+}
+
+func (c *Checker) check(path, dir string, skipBodies, tests bool) (*types.Package, []error) {
 	bp, err := c.ctx.ImportDir(dir, 0)
 	if err != nil {
 		return nil, []error{fmt.Errorf("%s: %w", dir, err)}
 	}
 	names := append(append([]string{}, bp.GoFiles...), bp.CgoFiles...)
+	if tests {
+		names = append(names, bp.TestGoFiles...)
+	}
+	return c.checkFiles(path, dir, names, skipBodies)
+}
+
+func (c *Checker) checkFiles(path, dir string, names []string, skipBodies bool) (*types.Package, []error) {
 	sort.Strings(names)
 	var files []*ast.File
 	for _, n := range names {

@@ -35,7 +35,8 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestDarwinBuildTypeChecks checks what a Mac builds: every package of
 // the module that has files for darwin (the vz driver, the daemon, the
-// test harness the integration suite runs there), function bodies too.
+// test harness the integration suite runs there), function bodies and
+// in-package tests too.
 func TestDarwinBuildTypeChecks(t *testing.T) {
 	root := moduleRoot(t)
 	start := time.Now()
@@ -54,7 +55,8 @@ func TestDarwinBuildTypeChecks(t *testing.T) {
 	checked := map[string]bool{}
 	for _, p := range pkgs {
 		dir := filepath.Join(root, strings.TrimPrefix(p, "github.com/arcavm/arca"))
-		for _, err := range c.CheckDir(p, dir) {
+		// With its tests: a Mac runs them (make test).
+		for _, err := range c.CheckTests(p, dir) {
 			var noGo *build.NoGoError
 			if errors.As(err, &noGo) {
 				continue // a Linux-only package (the agent): nothing for a Mac to build
