@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -129,7 +130,12 @@ func configuration(c vmConfig) (*codehex.VirtualMachineConfiguration, error) {
 		conf.SetNetworkDevicesVirtualMachineConfiguration([]*codehex.VirtioNetworkDeviceConfiguration{dev})
 	}
 
-	console, err := codehex.NewFileSerialPortAttachment(c.Console, false)
+	// Each boot's console starts afresh; made here so the file exists
+	// whatever the framework does with a missing one.
+	if err := os.WriteFile(c.Console, nil, 0o644); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	console, err := codehex.NewFileSerialPortAttachment(c.Console, true)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
