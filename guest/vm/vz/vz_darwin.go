@@ -193,45 +193,31 @@ func start(ctx context.Context, c vmConfig) (*machine, error) {
 	return m, nil
 }
 
-// connect dials the agent's vsock port until it listens. The framework
-// may leave a dial to a port nobody listens on unanswered, so each try
-// runs on its own goroutine and a late connection is closed.
+// connect dials the agent's vsock port until it listens (see dialAgent).
 func (m *machine) connect(ctx context.Context) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
-	dev := m.vm.SocketDevices()
-	if len(dev) == 0 {
+	devs := m.vm.SocketDevices()
+	if len(devs) == 0 {
 		return nil, errors.New("connect agent: the vm has no vsock device")
 	}
-	got := make(chan net.Conn)
-	go func() {
-		for ctx.Err() == nil {
-			conn, err := dev[0].Connect(m.cfg.AgentPort)
-			if err == nil {
-				select {
-				case got <- conn:
-				case <-ctx.Done():
-					conn.Close()
-				}
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	select {
-	case conn := <-got:
-		return conn, nil
-	case <-m.done:
-		if err := m.Err(); err != nil {
-			return nil, fmt.Errorf("connect agent: %w", err)
-		}
-		return nil, fmt.Errorf("connect agent: the vm stopped before the agent listened%s", consoleDetail(m.cfg.Console))
-	case <-ctx.Done():
-		return nil, fmt.Errorf("connect agent on vsock port %d: %w%s", m.cfg.AgentPort, ctx.Err(), consoleDetail(m.cfg.Console))
+	dial := func() (net.Conn, error) { return devs[0].Connect(m.cfg.AgentPort) }
+	conn, err := dialAgent(ctx, dial, m.done, dialTimings{})
+	switch {
+	case errors.Is(err, errStopped):
+		return nil, m.stoppedErr()
+	case err != nil:
+		return nil, fmt.Errorf("connect agent on vsock port %d: %w%s", m.cfg.AgentPort, err, consoleDetail(m.cfg.Console))
 	}
+	return conn, nil
+}
+
+// stoppedErr says why the VM ended before its agent listened.
+func (m *machine) stoppedErr() error {
+	if err := m.Err(); err != nil {
+		return fmt.Errorf("connect agent: %w", err)
+	}
+	return fmt.Errorf("connect agent: the vm stopped before the agent listened%s", consoleDetail(m.cfg.Console))
 }
 
 // machine is one running VM.
