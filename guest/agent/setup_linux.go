@@ -124,7 +124,8 @@ func mountRootfs(spec vm.RootfsSpec, target, linkDir string) error {
 		if m.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
-		if m.FSType == "9p" {
+		// Shared filesystems (qemu's 9p, vz's virtiofs) are extra modules.
+		if m.FSType == "9p" || m.FSType == "virtiofs" {
 			if err := loadExtraModules(); err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package qemu
+package kit
 
 import (
 	"bytes"
@@ -15,11 +15,11 @@ import (
 	"github.com/arcavm/arca/guest/agent"
 )
 
-// initramfs packs the guest's initramfs into dir, once per agent and kit:
+// Initramfs packs the guest's initramfs into dir, once per agent and kit:
 // the daemon's own arca-agent as /init and the kit's modules. It is packed
 // here rather than by the kit script so that the agent in a VM is always
 // the one the daemon was started with. Returns the archive's path.
-func initramfs(k *Kit, agentPath, dir string) (string, error) {
+func Initramfs(k *Kit, agentPath, dir string) (string, error) {
 	agentBin, err := os.ReadFile(agentPath)
 	if err != nil {
 		return "", fmt.Errorf("pack initramfs: %w", err)
@@ -36,7 +36,7 @@ func initramfs(k *Kit, agentPath, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("pack initramfs: %w", err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
 		return "", fmt.Errorf("pack initramfs: %w", err)
 	}
 	return path, nil
@@ -60,7 +60,7 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 	if err := c.Add(cpioEntry{Name: "init", Mode: 0o755, Data: agentBin}); err != nil {
 		return err
 	}
-	for _, p := range k.modulePaths() {
+	for _, p := range k.ModulePaths() {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
@@ -109,9 +109,9 @@ func unsignedModule(b []byte) []byte {
 	return b[:end-descLen-sigLen]
 }
 
-// writeFileAtomic writes data to path through a temporary file and a
+// WriteFileAtomic writes data to path through a temporary file and a
 // rename, so a concurrent reader never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
+func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
 		return err
