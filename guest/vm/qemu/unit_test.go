@@ -181,15 +181,6 @@ func TestImageKey(t *testing.T) {
 	}
 }
 
-func TestDiskSize(t *testing.T) {
-	for _, used := range []int64{0, 1, 5 << 20, 3 << 30} {
-		got := diskSizeFor(used)
-		if got < used*3/2+64<<20 || got%(1<<20) != 0 {
-			t.Errorf("diskSizeFor(%d) = %d: too small or not MiB-aligned", used, got)
-		}
-	}
-}
-
 func TestCachedVerdict(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "qemu", probeFile)
 	boots := 0
