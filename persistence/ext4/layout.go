@@ -140,10 +140,10 @@ func indirectBlocks(n uint64) uint64 {
 	n -= addrsPerBlock
 	const perDouble = addrsPerBlock * addrsPerBlock
 	if n <= perDouble {
-		return 1 + ceilDiv(n, addrsPerBlock)
+		return 2 + ceilDiv(n, addrsPerBlock)
 	}
 	n -= perDouble
-	return 1 + addrsPerBlock + 1 + ceilDiv(n, perDouble) + ceilDiv(n, addrsPerBlock)
+	return 2 + addrsPerBlock + 1 + ceilDiv(n, perDouble) + ceilDiv(n, addrsPerBlock)
 }
 
 func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }

@@ -210,7 +210,7 @@ func (t *Tree) lookup(p string) (*node, error) {
 	}
 	n := dir.children[name]
 	if n == nil {
-		return nil, fmt.Errorf("ext4 tree: no %s", p)
+		return nil, fmt.Errorf("ext4 tree: no %s", path.Clean("/"+p))
 	}
 	return n, nil
 }

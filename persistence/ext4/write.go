@@ -670,10 +670,3 @@ func (im *Image) superblock(group uint32, freeBlocks, freeInodes uint64) []byte 
 	le.PutUint32(b[0x160:], flagsSignedHash)
 	return b
 }
-
-// used reports whether block b is marked in use (for tests).
-func (im *Image) used(b uint64) bool {
-	gr := uint32(b / blocksPerGroup)
-	off := b % blocksPerGroup
-	return im.alloc.bitmaps[gr][off/8]&(1<<(off%8)) != 0
-}
