@@ -414,3 +414,85 @@ func TestGuestPath(t *testing.T) {
 		}
 	}
 }
+
+// An arm64 kit names its kernel file and architecture; kits from before
+// those were recorded are amd64 with a vmlinux.
+func TestLoadKitArch(t *testing.T) {
+	arm := func() map[string]string {
+		m := goodKit()
+		delete(m, kitKernel)
+		m[kitArch], m[kitKernelName], m["Image"] = "arm64\n", "Image\n", "ARMd"
+		return m
+	}
+	k, err := LoadKit(fakeKit(t, arm()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Arch != ArchARM64 || filepath.Base(k.Kernel) != "Image" {
+		t.Errorf("arm64 kit = %+v", k)
+	}
+	if k, err := LoadKit(fakeKit(t, goodKit())); err != nil || k.Arch != ArchAMD64 || filepath.Base(k.Kernel) != kitKernel {
+		t.Errorf("a kit without arch and kernel files: %+v, %v", k, err)
+	}
+	for _, tc := range []struct {
+		name, file, data, wantErr string
+	}{
+		{"unknown arch", kitArch, "riscv64\n", "unknown architecture"},
+		{"kernel outside the kit", kitKernelName, "../vmlinux\n", "bad kernel file name"},
+		{"missing kernel", kitKernelName, "Other\n", "Other"},
+	} {
+		m := arm()
+		m[tc.file] = tc.data
+		if _, err := LoadKit(fakeKit(t, m)); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.wantErr)
+		}
+	}
+}
+
+// The arm64 machine is qemu's virt board with its devices on virtio-pci
+// and a PL011 console; nothing of microvm's x86 command line.
+func TestLaunchArgsARM64(t *testing.T) {
+	l := launch{Arch: ArchARM64, Accel: AccelTCG, Kernel: "/kit/Image", Initrd: "/kit/initrd", Console: "/s/console.log",
+		MemoryBytes: 512 << 20, CPUs: 1, StreamFD: 3, TSCkHz: 2500000,
+		ImageDisk: "/disks/abc.ext4", RWDisk: "/s/disk.ext4",
+		NIC: &nic{FD: 4, MAC: "02:00:00:00:00:01"}, Shares: []vm.Share{{HostPath: "/srv"}}}
+	args := l.args()
+	for flag, want := range map[string][]string{
+		"-M":      {"virt"},
+		"-cpu":    {"max,pauth-impdef=on"},
+		"-kernel": {"/kit/Image"},
+		"-device": {
+			"virtio-blk-pci,drive=image,serial=arca-image",
+			"virtio-blk-pci,drive=rw,serial=arca-rw",
+			"virtio-net-pci,netdev=ul,mac=02:00:00:00:00:01",
+			"virtio-9p-pci,fsdev=fs0,mount_tag=arca0",
+			"virtio-serial-pci,max_ports=2",
+			"virtserialport,chardev=agent,name=arca",
+		},
+	} {
+		if got := argValues(args, flag); !slices.Equal(got, want) {
+			t.Errorf("%s = %q, want %q", flag, got, want)
+		}
+	}
+	app := argValues(args, "-append")
+	if len(app) != 1 {
+		t.Fatalf("-append = %q", app)
+	}
+	for _, s := range []string{"console=ttyAMA0", "rdinit=/init", "panic=-1", "arca.disks=2"} {
+		if !strings.Contains(app[0], s) {
+			t.Errorf("kernel cmdline %q lacks %q", app[0], s)
+		}
+	}
+	for _, s := range []string{"ttyS0", "tsc", "pci=off", "i8042", "reboot=t"} {
+		if strings.Contains(app[0], s) {
+			t.Errorf("kernel cmdline %q has the x86 %q", app[0], s)
+		}
+	}
+	if !strings.HasSuffix(app[0], " -- -vm") {
+		t.Errorf("init args must come last: %q", app[0])
+	}
+	l.Accel = AccelKVM // an arm64 host
+	if got := argValues(l.args(), "-cpu"); !slices.Equal(got, []string{"host"}) {
+		t.Errorf("kvm -cpu = %q", got)
+	}
+}
