@@ -57,9 +57,7 @@ func hostTree(t *testing.T) string {
 		must(os.MkdirAll(sub, 0o755))
 		for f := range 100 {
 			data := make([]byte, rng.IntN(6000))
-			for i := range data {
-				data[i] = byte(rng.Uint32())
-			}
+			fill(rng, data)
 			must(os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", f)), data, 0o644))
 		}
 	}
@@ -71,9 +69,7 @@ func hostTree(t *testing.T) string {
 	}
 	for name, size := range map[string]int{"indirect": 100 << 10, "double": 5 << 20} {
 		data := make([]byte, size)
-		for i := range data {
-			data[i] = byte(rng.Uint32())
-		}
+		fill(rng, data)
 		must(os.WriteFile(filepath.Join(dir, name), data, 0o644))
 	}
 	sparse, err := os.Create(filepath.Join(dir, "sparse"))

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -483,14 +484,9 @@ func (bw *blockWriter) flush() error {
 	return nil
 }
 
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
+var zeroBlock = make([]byte, BlockSize)
+
+func isZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
 
 // writeInodes writes the inode tables' used part, one group at a time.
 func (im *Image) writeInodes(w io.WriterAt) error {

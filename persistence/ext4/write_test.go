@@ -68,44 +68,69 @@ func TestPackDir(t *testing.T) {
 	}
 }
 
-// memImage is an io.WriterAt of a fixed size that starts as zeros.
-type memImage []byte
+// memImage is an io.WriterAt of a fixed size that starts as zeros, kept
+// as the blocks written (an image is mostly holes).
+type memImage struct {
+	size   int64
+	blocks map[int64][]byte
+}
 
-func (m memImage) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(p)) > int64(len(m)) {
-		return 0, fmt.Errorf("write of %d at %d past the image's %d bytes", len(p), off, len(m))
+func newMemImage(size int64) *memImage { return &memImage{size: size, blocks: map[int64][]byte{}} }
+
+func (m *memImage) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > m.size {
+		return 0, fmt.Errorf("write of %d at %d past the image's %d bytes", len(p), off, m.size)
 	}
-	return copy(m[off:], p), nil
+	n := len(p)
+	for len(p) > 0 {
+		b := m.blocks[off/BlockSize]
+		if b == nil {
+			b = make([]byte, BlockSize)
+			m.blocks[off/BlockSize] = b
+		}
+		c := copy(b[off%BlockSize:], p)
+		p, off = p[c:], off+int64(c)
+	}
+	return n, nil
+}
+
+// at is n bytes from off (within one block).
+func (m *memImage) at(off int64, n int) []byte {
+	b := m.blocks[off/BlockSize]
+	if b == nil {
+		return make([]byte, n)
+	}
+	return b[off%BlockSize:][:n]
 }
 
 // reader reads back what the writer wrote, as the kernel would, so the
 // round trip is tested on any OS (the Linux tests also run e2fsck and
 // mount the image).
 type reader struct {
-	b            []byte
+	m            *memImage
 	ipg          uint32
 	inodeTables  []uint32
 	freeB, freeI uint32
 }
 
-func newReader(t *testing.T, b []byte) *reader {
+func newReader(t *testing.T, m *memImage) *reader {
 	t.Helper()
 	le := binary.LittleEndian
-	sb := b[superOffset:]
+	sb := m.at(superOffset, 1024)
 	if le.Uint16(sb[0x38:]) != superMagic {
 		t.Fatal("no superblock magic")
 	}
-	r := &reader{b: b, ipg: le.Uint32(sb[0x28:]), freeB: le.Uint32(sb[0x0C:]), freeI: le.Uint32(sb[0x10:])}
+	r := &reader{m: m, ipg: le.Uint32(sb[0x28:]), freeB: le.Uint32(sb[0x0C:]), freeI: le.Uint32(sb[0x10:])}
 	blocks := le.Uint32(sb[0x04:])
-	if int64(blocks)*BlockSize != int64(len(b)) {
-		t.Fatalf("superblock says %d blocks, image has %d bytes", blocks, len(b))
+	if int64(blocks)*BlockSize != m.size {
+		t.Fatalf("superblock says %d blocks, image has %d bytes", blocks, m.size)
 	}
 	groups := ceilDiv(uint64(blocks), blocksPerGroup)
 	var freeB, freeI uint32
 	for gr := range groups {
-		d := b[BlockSize+int(gr)*descSize:]
+		d := m.at(BlockSize+int64(gr)*descSize, descSize)
 		r.inodeTables = append(r.inodeTables, le.Uint32(d[8:]))
-		bm := b[int(le.Uint32(d[0:]))*BlockSize:][:BlockSize]
+		bm := m.at(int64(le.Uint32(d[0:]))*BlockSize, BlockSize)
 		used := 0
 		for _, c := range bm {
 			used += bits.OnesCount8(c)
@@ -124,11 +149,10 @@ func newReader(t *testing.T, b []byte) *reader {
 
 func (r *reader) inode(ino uint32) []byte {
 	gr, i := (ino-1)/r.ipg, (ino-1)%r.ipg
-	off := int(r.inodeTables[gr])*BlockSize + int(i)*inodeSize
-	return r.b[off : off+inodeSize]
+	return r.m.at(int64(r.inodeTables[gr])*BlockSize+int64(i)*inodeSize, inodeSize)
 }
 
-func (r *reader) block(n uint32) []byte { return r.b[int(n)*BlockSize:][:BlockSize] }
+func (r *reader) block(n uint32) []byte { return r.m.at(int64(n)*BlockSize, BlockSize) }
 
 // content follows an inode's block map.
 func (r *reader) content(in []byte) []byte {
@@ -232,6 +256,13 @@ func (r *reader) compare(t *testing.T, path string, ino uint32, n *node, byNode 
 	}
 }
 
+// fill fills b with random bytes.
+func fill(rng *rand.Rand, b []byte) {
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], rng.Uint64())
+	rand.NewChaCha8(seed).Read(b)
+}
+
 // randomTree makes a tree of every kind of file, some big enough for
 // indirect and double-indirect blocks, with hard links.
 func randomTree(rng *rand.Rand, files int) *Tree {
@@ -250,14 +281,16 @@ func randomTree(rng *rand.Rand, files int) *Tree {
 		case k < 6:
 			e.Mode |= TypeRegular
 			size := rng.IntN(3 * BlockSize)
-			if rng.IntN(20) == 0 {
-				size = rng.IntN(1200 * BlockSize) // past the single indirect block
+			switch rng.IntN(200) {
+			case 0: // into the double indirect blocks
+				size = (1037 + rng.IntN(60)) * BlockSize
+			case 1, 2, 3: // into the single indirect block
+				size = (13 + rng.IntN(100)) * BlockSize
 			}
 			data := make([]byte, size)
-			for j := range data {
-				if j%777 < 300 { // some zero blocks, which are not written
-					data[j] = byte(rng.Uint32())
-				}
+			fill(rng, data)
+			for j := 0; j < len(data); j += 3 * BlockSize { // some zero blocks, which are not written
+				clear(data[j:min(len(data), j+BlockSize)])
 			}
 			e.Size, e.Open = int64(size), Bytes(data)
 			regular = append(regular, p)
@@ -302,7 +335,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mem := make(memImage, im.Size())
+			mem := newMemImage(im.Size())
 			if err := im.Write(mem); err != nil {
 				t.Fatal(err)
 			}
@@ -331,13 +364,13 @@ func TestPlanErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := im.Write(make(memImage, im.Size())); err == nil || !strings.Contains(err.Error(), "shorter") {
+	if err := im.Write(newMemImage(im.Size())); err == nil || !strings.Contains(err.Error(), "shorter") {
 		t.Errorf("content shorter than its size: %v", err)
 	}
 	long := NewTree()
 	long.Add("f", Entry{Mode: TypeRegular, Size: 2, Open: Bytes([]byte("longer"))})
 	im, _ = Plan(long, Options{})
-	if err := im.Write(make(memImage, im.Size())); err == nil || !strings.Contains(err.Error(), "longer") {
+	if err := im.Write(newMemImage(im.Size())); err == nil || !strings.Contains(err.Error(), "longer") {
 		t.Errorf("content longer than its size: %v", err)
 	}
 }
