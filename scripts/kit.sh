@@ -94,7 +94,7 @@ name="$release-k$format"
 kit="$KIT_ROOT/$name"
 
 # arm64 only: Debian's static busybox for arm64, the userland of the test
-# that boots this kit (cmd/arca's TestArm64Boot makes its image from it).
+# that boots this kit (guest/vm/qemu's TestARM64Boot makes its image from it).
 # Kept beside the kits as $KIT_ROOT/busybox, rebuilt when Debian's changes.
 if [ "$KIT_ARCH" = arm64 ]; then
 	bb_ver="$(apt-cache policy busybox-static:arm64 | awk '/Candidate:/ {print $2; exit}')"
