@@ -17,20 +17,33 @@ import (
 // Debian packages by scripts/kit.sh.
 type Kit struct {
 	Dir     string
-	Release string   // the kernel's release, e.g. 6.1.0-56-amd64
-	Kernel  string   // the ELF vmlinux (booted through its PVH note)
-	Boot    []string // module files loaded at boot, in order
-	Extra   []string // module files packed but loaded on demand
+	Release string // the kernel's release, e.g. 6.1.0-56-amd64
+	// Arch is the guest's architecture: ArchAMD64 or ArchARM64.
+	Arch string
+	// Kernel is the kernel file: an ELF vmlinux on amd64 (booted through
+	// its PVH note), a plain Image on arm64.
+	Kernel string
+	Boot   []string // module files loaded at boot, in order
+	Extra  []string // module files packed but loaded on demand
 }
 
-// Kit files.
+// Guest architectures, as Debian and GOARCH name them.
 const (
-	kitComplete = ".complete"
-	kitRelease  = "release"
-	kitKernel   = "vmlinux"
-	kitModules  = "modules"
-	kitBoot     = "modules.boot"
-	kitExtra    = "modules.extra"
+	ArchAMD64 = "amd64"
+	ArchARM64 = "arm64"
+)
+
+// Kit files. The kernel's file is named in kitKernelName; kits made
+// before it was recorded hold an amd64 vmlinux.
+const (
+	kitComplete   = ".complete"
+	kitRelease    = "release"
+	kitArch       = "arch"
+	kitKernelName = "kernel"
+	kitKernel     = "vmlinux"
+	kitModules    = "modules"
+	kitBoot       = "modules.boot"
+	kitExtra      = "modules.extra"
 )
 
 // Load reads the kit in dir (a "current" link is resolved, so a rebuilt
@@ -47,9 +60,22 @@ func Load(dir string) (*Kit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guest kit %s: %w", dir, err)
 	}
-	k := &Kit{Dir: real, Release: strings.TrimSpace(string(rel)), Kernel: filepath.Join(real, kitKernel)}
+	k := &Kit{Dir: real, Release: strings.TrimSpace(string(rel)), Arch: ArchAMD64, Kernel: filepath.Join(real, kitKernel)}
 	if k.Release == "" {
 		return nil, fmt.Errorf("guest kit %s: empty release", dir)
+	}
+	if b, err := os.ReadFile(filepath.Join(real, kitArch)); err == nil {
+		k.Arch = strings.TrimSpace(string(b))
+	}
+	if k.Arch != ArchAMD64 && k.Arch != ArchARM64 {
+		return nil, fmt.Errorf("guest kit %s: unknown architecture %q", dir, k.Arch)
+	}
+	if b, err := os.ReadFile(filepath.Join(real, kitKernelName)); err == nil {
+		name := strings.TrimSpace(string(b))
+		if name == "" || strings.Contains(name, "/") || strings.HasPrefix(name, ".") {
+			return nil, fmt.Errorf("guest kit %s: bad kernel file name %q", dir, name)
+		}
+		k.Kernel = filepath.Join(real, name)
 	}
 	if k.Boot, err = readModuleList(filepath.Join(real, kitBoot)); err != nil {
 		return nil, fmt.Errorf("guest kit %s: %w", dir, err)

@@ -195,3 +195,37 @@ func TestUnsignedModule(t *testing.T) {
 		}
 	}
 }
+
+// An arm64 kit names its kernel file and architecture; kits from before
+// those were recorded are amd64 with a vmlinux.
+func TestLoadKitArch(t *testing.T) {
+	arm := func() map[string]string {
+		m := goodKit()
+		delete(m, kitKernel)
+		m[kitArch], m[kitKernelName], m["Image"] = "arm64\n", "Image\n", "ARMd"
+		return m
+	}
+	k, err := Load(fakeKit(t, arm()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Arch != ArchARM64 || filepath.Base(k.Kernel) != "Image" {
+		t.Errorf("arm64 kit = %+v", k)
+	}
+	if k, err := Load(fakeKit(t, goodKit())); err != nil || k.Arch != ArchAMD64 || filepath.Base(k.Kernel) != kitKernel {
+		t.Errorf("a kit without arch and kernel files: %+v, %v", k, err)
+	}
+	for _, tc := range []struct {
+		name, file, data, wantErr string
+	}{
+		{"unknown arch", kitArch, "riscv64\n", "unknown architecture"},
+		{"kernel outside the kit", kitKernelName, "../vmlinux\n", "bad kernel file name"},
+		{"missing kernel", kitKernelName, "Other\n", "Other"},
+	} {
+		m := arm()
+		m[tc.file] = tc.data
+		if _, err := Load(fakeKit(t, m)); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.wantErr)
+		}
+	}
+}

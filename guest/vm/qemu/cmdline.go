@@ -38,6 +38,9 @@ const agentPortName = "arca"
 // launch is everything the qemu command line is made of: a value, so
 // tests can inspect what a spec turns into.
 type launch struct {
+	// Arch is the guest's: ArchAMD64 (microvm, virtio-mmio) or ArchARM64
+	// (virt, virtio-pci); "" is ArchAMD64.
+	Arch        string
 	Accel       string
 	Kernel      string
 	Initrd      string
@@ -90,6 +93,44 @@ func cpusFor(nanoCPUs int64, hostCPUs int) int {
 	return max(1, min(n, hostCPUs))
 }
 
+// board is what differs between the architectures' machines.
+type board struct {
+	machine string // -M
+	console string // the serial console's name in the guest
+	// bus is the virtio devices' transport, as qemu's device names end:
+	// "device" (virtio-mmio) or "pci".
+	bus string
+}
+
+var boards = map[string]board{
+	// microvm: no PCI, no firmware, virtio-mmio only; the fastest x86 boot.
+	ArchAMD64: {machine: "microvm,x-option-roms=off,rtc=on,isa-serial=on", console: "ttyS0", bus: "device"},
+	// virt: the kernel is loaded directly (no firmware) with a device tree
+	// qemu makes; its PCIe host bridge carries virtio-pci, as vz does.
+	ArchARM64: {machine: "virt", console: "ttyAMA0", bus: "pci"},
+}
+
+func (l launch) board() board {
+	if b, ok := boards[l.Arch]; ok {
+		return b
+	}
+	return boards[ArchAMD64]
+}
+
+// cpu is -cpu: the host's under KVM; under TCG everything qemu emulates
+// (on arm64 with the cheap pointer-authentication algorithm, which TCG
+// runs far faster than the architected one).
+func (l launch) cpu() string {
+	switch {
+	case l.Accel == AccelKVM:
+		return "host"
+	case l.Arch == ArchARM64:
+		return "max,pauth-impdef=on"
+	default:
+		return "max"
+	}
+}
+
 // kernelCmdline is the guest kernel's command line. Everything after "--"
 // goes to init: the agent, booting in VM mode.
 func (l launch) kernelCmdline() string {
@@ -100,23 +141,28 @@ func (l launch) kernelCmdline() string {
 		}
 	}
 	args := []string{
-		"console=ttyS0", "quiet", "loglevel=3",
+		"console=" + l.board().console, "quiet", "loglevel=3",
 	}
-	if l.Accel == AccelTCG && l.TSCkHz > 0 {
-		args = append(args, fmt.Sprintf("tsc_early_khz=%d", l.TSCkHz), "tsc=reliable", "no_timer_check")
+	if l.Arch == ArchARM64 {
+		// A panic resets at once (PSCI), and -no-reboot turns the reset
+		// into qemu's exit.
+		args = append(args, "panic=-1", "rdinit=/init", "cryptomgr.notests", "random.trust_cpu=on")
+	} else {
+		if l.Accel == AccelTCG && l.TSCkHz > 0 {
+			args = append(args, fmt.Sprintf("tsc_early_khz=%d", l.TSCkHz), "tsc=reliable", "no_timer_check")
+		}
+		args = append(args,
+			// A panic resets at once, and -no-reboot turns the reset into
+			// qemu's exit; reboot=t resets by triple fault, which microvm
+			// (no keyboard controller, no PCI) always has.
+			"panic=-1", "reboot=t",
+			"rdinit=/init",
+			// No hardware to look for on microvm.
+			"pci=off", "8250.nr_uarts=1", "i8042.noaux", "i8042.nokbd", "i8042.nopnp",
+			"nomodeset", "noreplace-smp", "cryptomgr.notests", "random.trust_cpu=on",
+		)
 	}
-	args = append(args,
-		// A panic resets at once, and -no-reboot turns the reset into
-		// qemu's exit; reboot=t resets by triple fault, which microvm
-		// (no keyboard controller, no PCI) always has.
-		"panic=-1", "reboot=t",
-		"rdinit=/init",
-		// No hardware to look for on microvm.
-		"pci=off", "8250.nr_uarts=1", "i8042.noaux", "i8042.nokbd", "i8042.nopnp",
-		"nomodeset", "noreplace-smp", "cryptomgr.notests", "random.trust_cpu=on",
-		fmt.Sprintf("arca.disks=%d", disks),
-		"--", "-vm",
-	)
+	args = append(args, fmt.Sprintf("arca.disks=%d", disks), "--", "-vm")
 	return strings.Join(args, " ")
 }
 
@@ -137,11 +183,13 @@ func (l launch) accelOption() string {
 // args is the qemu command line (without the binary).
 func (l launch) args() []string {
 	mem := (l.MemoryBytes + (1<<20 - 1)) >> 20
+	b := l.board()
+	virtio := func(kind string) string { return "virtio-" + kind + "-" + b.bus }
 	a := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on",
+		"-M", b.machine,
 		"-accel", l.accelOption(),
-		"-cpu", map[string]string{AccelKVM: "host", AccelTCG: "max"}[l.Accel],
+		"-cpu", l.cpu(),
 		"-m", strconv.FormatInt(mem, 10) + "M",
 		"-smp", strconv.Itoa(l.CPUs),
 		"-kernel", l.Kernel,
@@ -155,17 +203,17 @@ func (l launch) args() []string {
 		// drive takes only a shared lock, so any number can open it.
 		a = append(a,
 			"-drive", "id=image,if=none,format=raw,readonly=on,aio=threads,file="+l.ImageDisk,
-			"-device", "virtio-blk-device,drive=image,serial="+imageSerial)
+			"-device", virtio("blk")+",drive=image,serial="+imageSerial)
 	}
 	if l.RWDisk != "" {
 		a = append(a,
 			"-drive", "id=rw,if=none,format=raw,discard=unmap,aio=threads,file="+l.RWDisk,
-			"-device", "virtio-blk-device,drive=rw,serial="+containerSerial)
+			"-device", virtio("blk")+",drive=rw,serial="+containerSerial)
 	}
 	if l.NIC != nil {
 		a = append(a,
 			"-netdev", "tap,id=ul,fd="+strconv.Itoa(l.NIC.FD),
-			"-device", "virtio-net-device,netdev=ul,mac="+l.NIC.MAC)
+			"-device", virtio("net")+",netdev=ul,mac="+l.NIC.MAC)
 	}
 	for i, sh := range l.Shares {
 		// passthrough: files keep the owners the guest gives them, as on
@@ -177,11 +225,11 @@ func (l launch) args() []string {
 		}
 		a = append(a,
 			"-fsdev", fsdev,
-			"-device", "virtio-9p-device,fsdev=fs"+strconv.Itoa(i)+",mount_tag="+shareTag(i))
+			"-device", virtio("9p")+",fsdev=fs"+strconv.Itoa(i)+",mount_tag="+shareTag(i))
 	}
 	a = append(a,
 		"-chardev", "socket,id=agent,fd="+strconv.Itoa(l.StreamFD),
-		"-device", "virtio-serial-device,max_ports=2",
+		"-device", virtio("serial")+",max_ports=2",
 		"-device", "virtserialport,chardev=agent,name="+agentPortName,
 	)
 	return a

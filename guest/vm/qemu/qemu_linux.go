@@ -1,5 +1,6 @@
 // Package qemu is the driver that makes every machine a real VM:
-// qemu-system-x86_64 -M microvm booting the kit's Debian kernel with the
+// qemu-system-x86_64 -M microvm (or, for an arm64 kit,
+// qemu-system-aarch64 -M virt) booting the kit's Debian kernel with the
 // daemon's arca-agent as init, the image as a shared read-only ext4 disk,
 // the container's writable layer on a disk of its own, and the agent's
 // stream over virtio-serial. See docs/qemu.md.
@@ -34,7 +35,8 @@ type Config struct {
 	// Root is the daemon's state directory: image disks go to disks/,
 	// the packed initramfs and the KVM verdict to qemu/.
 	Root string
-	// QEMU is the binary; "qemu-system-x86_64" (from PATH) if "".
+	// QEMU is the binary; the kit's architecture's qemu-system-x86_64 or
+	// qemu-system-aarch64 (from PATH) if "".
 	QEMU string
 	// Accel forces "kvm" or "tcg"; "" probes (see Probe).
 	Accel string
@@ -70,9 +72,6 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.Kit == "" {
 		cfg.Kit = DefaultKit
 	}
-	if cfg.QEMU == "" {
-		cfg.QEMU = "qemu-system-x86_64"
-	}
 	if cfg.DiskBytes == 0 {
 		cfg.DiskBytes = DefaultDiskBytes
 	}
@@ -82,15 +81,18 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("qemu driver: no root directory")
 	}
-	qemuPath, err := exec.LookPath(cfg.QEMU)
-	if err != nil {
-		return nil, fmt.Errorf("qemu driver: %w (Debian: apt-get install qemu-system-x86, or make kit)", err)
-	}
-	cfg.QEMU = qemuPath
 	k, err := LoadKit(cfg.Kit)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.QEMU == "" {
+		cfg.QEMU = qemuBinary[k.Arch]
+	}
+	qemuPath, err := exec.LookPath(cfg.QEMU)
+	if err != nil {
+		return nil, fmt.Errorf("qemu driver: %w (Debian: apt-get install %s, or make deps)", err, qemuPackage[k.Arch])
+	}
+	cfg.QEMU = qemuPath
 	initrd, err := kit.Initramfs(k, cfg.Agent, filepath.Join(cfg.Root, "qemu"))
 	if err != nil {
 		return nil, err
@@ -99,16 +101,24 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		d.tscKHz = hostTSCkHz(string(b))
 	}
-	switch cfg.Accel {
-	case AccelKVM, AccelTCG:
+	switch {
+	case cfg.Accel == AccelKVM || cfg.Accel == AccelTCG:
 		d.accel = cfg.Accel
-	case "":
+	case cfg.Accel == "" && k.Arch != runtime.GOARCH:
+		d.accel = AccelTCG // another architecture's guest: emulated
+	case cfg.Accel == "":
 		d.accel = d.probe(ctx)
 	default:
 		return nil, fmt.Errorf("qemu driver: unknown acceleration %q (kvm or tcg)", cfg.Accel)
 	}
 	return d, nil
 }
+
+// The emulator of each guest architecture, and its Debian package.
+var (
+	qemuBinary  = map[string]string{ArchAMD64: "qemu-system-x86_64", ArchARM64: "qemu-system-aarch64"}
+	qemuPackage = map[string]string{ArchAMD64: "qemu-system-x86", ArchARM64: "qemu-system-arm"}
+)
 
 // Name implements vm.Driver.
 func (d *Driver) Name() string { return "qemu" }
@@ -174,6 +184,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 // launch fills in what every machine of this driver shares.
 func (d *Driver) launch(stateDir string, memory, nanoCPUs int64) launch {
 	return launch{
+		Arch:        d.kit.Arch,
 		Accel:       d.accel,
 		Kernel:      d.kit.Kernel,
 		Initrd:      d.initrd,

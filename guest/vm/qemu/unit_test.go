@@ -154,15 +154,6 @@ func TestHostTSCkHz(t *testing.T) {
 	}
 }
 
-func TestDiskSize(t *testing.T) {
-	for _, used := range []int64{0, 1, 5 << 20, 3 << 30} {
-		got := diskSizeFor(used)
-		if got < used*3/2+64<<20 || got%(1<<20) != 0 {
-			t.Errorf("diskSizeFor(%d) = %d: too small or not MiB-aligned", used, got)
-		}
-	}
-}
-
 func TestCachedVerdict(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "qemu", probeFile)
 	boots := 0
@@ -237,5 +228,53 @@ func TestGuestPath(t *testing.T) {
 		if got != c.want || ok != (c.want != "") {
 			t.Errorf("%s: got %q %v, want %q", c.in, got, ok, c.want)
 		}
+	}
+}
+
+// The arm64 machine is qemu's virt board with its devices on virtio-pci
+// and a PL011 console; nothing of microvm's x86 command line.
+func TestLaunchArgsARM64(t *testing.T) {
+	l := launch{Arch: ArchARM64, Accel: AccelTCG, Kernel: "/kit/Image", Initrd: "/kit/initrd", Console: "/s/console.log",
+		MemoryBytes: 512 << 20, CPUs: 1, StreamFD: 3, TSCkHz: 2500000,
+		ImageDisk: "/disks/abc.ext4", RWDisk: "/s/disk.ext4",
+		NIC: &nic{FD: 4, MAC: "02:00:00:00:00:01"}, Shares: []vm.Share{{HostPath: "/srv"}}}
+	args := l.args()
+	for flag, want := range map[string][]string{
+		"-M":      {"virt"},
+		"-cpu":    {"max,pauth-impdef=on"},
+		"-kernel": {"/kit/Image"},
+		"-device": {
+			"virtio-blk-pci,drive=image,serial=arca-image",
+			"virtio-blk-pci,drive=rw,serial=arca-rw",
+			"virtio-net-pci,netdev=ul,mac=02:00:00:00:00:01",
+			"virtio-9p-pci,fsdev=fs0,mount_tag=arca0",
+			"virtio-serial-pci,max_ports=2",
+			"virtserialport,chardev=agent,name=arca",
+		},
+	} {
+		if got := argValues(args, flag); !slices.Equal(got, want) {
+			t.Errorf("%s = %q, want %q", flag, got, want)
+		}
+	}
+	app := argValues(args, "-append")
+	if len(app) != 1 {
+		t.Fatalf("-append = %q", app)
+	}
+	for _, s := range []string{"console=ttyAMA0", "rdinit=/init", "panic=-1", "arca.disks=2"} {
+		if !strings.Contains(app[0], s) {
+			t.Errorf("kernel cmdline %q lacks %q", app[0], s)
+		}
+	}
+	for _, s := range []string{"ttyS0", "tsc", "pci=off", "i8042", "reboot=t"} {
+		if strings.Contains(app[0], s) {
+			t.Errorf("kernel cmdline %q has the x86 %q", app[0], s)
+		}
+	}
+	if !strings.HasSuffix(app[0], " -- -vm") {
+		t.Errorf("init args must come last: %q", app[0])
+	}
+	l.Accel = AccelKVM // an arm64 host
+	if got := argValues(l.args(), "-cpu"); !slices.Equal(got, []string{"host"}) {
+		t.Errorf("kvm -cpu = %q", got)
 	}
 }

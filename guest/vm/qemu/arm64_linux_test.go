@@ -1,0 +1,146 @@
+package qemu
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arcavm/arca/guest/vm"
+)
+
+// arm64Kit is the arm64 kit and the arm64 busybox beside it (both made
+// by make kit-arm64): $ARCA_QEMU_ARM64_KIT or the default. Without them
+// the test skips, except in CI, where make test builds them first.
+func arm64Kit(t *testing.T) (*Kit, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("qemu tests need root")
+	}
+	dir := os.Getenv("ARCA_QEMU_ARM64_KIT")
+	if dir == "" {
+		dir = DefaultARM64Kit
+	}
+	missing := func(why string) {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("arm64 boot: %s (make test builds the arm64 kit first)", why)
+		}
+		t.Skipf("arm64 boot: %s; run make kit-arm64", why)
+	}
+	kit, err := LoadKit(dir)
+	if err != nil {
+		missing(err.Error())
+	}
+	if kit.Arch != ArchARM64 {
+		t.Fatalf("kit %s is %s, want arm64", kit.Dir, kit.Arch)
+	}
+	if _, err := exec.LookPath("qemu-system-aarch64"); err != nil {
+		missing("no qemu-system-aarch64 (Debian: qemu-system-arm)")
+	}
+	busybox := filepath.Join(filepath.Dir(kit.Dir), "busybox", "busybox")
+	if _, err := os.Stat(busybox); err != nil {
+		missing(err.Error())
+	}
+	return kit, busybox
+}
+
+// arm64Image is a one-layer image of the arm64 busybox: the host cannot
+// run it to ask for its applets, so the few the test uses are linked.
+func arm64Image(t *testing.T, busybox string) []string {
+	t.Helper()
+	layer := filepath.Join(t.TempDir(), "layer")
+	for _, d := range []string{"bin", "etc", "tmp", "root"} {
+		if err := os.MkdirAll(filepath.Join(layer, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb, err := os.ReadFile(busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(layer, "bin/busybox"), bb, 0o755))
+	for _, applet := range []string{"sh", "cat", "uname", "echo", "sha256sum", "stat", "readlink", "ls"} {
+		must(os.Symlink("busybox", filepath.Join(layer, "bin", applet)))
+	}
+	must(os.WriteFile(filepath.Join(layer, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644))
+	must(os.WriteFile(filepath.Join(layer, "etc/hello"), []byte("written by the Go ext4 writer\n"), 0o644))
+	// A slow symlink (its target is longer than the inode's block map).
+	must(os.Symlink("/etc/"+strings.Repeat("x", 80), filepath.Join(layer, "etc/long")))
+	return []string{layer}
+}
+
+// TestARM64Boot boots the arm64 kit under qemu-system-aarch64 -M virt
+// (TCG) with an image disk the Go ext4 writer made from Debian's arm64
+// busybox, and runs container processes through the agent: the arm64
+// kernel, its modules, the agent cross-built for arm64 and the disk fit
+// together.
+func TestARM64Boot(t *testing.T) {
+	kit, busybox := arm64Kit(t)
+	root := t.TempDir()
+	agent := filepath.Join(root, "arca-agent-arm64")
+	build := exec.Command("go", "build", "-trimpath", "-o", agent, "github.com/arcavm/arca/cmd/arca-agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build arm64 agent: %v\n%s", err, out)
+	}
+	d, err := New(context.Background(), Config{Kit: kit.Dir, Agent: agent, Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Acceleration() != "TCG" {
+		t.Errorf("an arm64 guest on %s: acceleration %s, want TCG", "this host", d.Acceleration())
+	}
+	spec := vm.MachineSpec{ID: "arm", StateDir: filepath.Join(root, "containers", "arm"),
+		Layers: arm64Image(t, busybox), Hostname: "arm"}
+	m, c, ready := session(t, d, spec)
+	t.Logf("arm64 under TCG, qemu start to agent answering: %s", ready)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want result
+	}{
+		{"machine", []string{"uname", "-m"}, result{out: "aarch64\n"}},
+		{"kernel", []string{"uname", "-r"}, result{out: kit.Release + "\n"}},
+		{"file from the image", []string{"cat", "/etc/hello"}, result{out: "written by the Go ext4 writer\n"}},
+		{"slow symlink", []string{"readlink", "/etc/long"}, result{out: "/etc/" + strings.Repeat("x", 80) + "\n"}},
+		{"exit code", []string{"sh", "-c", "echo oops >&2; exit 7"}, result{err: "oops\n", code: 7}},
+		{"writable layer", []string{"sh", "-c", "echo kept > /root/note && cat /root/note"}, result{out: "kept\n"}},
+	} {
+		if got := run(t, c, tc.name, nil, tc.args...); got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	select {
+	case <-m.Done():
+		if err := m.Err(); err != nil {
+			t.Errorf("clean power-off: Err = %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("guest did not power off")
+	}
+
+	// The image disk the guest mounted is a clean filesystem.
+	images, _ := filepath.Glob(filepath.Join(root, "disks", "*.ext4"))
+	if len(images) != 1 {
+		t.Fatalf("image disks: %q, want one", images)
+	}
+	if out, err := exec.Command("e2fsck", "-fn", images[0]).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck of the image disk: %v\n%s", err, out)
+	}
+}
