@@ -1,7 +1,9 @@
 package ext4
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -97,6 +99,24 @@ func hostTree(t *testing.T) string {
 	must(os.Lchown(filepath.Join(dir, "etc/hosts"), 1000, 70000))
 	must(os.Lchown(filepath.Join(dir, "etc/slow"), 123, 456))
 	must(os.Lchown(filepath.Join(dir, "dev"), 5, 6))
+	// Extended attributes of every namespace ext4 indexes, a file
+	// capability, and a POSIX ACL (stored in ext4's own ACL format).
+	for _, x := range []struct {
+		path, name string
+		value      []byte
+	}{
+		{"etc/hosts", "user.comment", []byte("hello")},
+		{"etc/hosts", "trusted.note", []byte{}},
+		{"suid", "security.capability", []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{"tmp", "user." + strings.Repeat("n", 200), bytes.Repeat([]byte("v"), 1000)},
+		{"etc/hosts.acl", "system.posix_acl_access", posixACL()},
+	} {
+		p := filepath.Join(dir, x.path)
+		if _, err := os.Lstat(p); err != nil {
+			must(os.WriteFile(p, []byte("acl\n"), 0o640))
+		}
+		must(unix.Lsetxattr(p, x.name, x.value, 0))
+	}
 	// Exact mtimes, nanoseconds and pre-1970 included.
 	must(filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -111,6 +131,22 @@ func hostTree(t *testing.T) string {
 	return dir
 }
 
+// posixACL is user::rw- user:1000:r-- group::r-- mask::r-- other::---
+// as the xattr interface writes it.
+func posixACL() []byte {
+	le := binary.LittleEndian
+	b := le.AppendUint32(nil, 2)
+	for _, e := range []struct {
+		tag, perm uint16
+		id        uint32
+	}{{0x01, 6, 0xFFFFFFFF}, {0x02, 4, 1000}, {0x04, 4, 0xFFFFFFFF}, {0x10, 4, 0xFFFFFFFF}, {0x20, 0, 0xFFFFFFFF}} {
+		b = le.AppendUint16(b, e.tag)
+		b = le.AppendUint16(b, e.perm)
+		b = le.AppendUint32(b, e.id)
+	}
+	return b
+}
+
 // entryInfo is what the test compares of one entry.
 type entryInfo struct {
 	Mode       uint32
@@ -122,6 +158,7 @@ type entryInfo struct {
 	MTime      time.Time
 	Nlink      uint64
 	HardLinkOf string // the first path with the same inode, for Nlink > 1
+	Xattrs     string // name=hex value, sorted
 }
 
 // describe walks dir and records every entry (lost+found aside).
@@ -152,6 +189,16 @@ func describe(t *testing.T, dir string) map[string]entryInfo {
 		rel, _ := filepath.Rel(dir, p)
 		e := entryInfo{Mode: st.Mode, UID: st.Uid, GID: st.Gid, Rdev: st.Rdev,
 			MTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Nlink: st.Nlink}
+		x, err := hostXattrs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var xs []string
+		for k, v := range x {
+			xs = append(xs, k+"="+hex.EncodeToString(v))
+		}
+		sort.Strings(xs)
+		e.Xattrs = strings.Join(xs, " ")
 		switch st.Mode & syscall.S_IFMT {
 		case syscall.S_IFREG:
 			e.Size = st.Size

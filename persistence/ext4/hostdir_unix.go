@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -91,6 +92,11 @@ func hostEntry(p string, info fs.FileInfo) (Entry, error) {
 		// image's say nothing.
 		MTime: info.ModTime(),
 	}
+	x, err := hostXattrs(p)
+	if err != nil {
+		return Entry{}, err
+	}
+	e.Xattrs = x
 	switch e.fileType() {
 	case TypeRegular:
 		e.Size = info.Size()
@@ -105,6 +111,38 @@ func hostEntry(p string, info fs.FileInfo) (Entry, error) {
 		e.Major, e.Minor = unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev))
 	}
 	return e, nil
+}
+
+// hostXattrs reads p's extended attributes, less the layer store's own
+// overlayfs markers (a flattened image has no use for them).
+func hostXattrs(p string) (map[string][]byte, error) {
+	size, err := unix.Llistxattr(p, nil)
+	if err != nil || size == 0 {
+		return nil, nil // none, or a filesystem without them
+	}
+	names := make([]byte, size)
+	if size, err = unix.Llistxattr(p, names); err != nil {
+		return nil, fmt.Errorf("ext4 tree: list xattrs of %s: %w", p, err)
+	}
+	var out map[string][]byte
+	for _, name := range strings.Split(string(names[:size]), "\x00") {
+		if name == "" || strings.HasPrefix(name, "trusted.overlay.") {
+			continue
+		}
+		n, err := unix.Lgetxattr(p, name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("ext4 tree: xattr %s of %s: %w", name, p, err)
+		}
+		v := make([]byte, n)
+		if n, err = unix.Lgetxattr(p, name, v); err != nil {
+			return nil, fmt.Errorf("ext4 tree: xattr %s of %s: %w", name, p, err)
+		}
+		if out == nil {
+			out = map[string][]byte{}
+		}
+		out[name] = v[:n]
+	}
+	return out, nil
 }
 
 // opaque says whether dir is an overlayfs opaque directory.

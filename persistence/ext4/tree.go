@@ -47,6 +47,9 @@ type Entry struct {
 	Target string
 	// Major and Minor are a device node's numbers.
 	Major, Minor uint32
+	// Xattrs are extended attributes by full name ("security.capability");
+	// all of an entry's must fit in one block.
+	Xattrs map[string][]byte
 }
 
 // Bytes is an Entry.Open for content held in memory.

@@ -60,6 +60,8 @@ type inode struct {
 	// their Open).
 	blocks  uint64
 	content []byte
+	xattrs  []byte // the xattr block, if any
+	xblock  uint32
 	// After allocation: the block map and where each data block went.
 	iblock [15]uint32
 	data   []uint32
@@ -81,6 +83,7 @@ type Image struct {
 	maxIno uint32
 	alloc  *allocator
 	dirs   []uint32 // per group
+	xattrs bool     // some inode has extended attributes
 }
 
 // Plan lays the tree out: inode numbers, directory contents, geometry
@@ -106,6 +109,9 @@ func Plan(t *Tree, opts Options) (*Image, error) {
 	var data uint64
 	for _, in := range im.inodes {
 		data += in.blocks + indirectBlocks(in.blocks)
+		if in.xattrs != nil {
+			data++
+		}
 	}
 	minBlocks := uint64(0)
 	if opts.MinSize > 0 {
@@ -229,6 +235,16 @@ func (im *Image) number(t *Tree) error {
 			}
 		}
 	}
+	for _, in := range im.inodes {
+		xb, err := xattrBlock(in.n.Xattrs)
+		if err != nil {
+			return fmt.Errorf("inode %d: %w", in.ino, err)
+		}
+		in.xattrs = xb
+		if xb != nil {
+			im.xattrs = true
+		}
+	}
 	im.maxIno = next - 1
 	return nil
 }
@@ -307,6 +323,13 @@ func emptyDirBlock() []byte {
 // place allocates an inode's data blocks and its block map, in file order
 // with each map block just before the blocks it maps (as ext2 does).
 func (im *Image) place(in *inode) error {
+	if in.xattrs != nil {
+		b, err := im.alloc.alloc()
+		if err != nil {
+			return err
+		}
+		in.xblock = b
+	}
 	left := in.blocks
 	in.data = make([]uint32, 0, left)
 	for i := 0; i < directBlocks && left > 0; i++ {
@@ -387,6 +410,11 @@ func WriteFile(path string, t *Tree, opts Options) error {
 func (im *Image) Write(w io.WriterAt) error {
 	bw := &blockWriter{w: w}
 	for _, in := range im.inodes {
+		if in.xattrs != nil {
+			if err := bw.block(in.xblock, in.xattrs); err != nil {
+				return err
+			}
+		}
 		if err := im.writeContent(bw, in); err != nil {
 			return err
 		}
@@ -550,6 +578,10 @@ func (im *Image) encodeInode(b []byte, in *inode) {
 	le.PutUint32(b[0x10:], mLo)
 	le.PutUint16(b[0x1A:], uint16(in.links))
 	sectors := (uint64(len(in.data)) + uint64(len(in.meta))) * (BlockSize / 512)
+	if in.xattrs != nil {
+		sectors += BlockSize / 512
+		le.PutUint32(b[0x68:], in.xblock) // i_file_acl
+	}
 	le.PutUint32(b[0x1C:], uint32(sectors))
 	le.PutUint16(b[0x74:], uint16(sectors>>32))
 	switch {
@@ -654,6 +686,9 @@ func (im *Image) superblock(group uint32, freeBlocks, freeInodes uint64) []byte 
 	le.PutUint32(b[0x54:], lostFoundIno) // first non-reserved inode
 	le.PutUint16(b[0x58:], inodeSize)
 	le.PutUint16(b[0x5A:], uint16(group))
+	if im.xattrs {
+		le.PutUint32(b[0x5C:], compatExtAttr)
+	}
 	le.PutUint32(b[0x60:], incompatFiletype)
 	le.PutUint32(b[0x64:], roCompatSparseSup|roCompatLargeFile)
 	copy(b[0x68:0x78], im.opts.UUID[:])
