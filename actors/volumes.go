@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -91,6 +92,8 @@ func (a *volumesActor) Receive(ctx actor.Context) {
 		a.remove(ctx, m)
 	case *messages.PruneVolumes:
 		a.prune(ctx, m)
+	case *messages.VolumeDiskUsage:
+		a.diskUsage(ctx)
 	case *dropVolumes:
 		a.withRefs(ctx, func(refs map[string][]string, err error) {
 			if err != nil {
@@ -284,6 +287,36 @@ func (a *volumesActor) prune(ctx actor.Context, m *messages.PruneVolumes) {
 	})
 }
 
+// diskUsage answers with every volume and its UsageData. The sizes are
+// measured off the mailbox: a volume's data is host storage (its _data
+// directory, or a block volume's image), so the host may walk it.
+func (a *volumesActor) diskUsage(ctx actor.Context) {
+	a.withRefs(ctx, func(refs map[string][]string, err error) {
+		if err != nil {
+			ctx.Respond(messages.Internal("volume usage: %v", err))
+			return
+		}
+		type item struct {
+			v    volume.Volume
+			path string
+		}
+		var items []item
+		for _, r := range a.sorted() {
+			v := a.view(r)
+			v.UsageData = &volume.UsageData{RefCount: int64(len(refs[r.Name]))}
+			items = append(items, item{v: v, path: filepath.Dir(a.env.volumeData(r.Name))})
+		}
+		respondLater(ctx, func() any {
+			out := make([]volume.Volume, 0, len(items))
+			for _, it := range items {
+				it.v.UsageData.Size = dirSize(it.path)
+				out = append(out, it.v)
+			}
+			return &messages.VolumeDiskUsageReply{Volumes: out}
+		})
+	})
+}
+
 func (a *volumesActor) sorted() []*persistence.VolumeRecord {
 	out := make([]*persistence.VolumeRecord, 0, len(a.byName))
 	for _, r := range a.byName {
@@ -293,17 +326,27 @@ func (a *volumesActor) sorted() []*persistence.VolumeRecord {
 	return out
 }
 
+// dirSize is the space a volume's directory takes: regular files by their
+// length, as dockerd's du counts a local volume, but a sparse file (a
+// block volume's image) only by the blocks it has.
 func dirSize(dir string) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if info, err := d.Info(); err == nil {
-				n += info.Size()
+				n += fileSpace(info)
 			}
 		}
 		return nil
 	})
 	return n
+}
+
+func fileSpace(info fs.FileInfo) int64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Blocks*512 < info.Size() {
+		return st.Blocks * 512
+	}
+	return info.Size()
 }
 
 func otherThan(ids []string, id string) []string {
