@@ -26,13 +26,37 @@ import (
 type volumesActor struct {
 	env    *Env
 	byName map[string]*persistence.VolumeRecord
+	// making: block volumes whose image is being made.
+	making map[string]bool
+	// inUse: the container running with each block volume, claimed
+	// before its machine boots and released once it is off.
+	inUse map[string]string
 }
+
+// claimBlockVolumes reserves block volumes for a container about to boot
+// (Conflict if another container has one); releaseBlockVolumes gives back
+// what a container holds, once its machine is off.
+type (
+	claimBlockVolumes struct {
+		container string
+		names     []string
+	}
+	releaseBlockVolumes struct{ container string }
+	// blockVolumeMade finishes a create once the image is made.
+	blockVolumeMade struct {
+		rec *persistence.VolumeRecord
+		err error
+	}
+)
 
 // ensureVolumes creates the volumes a new container needs (a named one on
 // first use, its anonymous ones); it replies with an error or Accepted.
 type ensureVolumes struct {
 	named, anonymous []string
 }
+
+// volumeDrivers answers ensureVolumes: each volume's driver.
+type volumeDrivers struct{ byName map[string]string }
 
 // dropVolumes removes a removed container's anonymous volumes (rm -v,
 // --rm), unless another container uses them.
@@ -42,7 +66,9 @@ type dropVolumes struct {
 }
 
 func newVolumesActor(env *Env) actor.Producer {
-	return func() actor.Actor { return &volumesActor{env: env, byName: map[string]*persistence.VolumeRecord{}} }
+	return func() actor.Actor {
+		return &volumesActor{env: env, byName: map[string]*persistence.VolumeRecord{}, making: map[string]bool{}, inUse: map[string]string{}}
+	}
 }
 
 func (a *volumesActor) Kind() string  { return "volumes" }
@@ -59,6 +85,10 @@ func (a *volumesActor) Receive(ctx actor.Context) {
 			a.byName[r.Name] = r
 		}
 	case *messages.CreateVolume:
+		if m.Request.Driver == blockDriver {
+			a.createBlock(ctx, m.Request)
+			return
+		}
 		v, err := a.create(ctx, m.Request.Name, m.Request.Driver, m.Request.Labels, m.Request.DriverOpts, false)
 		if err != nil {
 			ctx.Respond(err)
@@ -78,7 +108,30 @@ func (a *volumesActor) Receive(ctx actor.Context) {
 				return
 			}
 		}
+		drivers := map[string]string{}
+		for _, n := range append(m.named, m.anonymous...) {
+			drivers[n] = a.byName[n].Driver
+		}
+		ctx.Respond(&volumeDrivers{byName: drivers})
+	case *blockVolumeMade:
+		a.blockMade(ctx, m)
+	case *claimBlockVolumes:
+		for _, n := range m.names {
+			if c, ok := a.inUse[n]; ok && c != m.container {
+				ctx.Respond(messages.Conflict("volume %s is a block volume in use by running container %s: a block volume serves one running container at a time", n, shortID(c)))
+				return
+			}
+		}
+		for _, n := range m.names {
+			a.inUse[n] = m.container
+		}
 		ctx.Respond(&messages.Accepted{})
+	case *releaseBlockVolumes:
+		for n, c := range a.inUse {
+			if c == m.container {
+				delete(a.inUse, n)
+			}
+		}
 	case *messages.InspectVolume:
 		v := a.byName[m.Name]
 		if v == nil {
@@ -134,6 +187,9 @@ func (a *volumesActor) create(ctx actor.Context, name, driver string, labels, op
 	if v := a.byName[name]; v != nil {
 		return v, nil
 	}
+	if a.making[name] {
+		return nil, messages.Conflict("volume %s is being created", name)
+	}
 	r := &persistence.VolumeRecord{Name: name, Driver: driver, Labels: labels, Options: opts, CreatedAt: time.Now().UTC(), Anonymous: anon}
 	if err := os.MkdirAll(a.env.volumeData(name), 0o755); err != nil {
 		return nil, messages.Internal("create volume %s: %v", name, err)
@@ -147,9 +203,83 @@ func (a *volumesActor) create(ctx actor.Context, name, driver string, labels, op
 	return r, nil
 }
 
+// createBlock makes a block volume: its image is made off the mailbox,
+// and blockMade records it.
+func (a *volumesActor) createBlock(ctx actor.Context, req volume.CreateRequest) {
+	size, err := blockSize(req.DriverOpts)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	name := req.Name
+	if name == "" {
+		if name, err = newContainerID(); err != nil {
+			ctx.Respond(messages.Internal("volume name: %v", err))
+			return
+		}
+	}
+	if !validVolumeName.MatchString(name) {
+		ctx.Respond(messages.InvalidParameter("create %s: %q includes invalid characters for a volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed", name, name))
+		return
+	}
+	if v := a.byName[name]; v != nil {
+		if v.Driver != blockDriver {
+			ctx.Respond(messages.Conflict("create %s: volume name already in use with driver %q", name, v.Driver))
+			return
+		}
+		ctx.Respond(&messages.VolumeReply{Volume: a.view(v)})
+		return
+	}
+	if a.making[name] {
+		ctx.Respond(messages.Conflict("volume %s is being created", name))
+		return
+	}
+	a.making[name] = true
+	rec := &persistence.VolumeRecord{Name: name, Driver: blockDriver, Labels: req.Labels, Options: req.DriverOpts, CreatedAt: time.Now().UTC()}
+	image := a.env.blockImage(name)
+	f := actor.NewFuture(ctx.ActorSystem(), 2*time.Minute)
+	goSafe(ctx.ActorSystem(), f.PID(), func() any {
+		mctx, cancel := deadline(time.Minute)
+		defer cancel()
+		err := makeBlockImage(mctx, image, size)
+		if err != nil {
+			os.Remove(filepath.Dir(image))
+		}
+		return &blockVolumeMade{rec: rec, err: err}
+	})
+	ctx.ReenterAfter(f, func(res any, err error) {
+		m, _ := res.(*blockVolumeMade)
+		if m == nil {
+			m = &blockVolumeMade{rec: rec, err: fmt.Errorf("make image: %v", err)}
+		}
+		a.blockMade(ctx, m)
+	})
+}
+
+func (a *volumesActor) blockMade(ctx actor.Context, m *blockVolumeMade) {
+	name := m.rec.Name
+	delete(a.making, name)
+	if m.err != nil {
+		ctx.Respond(messages.Internal("create block volume %s: %v", name, m.err))
+		return
+	}
+	if err := a.env.Store.PutVolume(m.rec); err != nil {
+		os.RemoveAll(filepath.Dir(a.env.blockImage(name)))
+		ctx.Respond(messages.Internal("create volume %s: %v", name, err))
+		return
+	}
+	a.byName[name] = m.rec
+	a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionCreate, name, map[string]string{"driver": blockDriver}))
+	ctx.Respond(&messages.VolumeReply{Volume: a.view(m.rec)})
+}
+
 func (a *volumesActor) view(r *persistence.VolumeRecord) volume.Volume {
+	mp := a.env.volumeData(r.Name)
+	if r.Driver == blockDriver {
+		mp = a.env.blockImage(r.Name) // mounted only inside the machine using it
+	}
 	v := volume.Volume{
-		Name: r.Name, Driver: r.Driver, Mountpoint: a.env.volumeData(r.Name), Scope: "local",
+		Name: r.Name, Driver: r.Driver, Mountpoint: mp, Scope: "local",
 		CreatedAt: r.CreatedAt.Format(time.RFC3339), Labels: r.Labels, Options: r.Options,
 	}
 	if v.Labels == nil {
@@ -201,8 +331,20 @@ func (a *volumesActor) remove(ctx actor.Context, m *messages.RemoveVolume) {
 
 // drop deletes a volume and its data.
 func (a *volumesActor) drop(ctx actor.Context, name string) error {
-	if a.byName[name] == nil {
+	r := a.byName[name]
+	if r == nil {
 		return nil
+	}
+	if c, ok := a.inUse[name]; ok {
+		return messages.Conflict("remove %s: volume is in use - [%s]", name, c)
+	}
+	if r.Driver == blockDriver {
+		// Its filesystem's mount point, which must not be mounted: the
+		// removal below would go into it.
+		mnt := filepath.Join(filepath.Dir(a.env.blockImage(name)), blockMountDir)
+		if err := os.Remove(mnt); err != nil && !os.IsNotExist(err) {
+			return messages.Conflict("remove %s: its filesystem is still mounted: %v", name, err)
+		}
 	}
 	if err := a.env.Store.DeleteVolume(name); err != nil {
 		return messages.Internal("remove %s: %v", name, err)
@@ -211,7 +353,7 @@ func (a *volumesActor) drop(ctx actor.Context, name string) error {
 	if err := os.RemoveAll(filepath.Dir(a.env.volumeData(name))); err != nil {
 		a.env.Log.Warn("remove volume data", "volume", name, "err", err)
 	}
-	a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionDestroy, name, map[string]string{"driver": "local"}))
+	a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionDestroy, name, map[string]string{"driver": r.Driver}))
 	return nil
 }
 
