@@ -83,3 +83,103 @@ func makeBlockImage(ctx context.Context, path string, size int64) error {
 func (e *Env) blockImage(name string) string {
 	return filepath.Join(e.Root, "volumes", name, blockImageName)
 }
+
+// A block volume's filesystem must be mounted by one machine at a time.
+// A container claims its block volumes before its machine boots; when its
+// process has ended the claim drains (the machine is powering off), and it
+// is released once the machine is off. A claim against a running holder
+// is a conflict; against a draining one it waits for the release, so that
+// `docker run --rm` twice in a row works as with dockerd.
+type (
+	claimBlockVolumes struct {
+		container string
+		names     []string
+	}
+	drainBlockVolumes   struct{ container string }
+	releaseBlockVolumes struct{ container string }
+)
+
+type blockHolder struct {
+	container string
+	draining  bool
+}
+
+// blockClaims is the volumes actor's record of who holds which block
+// volume; only that actor touches it.
+type blockClaims struct {
+	held map[string]*blockHolder
+	// waiting: what runs once a volume is free (claims, removals).
+	waiting map[string][]func()
+}
+
+func newBlockClaims() blockClaims {
+	return blockClaims{held: map[string]*blockHolder{}, waiting: map[string][]func(){}}
+}
+
+// holder is the container holding name, or "".
+func (b *blockClaims) holder(name string) string {
+	if h := b.held[name]; h != nil {
+		return h.container
+	}
+	return ""
+}
+
+// claim answers m through reply, now or once draining holders are gone.
+func (b *blockClaims) claim(m *claimBlockVolumes, reply func(any)) {
+	var try func()
+	try = func() {
+		for _, n := range m.names {
+			h := b.held[n]
+			if h == nil || h.container == m.container {
+				continue
+			}
+			if h.draining {
+				b.waiting[n] = append(b.waiting[n], try)
+				return
+			}
+			reply(messages.Conflict("volume %s is a block volume in use by running container %s: a block volume serves one running container at a time", n, shortID(h.container)))
+			return
+		}
+		for _, n := range m.names {
+			b.held[n] = &blockHolder{container: m.container}
+		}
+		reply(&messages.Accepted{})
+	}
+	try()
+}
+
+func (b *blockClaims) drain(container string) {
+	for _, h := range b.held {
+		if h.container == container {
+			h.draining = true
+		}
+	}
+}
+
+func (b *blockClaims) release(container string) {
+	var freed []string
+	for n, h := range b.held {
+		if h.container == container {
+			delete(b.held, n)
+			freed = append(freed, n)
+		}
+	}
+	for _, n := range freed {
+		w := b.waiting[n]
+		delete(b.waiting, n)
+		for _, f := range w {
+			f()
+		}
+	}
+}
+
+// whenFree runs f now if no running container holds name, or once a
+// draining holder has released it; a running holder gets f now too (the
+// caller's own check then refuses).
+func (b *blockClaims) whenFree(name string, f func()) {
+	if h := b.held[name]; h != nil && h.draining {
+		b.waiting[name] = append(b.waiting[name], f)
+		return
+	}
+	f()
+}

@@ -39,3 +39,48 @@ func TestBlockSize(t *testing.T) {
 		}
 	}
 }
+
+func TestBlockClaims(t *testing.T) {
+	b := newBlockClaims()
+	var got []any
+	reply := func(r any) { got = append(got, r) }
+	last := func() any {
+		if len(got) == 0 {
+			return nil
+		}
+		r := got[len(got)-1]
+		got = got[:len(got)-1]
+		return r
+	}
+	accepted := func(r any) bool { _, ok := r.(*messages.Accepted); return ok }
+
+	b.claim(&claimBlockVolumes{container: "a", names: []string{"v", "w"}}, reply)
+	if r := last(); !accepted(r) || b.holder("v") != "a" || b.holder("w") != "a" {
+		t.Fatalf("first claim: %v", r)
+	}
+	b.claim(&claimBlockVolumes{container: "a", names: []string{"v"}}, reply)
+	if r := last(); !accepted(r) {
+		t.Errorf("the holder's own claim again: %v", r)
+	}
+	// A running holder: a conflict at once.
+	b.claim(&claimBlockVolumes{container: "b", names: []string{"x", "w"}}, reply)
+	if r := last(); messages.KindOf(r.(error)) != messages.KindConflict || b.holder("x") != "" {
+		t.Errorf("claim of a held volume: %v, x held by %q", r, b.holder("x"))
+	}
+	// A draining holder: the claim and a removal wait for the release.
+	b.drain("a")
+	b.claim(&claimBlockVolumes{container: "b", names: []string{"w"}}, reply)
+	removed := false
+	b.whenFree("v", func() { removed = true })
+	if len(got) != 0 || removed {
+		t.Fatalf("answered before the release: %v, removed %v", got, removed)
+	}
+	b.release("a")
+	if r := last(); !accepted(r) || b.holder("w") != "b" || b.holder("v") != "" || !removed {
+		t.Errorf("after the release: %v, w held by %q, v by %q, removed %v", r, b.holder("w"), b.holder("v"), removed)
+	}
+	b.whenFree("unheld", func() { removed = false })
+	if removed {
+		t.Errorf("whenFree of a free volume did not run at once")
+	}
+}

@@ -417,7 +417,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 			// A block volume's filesystem must be mounted by one
 			// machine only: the volumes actor hands each to one
 			// container at a time, until its machine is off.
-			res, err := sys.Root.RequestFuture(env.volumes, &claimBlockVolumes{container: recCopy.ID, names: blockNames}, 10*time.Second).Result()
+			res, err := sys.Root.RequestFuture(env.volumes, &claimBlockVolumes{container: recCopy.ID, names: blockNames}, time.Minute).Result()
 			if err == nil {
 				err, _ = res.(error)
 			}
@@ -696,6 +696,7 @@ func (a *containerActor) teardown(ctx actor.Context) {
 	var release func()
 	if _, names := a.env.machineDisks(rt.rec.Mounts); len(names) > 0 {
 		sys, volumes, id := ctx.ActorSystem(), a.env.volumes, rt.rec.ID
+		ctx.Send(volumes, &drainBlockVolumes{container: id})
 		release = func() { sys.Root.Send(volumes, &releaseBlockVolumes{container: id}) }
 	}
 	rt.down = poweringOff(ctx, m, c, release)

@@ -28,26 +28,15 @@ type volumesActor struct {
 	byName map[string]*persistence.VolumeRecord
 	// making: block volumes whose image is being made.
 	making map[string]bool
-	// inUse: the container running with each block volume, claimed
-	// before its machine boots and released once it is off.
-	inUse map[string]string
+	// block: who holds each block volume (see blockvolume.go).
+	block blockClaims
 }
 
-// claimBlockVolumes reserves block volumes for a container about to boot
-// (Conflict if another container has one); releaseBlockVolumes gives back
-// what a container holds, once its machine is off.
-type (
-	claimBlockVolumes struct {
-		container string
-		names     []string
-	}
-	releaseBlockVolumes struct{ container string }
-	// blockVolumeMade finishes a create once the image is made.
-	blockVolumeMade struct {
-		rec *persistence.VolumeRecord
-		err error
-	}
-)
+// blockVolumeMade finishes a create once the image is made.
+type blockVolumeMade struct {
+	rec *persistence.VolumeRecord
+	err error
+}
 
 // ensureVolumes creates the volumes a new container needs (a named one on
 // first use, its anonymous ones); it replies with an error or Accepted.
@@ -67,7 +56,7 @@ type dropVolumes struct {
 
 func newVolumesActor(env *Env) actor.Producer {
 	return func() actor.Actor {
-		return &volumesActor{env: env, byName: map[string]*persistence.VolumeRecord{}, making: map[string]bool{}, inUse: map[string]string{}}
+		return &volumesActor{env: env, byName: map[string]*persistence.VolumeRecord{}, making: map[string]bool{}, block: newBlockClaims()}
 	}
 }
 
@@ -116,22 +105,12 @@ func (a *volumesActor) Receive(ctx actor.Context) {
 	case *blockVolumeMade:
 		a.blockMade(ctx, m)
 	case *claimBlockVolumes:
-		for _, n := range m.names {
-			if c, ok := a.inUse[n]; ok && c != m.container {
-				ctx.Respond(messages.Conflict("volume %s is a block volume in use by running container %s: a block volume serves one running container at a time", n, shortID(c)))
-				return
-			}
-		}
-		for _, n := range m.names {
-			a.inUse[n] = m.container
-		}
-		ctx.Respond(&messages.Accepted{})
+		sender := ctx.Sender()
+		a.block.claim(m, func(r any) { ctx.Send(sender, r) })
+	case *drainBlockVolumes:
+		a.block.drain(m.container)
 	case *releaseBlockVolumes:
-		for n, c := range a.inUse {
-			if c == m.container {
-				delete(a.inUse, n)
-			}
-		}
+		a.block.release(m.container)
 	case *messages.InspectVolume:
 		v := a.byName[m.Name]
 		if v == nil {
@@ -321,11 +300,16 @@ func (a *volumesActor) remove(ctx actor.Context, m *messages.RemoveVolume) {
 			ctx.Respond(messages.Conflict("remove %s: volume is in use - [%s]", m.Name, strings.Join(users, ", ")))
 			return
 		}
-		if err := a.drop(ctx, m.Name); err != nil {
-			ctx.Respond(err)
-			return
-		}
-		ctx.Respond(&messages.Accepted{})
+		// A block volume whose last container is gone but whose machine
+		// is still powering off is removed once it is off.
+		sender := ctx.Sender()
+		a.block.whenFree(m.Name, func() {
+			if err := a.drop(ctx, m.Name); err != nil {
+				ctx.Send(sender, err)
+				return
+			}
+			ctx.Send(sender, &messages.Accepted{})
+		})
 	})
 }
 
@@ -335,8 +319,8 @@ func (a *volumesActor) drop(ctx actor.Context, name string) error {
 	if r == nil {
 		return nil
 	}
-	if c, ok := a.inUse[name]; ok {
-		return messages.Conflict("remove %s: volume is in use - [%s]", name, c)
+	if h := a.block.holder(name); h != "" {
+		return messages.Conflict("remove %s: volume is in use - [%s]", name, h)
 	}
 	if r.Driver == blockDriver {
 		// Its filesystem's mount point, which must not be mounted: the

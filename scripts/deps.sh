@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # docker-registry: a real registry for pull/push tests; busybox-static: the
 # test image's contents; iproute2: sandbox networking; e2fsprogs: mkfs.ext4 for
-# qemu disks; curl: debugging the socket by hand; python3-docker: docker-py
+# qemu disks and block volumes (debugfs in their tests); curl: debugging the socket by hand; python3-docker: docker-py
 # compatibility tests; qemu-system-x86, kmod, xz-utils: the qemu driver and its
 # kit (scripts/kit.sh).
 packages=(docker-registry busybox-static iproute2 e2fsprogs curl python3-docker qemu-system-x86 kmod xz-utils)
