@@ -2,8 +2,14 @@
 
 GO       ?= go
 BIN      := bin
+UNAME    := $(shell uname -s)
+ifeq ($(UNAME),Darwin)
+SOCKET   ?= $(HOME)/.arca/arca.sock
+ROOT     ?= $(HOME)/.arca/root
+else
 SOCKET   ?= /var/run/arca.sock
 ROOT     ?= /var/lib/arca
+endif
 DRIVER   ?= auto
 # Each package gets the whole budget; the suite as a whole must stay well
 # under 20 minutes on 2 cores.
@@ -20,6 +26,11 @@ LDFLAGS     := -s -w
 
 all: build
 
+# On a Mac (macos.mk): the daemon is built with cgo and signed for the
+# Virtualization framework, the agent cross-built for linux/arm64.
+ifeq ($(UNAME),Darwin)
+include macos.mk
+else
 # Packages that don't exist yet are skipped, so the targets stay usable while
 # the daemon and the agent are being written.
 build:
@@ -38,13 +49,16 @@ deps:
 run: deps build
 	@echo 'export DOCKER_HOST=unix://$(SOCKET)'
 	exec $(BIN)/arca daemon --socket $(SOCKET) --root $(ROOT) --driver $(DRIVER)
+endif
 
 vet:
 	$(GO) vet $(PKGS)
 
+ifneq ($(UNAME),Darwin)
 # compose first: the compose e2e test drives the real plugin.
 test: deps build vet compose
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)
+endif
 
 # Tracked and new files, not whatever caches sit in the tree (.cache/).
 GOFILES = $$(git ls-files -co --exclude-standard '*.go')
@@ -57,15 +71,19 @@ lint: vet
 	@out="$$(gofmt -l $(GOFILES))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+ifneq ($(UNAME),Darwin)
 # docker compose v2 as a CLI plugin, built from source once (minutes) and
 # cached (the first build takes a few minutes); `make test` runs it first.
 compose:
 	@bash scripts/compose.sh
+endif
 
 clean:
 	rm -rf $(BIN)
 
 include bench.mk
 
-# The qemu guest kit and its hook into test.
+# The qemu guest kit and its hook into test (Debian's packages: Linux only).
+ifneq ($(UNAME),Darwin)
 include kit.mk
+endif

@@ -5,17 +5,19 @@
 #   make bench COMPARE=unix:///tmp/ref.sock        # arca (started here) vs that dockerd
 #   make bench TARGET=unix:///var/run/arca.sock    # an arca already running
 #   make bench BENCH_FLAGS=--smoke                 # seconds instead of minutes
+#   make bench BENCH_DRIVER=qemu BENCH_FLAGS='--scenarios run,memory --containers 5'
 #   make dockerd-stop
 
 TARGET      ?=
 COMPARE     ?=
 BENCH_FLAGS ?=
 BENCH_OUT   ?= /tmp/arca-bench-out
+BENCH_DRIVER ?= sandbox
 
 .PHONY: bench dockerd dockerd-stop
 
 bench: build
-	@BIN=$(BIN) GO=$(GO) OUT=$(BENCH_OUT) TARGET=$(TARGET) COMPARE=$(COMPARE) BENCH_FLAGS='$(BENCH_FLAGS)' bash bench/run.sh
+	@BIN=$(BIN) GO=$(GO) OUT=$(BENCH_OUT) DRIVER=$(BENCH_DRIVER) KIT=$(KIT_ROOT)/current TARGET=$(TARGET) COMPARE=$(COMPARE) BENCH_FLAGS='$(BENCH_FLAGS)' bash bench/run.sh
 
 # Debian's docker.io, containerd, runc and tini unpacked under
 # /var/cache/arca/dockerd (never installed: that would replace the docker

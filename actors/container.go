@@ -29,8 +29,9 @@ import (
 // the current run, and the streams. The actor's producer captures it, so a
 // restarted actor carries on with the same machine.
 type containerRuntime struct {
-	rec    *persistence.ContainerRecord
-	layers []string // unpacked layer dirs, base first
+	lastStart *messages.StartTimings // nil until a start succeeds
+	rec       *persistence.ContainerRecord
+	layers    []string // unpacked layer dirs, base first
 
 	hub   *outputHub
 	stdin *stdinGate
@@ -82,6 +83,15 @@ type containerActor struct {
 func (a *containerActor) Kind() string  { return "container" }
 func (a *containerActor) State() string { return string(a.status()) }
 
+// LastStart is shown in the actor tree: where a start's time went.
+func (a *containerActor) LastStart() *messages.StartTimings {
+	if a.rt == nil || a.rt.lastStart == nil {
+		return nil
+	}
+	t := *a.rt.lastStart
+	return &t
+}
+
 func (a *containerActor) status() container.ContainerState {
 	if a.rt.starting {
 		return "starting"
@@ -100,6 +110,7 @@ type (
 		machine vm.Machine
 		client  *wire.Client
 		proc    *wire.Process
+		timings messages.StartTimings
 		joins   map[string]*networkJoined // by network ID
 		err     error
 	}
@@ -442,12 +453,13 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 			netcfg = &cfg
 			setup.Hosts = hostsFileFor(recCopy.Config.Hostname, plan.primaryAddress(joins), recCopy.HostConfig.ExtraHosts, plan.hostGateway())
 		}
-		m, c, p, err := bootAndStart(driver, spec, setup, netcfg, proc)
+		b, err := bootAndStart(driver, spec, setup, netcfg, proc)
 		if err != nil {
 			leaveAll(sys, env, recCopy.ID, plan)
 			releaseBlock() // Boot leaves nothing behind on error
+			return &machineUp{run: run, joins: joins, err: err}
 		}
-		return &machineUp{run: run, machine: m, client: c, proc: p, joins: joins, err: err}
+		return &machineUp{run: run, machine: b.machine, client: b.client, proc: b.proc, timings: b.timings, joins: joins}
 	})
 	a.publish(ctx)
 }
@@ -455,62 +467,91 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 // bootAndStart is the start sequence, in order: boot the machine, open the
 // agent session, mount the rootfs, start the main process. Any failure
 // tears down what was made.
-func bootAndStart(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, netcfg *wire.NetworkConfig, proc wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
+func bootAndStart(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, netcfg *wire.NetworkConfig, proc wire.ProcessSpec) (*booted, error) {
 	return bootSequence(driver, spec, setup, netcfg, &proc)
+}
+
+// booted is what a start sequence made, and how long each step took.
+type booted struct {
+	machine vm.Machine
+	client  *wire.Client
+	proc    *wire.Process
+	timings messages.StartTimings
 }
 
 // bootSequence runs the start sequence up to proc; nil proc stops after the
 // rootfs is mounted (a machine for file access only). A non-nil netcfg
-// configures the guest's networks and DNS before the process starts.
-func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, netcfg *wire.NetworkConfig, proc *wire.ProcessSpec) (vm.Machine, *wire.Client, *wire.Process, error) {
+// configures the guest's networks and DNS before the process starts. The
+// steps are named and timed, in order: boot (the driver has the machine
+// running), agent (the agent answers on its stream), setup (rootfs and
+// mounts), network, process.
+func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest, netcfg *wire.NetworkConfig, proc *wire.ProcessSpec) (*booted, error) {
 	ctx, cancel := deadline(2 * time.Minute)
 	defer cancel()
 	// The upper dir's root is the container's "/": its mode is what every
 	// user in the container traverses, so it must be 0755 like an image's.
 	for d, mode := range map[string]os.FileMode{spec.StateDir: 0o700, spec.UpperDir: 0o755, spec.WorkDir: 0o700} {
 		if err := os.MkdirAll(d, mode); err != nil {
-			return nil, nil, nil, fmt.Errorf("prepare %s: %w", d, err)
+			return nil, fmt.Errorf("prepare %s: %w", d, err)
 		}
 		if err := os.Chmod(d, mode); err != nil {
-			return nil, nil, nil, fmt.Errorf("prepare %s: %w", d, err)
+			return nil, fmt.Errorf("prepare %s: %w", d, err)
 		}
+	}
+	b := &booted{}
+	t0 := time.Now()
+	last := t0
+	step := func(d *float64) {
+		now := time.Now()
+		*d = ms(now.Sub(last))
+		last = now
 	}
 	m, err := driver.Boot(ctx, spec)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("boot: %w", err)
+		return nil, fmt.Errorf("boot: %w", err)
 	}
-	fail := func(c *wire.Client, err error) (vm.Machine, *wire.Client, *wire.Process, error) {
-		if c != nil {
-			c.Close()
+	b.machine = m
+	step(&b.timings.BootMs)
+	fail := func(err error) (*booted, error) {
+		if b.client != nil {
+			b.client.Close()
 		}
 		m.Kill()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	c, err := wire.NewClient(m.Conn())
-	if err != nil {
-		return fail(nil, fmt.Errorf("agent session: %w", err))
+	if b.client, err = wire.NewClient(m.Conn()); err != nil {
+		return fail(fmt.Errorf("agent session: %w", err))
 	}
+	if err := b.client.Ping(ctx); err != nil {
+		return fail(err)
+	}
+	step(&b.timings.AgentMs)
 	setup.Rootfs = m.Rootfs()
 	if setup.Mounts, err = guestMountSources(m, setup.Mounts, spec.Disks); err != nil {
-		return fail(c, err)
+		return fail(err)
 	}
-	if err := c.Setup(ctx, setup); err != nil {
-		return fail(c, fmt.Errorf("setup: %w", err))
+	if err := b.client.Setup(ctx, setup); err != nil {
+		return fail(fmt.Errorf("setup: %w", err))
 	}
+	step(&b.timings.SetupMs)
 	if netcfg != nil {
-		if err := c.ConfigureNetwork(ctx, *netcfg); err != nil {
-			return fail(c, fmt.Errorf("configure network: %w", err))
+		if err := b.client.ConfigureNetwork(ctx, *netcfg); err != nil {
+			return fail(fmt.Errorf("configure network: %w", err))
 		}
 	}
-	if proc == nil {
-		return m, c, nil, nil
+	step(&b.timings.NetworkMs)
+	if proc != nil {
+		if b.proc, err = b.client.Start(ctx, *proc); err != nil {
+			return fail(err)
+		}
 	}
-	p, err := c.Start(ctx, *proc)
-	if err != nil {
-		return fail(c, err)
-	}
-	return m, c, p, nil
+	step(&b.timings.ProcessMs)
+	b.timings.TotalMs = ms(time.Since(t0))
+	return b, nil
 }
+
+// ms is d in milliseconds, to a tenth.
+func ms(d time.Duration) float64 { return float64(d/(100*time.Microsecond)) / 10 }
 
 func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	rt := a.rt
@@ -554,6 +595,8 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 		return
 	}
 	rt.machine, rt.client, rt.proc = m.machine, m.client, m.proc
+	timings := m.timings
+	rt.lastStart = &timings
 	a.startNetworkPusher(m.client, m.joins)
 	if rt.ports != nil {
 		rt.ports.target.Store(m.client)
@@ -1192,15 +1235,13 @@ func parseSignal(s string) (syscall.Signal, error) {
 	return 0, messages.InvalidParameter("invalid signal: %s", s)
 }
 
+// signalNames are Linux's numbers, written out: the signal goes to a
+// process in a Linux guest whatever the host is (macOS numbers differ).
 var signalNames = map[string]syscall.Signal{
-	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "BUS": syscall.SIGBUS, "CHLD": syscall.SIGCHLD,
-	"CONT": syscall.SIGCONT, "FPE": syscall.SIGFPE, "HUP": syscall.SIGHUP, "ILL": syscall.SIGILL,
-	"INT": syscall.SIGINT, "IO": syscall.SIGIO, "KILL": syscall.SIGKILL, "PIPE": syscall.SIGPIPE,
-	"PROF": syscall.SIGPROF, "PWR": syscall.SIGPWR, "QUIT": syscall.SIGQUIT, "SEGV": syscall.SIGSEGV,
-	"STOP": syscall.SIGSTOP, "SYS": syscall.SIGSYS, "TERM": syscall.SIGTERM, "TRAP": syscall.SIGTRAP,
-	"TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG,
-	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "VTALRM": syscall.SIGVTALRM, "WINCH": syscall.SIGWINCH,
-	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+	"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
+	"KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+	"CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23,
+	"XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "PWR": 30, "SYS": 31,
 }
 
 // copyHealth detaches inspect's answer from the actor's state, which the

@@ -198,8 +198,11 @@ func (a *containerActor) acquireFS(ctx actor.Context) {
 		driver, down := a.env.Driver, rt.down
 		goSafe(sys, self, func() any {
 			afterDown(down)
-			m, c, _, err := bootSequence(driver, spec, setup, nil, nil)
-			return &fsMachineUp{machine: m, client: c, err: err}
+			b, err := bootSequence(driver, spec, setup, nil, nil)
+			if err != nil {
+				return &fsMachineUp{err: err}
+			}
+			return &fsMachineUp{machine: b.machine, client: b.client}
 		})
 	}
 	rt.fs.refs++

@@ -17,10 +17,16 @@ type Described interface {
 	State() string
 }
 
+// StartTimed is implemented by actors that start machines, for the tree.
+type StartTimed interface {
+	LastStart() *messages.StartTimings
+}
+
 // nodeReport is what the introspection middleware sends on lifecycle
 // events and state changes.
 type nodeReport struct {
 	path, kind, state string
+	lastStart         *messages.StartTimings
 	restarted         bool
 	stopped           bool
 }
@@ -44,6 +50,9 @@ func introspectMiddleware(registry *actor.PID) actor.ReceiverMiddleware {
 			}
 			if d, ok := c.Actor().(Described); ok {
 				r.kind, r.state = d.Kind(), d.State()
+			}
+			if st, ok := c.Actor().(StartTimed); ok {
+				r.lastStart = st.LastStart()
 			}
 			// The last state reported lives in the actor's own context,
 			// since one middleware chain serves every actor of its Props.
@@ -76,6 +85,7 @@ type introspection struct {
 
 type node struct {
 	kind, state string
+	lastStart   *messages.StartTimings
 	restarts    int
 }
 
@@ -102,6 +112,9 @@ func (a *introspection) Receive(ctx actor.Context) {
 			return
 		}
 		n.kind, n.state = m.kind, m.state
+		if m.lastStart != nil {
+			n.lastStart = m.lastStart
+		}
 	case *messages.ActorTree:
 		ctx.Respond(&messages.ActorTreeReply{Root: a.tree()})
 	}
@@ -119,7 +132,7 @@ func (a *introspection) tree() *messages.ActorNode {
 	var roots []*messages.ActorNode
 	for _, p := range paths {
 		n := a.nodes[p]
-		an := &messages.ActorNode{Path: p, Kind: n.kind, State: n.state, Restarts: n.restarts}
+		an := &messages.ActorNode{Path: p, Kind: n.kind, State: n.state, Restarts: n.restarts, LastStart: n.lastStart}
 		built[p] = an
 		parent := p
 		attached := false

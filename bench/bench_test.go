@@ -51,6 +51,8 @@ func TestSmoke(t *testing.T) {
 		ok   bool
 	}{
 		{"run has samples", r.Run != nil && r.Run.Engines["target"].Total.N == r.Config.RunCount},
+		{"run has Arca's start steps", r.Run != nil && r.Run.Engines["target"].Steps["boot_to_agent"].N == r.Config.RunCount &&
+			r.Run.Engines["target"].Steps["boot_to_agent"].P50 > 0},
 		{"parallel has N=1,2", r.Parallel != nil && len(r.Parallel.Points) == 2 && r.Parallel.Points[1].Engines["target"].FirstLine.N == 2},
 		{"api has three endpoints with requests", r.API != nil && len(r.API.Endpoints) == 3 && r.API.Endpoints[0].Engines["target"].Requests > 0},
 		{"memory found the daemon and its sandboxes", r.Memory != nil && r.Memory.Engines["target"].IdleDaemonRSS > 0 &&

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/arcavm/arca/messages"
 )
 
 // benchLabel marks every container the bench creates, valued with the run's
@@ -249,4 +253,49 @@ func unixPath(host string) string {
 		return ""
 	}
 	return u.Path
+}
+
+// isArca tells an engine that serves Arca's own endpoints.
+func (e *engine) isArca() bool { return e.info.Name == "Arca" && unixPath(e.host) != "" }
+
+// startTimings reads container id's last start, step by step, from Arca's
+// actor tree.
+func (e *engine) startTimings(ctx context.Context, id string) (*messages.StartTimings, error) {
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", unixPath(e.host))
+	}}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://arca/arca/v1/actors", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("actor tree: %s", resp.Status)
+	}
+	var root messages.ActorNode
+	if err := json.NewDecoder(resp.Body).Decode(&root); err != nil {
+		return nil, fmt.Errorf("decode actor tree: %w", err)
+	}
+	var find func(n *messages.ActorNode) *messages.StartTimings
+	find = func(n *messages.ActorNode) *messages.StartTimings {
+		if n.Kind == "container" && strings.HasSuffix(n.Path, "/"+id) {
+			return n.LastStart
+		}
+		for _, c := range n.Children {
+			if t := find(c); t != nil {
+				return t
+			}
+		}
+		return nil
+	}
+	if t := find(&root); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("container %.12s has no start in the actor tree", id)
 }

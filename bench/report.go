@@ -37,7 +37,14 @@ type RunEngine struct {
 	Wait   Summary `json:"wait"`
 	Remove Summary `json:"remove"`
 	Total  Summary `json:"total"`
+	// Steps split Arca's start into the steps its actor tree reports
+	// (boot, agent, setup, network, process, and boot_to_agent: the first
+	// two together); absent for other engines.
+	Steps map[string]Summary `json:"steps,omitempty"`
 }
+
+// startSteps are RunEngine.Steps' keys, in the order a start takes them.
+var startSteps = []string{"boot", "agent", "boot_to_agent", "setup", "network", "process"}
 
 // ParallelResult: N containers created, attached and started at once; the
 // time from the common start until each printed its first line.
@@ -174,6 +181,18 @@ func printReport(w io.Writer, r *Report) {
 			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 		}
 		tw.Flush()
+		for _, role := range roles {
+			steps := res.Engines[role].Steps
+			if len(steps) == 0 {
+				continue
+			}
+			header(fmt.Sprintf("start steps of %s, from Arca's actor tree", role), "step", "p50 ms", "p95 ms", "max ms")
+			for _, st := range startSteps {
+				s := steps[st]
+				fmt.Fprintln(tw, strings.Join([]string{st, ms(s.P50), ms(s.P95), ms(s.Max)}, "\t")+"\t")
+			}
+			tw.Flush()
+		}
 	}
 	if res := r.Parallel; res != nil {
 		cols := []string{"N"}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: runs go run ./bench against TARGET, or, when TARGET is empty,
-# against an arca daemon (sandbox driver) this script starts on a temp
-# socket and stops afterwards. COMPARE (e.g. unix:///tmp/ref.sock from
+# against an arca daemon (driver DRIVER, default sandbox; KIT for qemu)
+# this script starts on a temp socket and stops afterwards. COMPARE (e.g. unix:///tmp/ref.sock from
 # `make dockerd`) adds a second engine; BENCH_FLAGS are passed through.
 set -euo pipefail
 
@@ -18,7 +18,11 @@ fi
 if [ -z "${TARGET:-}" ]; then
 	dir=$(mktemp -d /tmp/arca-bench-XXXXXX)
 	sock=$dir/arca.sock
-	"$BIN/arca" daemon --socket "$sock" --root "$dir/root" --driver sandbox \
+	kit=()
+	if [ -n "${KIT:-}" ]; then
+		kit=(--kit "$KIT")
+	fi
+	"$BIN/arca" daemon --socket "$sock" --root "$dir/root" --driver "${DRIVER:-sandbox}" "${kit[@]}" \
 		--agent "$BIN/arca-agent" >"$dir/daemon.log" 2>&1 &
 	pid=$!
 	# The daemon takes its sandboxes down on SIGTERM; the temp root goes

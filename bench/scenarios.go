@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/arcavm/arca/internal/testenv"
+	"github.com/arcavm/arca/messages"
 	"github.com/moby/moby/client"
 )
 
@@ -20,21 +21,32 @@ const opTimeout = 2 * time.Minute
 // A B A B. One unrecorded cycle per engine first: the first container on an
 // engine pays for caches (an unpacked image, page cache) later ones don't.
 func (b *bench) runScenario(ctx context.Context) (*RunResult, error) {
-	type samples struct{ create, start, wait, remove, total []time.Duration }
+	type samples struct {
+		create, start, wait, remove, total []time.Duration
+		steps                              map[string][]time.Duration
+	}
 	by := map[string]*samples{}
 	for _, e := range b.engines {
-		by[e.role] = &samples{}
-		if _, err := b.runOnce(ctx, e); err != nil {
+		by[e.role] = &samples{steps: map[string][]time.Duration{}}
+		if _, _, err := b.runOnce(ctx, e); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	for range b.cfg.RunCount {
 		for _, e := range b.engines {
-			d, err := b.runOnce(ctx, e)
+			d, steps, err := b.runOnce(ctx, e)
 			if err != nil {
 				return nil, err
 			}
 			s := by[e.role]
+			if steps != nil {
+				for name, v := range map[string]float64{
+					"boot": steps.BootMs, "agent": steps.AgentMs, "boot_to_agent": steps.BootMs + steps.AgentMs,
+					"setup": steps.SetupMs, "network": steps.NetworkMs, "process": steps.ProcessMs,
+				} {
+					s.steps[name] = append(s.steps[name], time.Duration(v*float64(time.Millisecond)))
+				}
+			}
 			s.create = append(s.create, d[0])
 			s.start = append(s.start, d[1])
 			s.wait = append(s.wait, d[2])
@@ -44,44 +56,58 @@ func (b *bench) runScenario(ctx context.Context) (*RunResult, error) {
 	}
 	res := &RunResult{Count: b.cfg.RunCount, Engines: map[string]RunEngine{}}
 	for role, s := range by {
-		res.Engines[role] = RunEngine{
+		re := RunEngine{
 			Create: Summarize(s.create), Start: Summarize(s.start), Wait: Summarize(s.wait),
 			Remove: Summarize(s.remove), Total: Summarize(s.total),
 		}
+		if len(s.steps) > 0 {
+			re.Steps = map[string]Summary{}
+			for name, ds := range s.steps {
+				re.Steps[name] = Summarize(ds)
+			}
+		}
+		res.Engines[role] = re
 	}
 	return res, nil
 }
 
-// runOnce times the four phases of one `docker run --rm busybox true`.
-func (b *bench) runOnce(ctx context.Context, e *engine) ([4]time.Duration, error) {
-	var d [4]time.Duration
+// runOnce times the four phases of one `docker run --rm busybox true`; on
+// Arca it also reads the start's steps from the actor tree (between wait
+// and remove, outside the timed phases).
+func (b *bench) runOnce(ctx context.Context, e *engine) (d [4]time.Duration, steps *messages.StartTimings, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	t0 := time.Now()
 	c, err := e.cli.ContainerCreate(ctx, containerSpec(b.image, b.runID, "true"))
 	if err != nil {
-		return d, fmt.Errorf("create on %s: %w", e.role, err)
+		return d, nil, fmt.Errorf("create on %s: %w", e.role, err)
 	}
 	t1 := time.Now()
 	if _, err := e.cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
-		return d, fmt.Errorf("start %.12s on %s: %w", c.ID, e.role, err)
+		return d, nil, fmt.Errorf("start %.12s on %s: %w", c.ID, e.role, err)
 	}
 	t2 := time.Now()
 	w := e.cli.ContainerWait(ctx, c.ID, client.ContainerWaitOptions{})
 	select {
 	case r := <-w.Result:
 		if r.StatusCode != 0 {
-			return d, fmt.Errorf("container %.12s on %s exited %d", c.ID, e.role, r.StatusCode)
+			return d, nil, fmt.Errorf("container %.12s on %s exited %d", c.ID, e.role, r.StatusCode)
 		}
 	case err := <-w.Error:
-		return d, fmt.Errorf("wait %.12s on %s: %w", c.ID, e.role, err)
+		return d, nil, fmt.Errorf("wait %.12s on %s: %w", c.ID, e.role, err)
 	}
 	t3 := time.Now()
+	if e.isArca() {
+		if steps, err = e.startTimings(ctx, c.ID); err != nil {
+			return d, nil, fmt.Errorf("start steps of %.12s on %s: %w", c.ID, e.role, err)
+		}
+	}
+	t3r := time.Now()
 	if _, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{}); err != nil {
-		return d, fmt.Errorf("remove %.12s on %s: %w", c.ID, e.role, err)
+		return d, nil, fmt.Errorf("remove %.12s on %s: %w", c.ID, e.role, err)
 	}
 	t4 := time.Now()
-	return [4]time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)}, nil
+	return [4]time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3r)}, steps, nil
 }
 
 // parallel: for each N, batches of N containers created, attached and

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -258,6 +260,28 @@ func (s *Server) archivePut(ctx *fasthttp.RequestCtx) {
 			return err
 		}
 		ctx.SetStatusCode(fasthttp.StatusOK)
+		return nil
+	})
+}
+
+// containerChanges is docker diff: the agent compares the writable layer
+// with the image's, for a stopped container in a machine booted for it.
+// Sorted by path, as dockerd sends them.
+func (s *Server) containerChanges(ctx *fasthttp.RequestCtx) {
+	s.withFiles(ctx, func(c *wire.Client, reply *messages.AcquireFilesystemReply) error {
+		defer reply.Lease.Release()
+		cctx, cancel := contextDeadline(5 * time.Minute)
+		defer cancel()
+		changes, err := c.Changes(cctx)
+		if err != nil {
+			return err
+		}
+		out := make([]container.FilesystemChange, len(changes))
+		for i, ch := range changes {
+			out[i] = container.FilesystemChange{Path: ch.Path, Kind: container.ChangeType(ch.Kind)}
+		}
+		slices.SortFunc(out, func(a, b container.FilesystemChange) int { return strings.Compare(a.Path, b.Path) })
+		writeJSON(ctx, fasthttp.StatusOK, out)
 		return nil
 	})
 }

@@ -38,6 +38,7 @@ func (s *Server) routes() {
 	r.HEAD("/containers/{id}/archive", s.archiveHead)
 	r.GET("/containers/{id}/archive", s.archiveGet)
 	r.PUT("/containers/{id}/archive", s.archivePut)
+	r.GET("/containers/{id}/changes", s.containerChanges)
 	r.POST("/containers/{id}/wait", s.containerWait)
 	r.POST("/containers/{id}/attach", s.containerAttach)
 	r.POST("/containers/{id}/resize", s.containerResize)

@@ -178,14 +178,6 @@ func operatingSystem() string {
 
 func osVersion() string { return osRelease("VERSION_ID") }
 
-func memTotal() int64 {
-	var si unix.Sysinfo_t
-	if err := unix.Sysinfo(&si); err != nil {
-		return 0
-	}
-	return int64(si.Totalram) * int64(si.Unit)
-}
-
 func openFDs() int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {

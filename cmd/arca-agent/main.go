@@ -18,7 +18,7 @@ func main() {
 	stream := flag.String("stream", "fd:3", "the host's byte stream: fd:N, vsock:PORT or file:PATH")
 	runDir := flag.String("run-dir", agent.DefaultRunDir, "the agent's own directory (a tmpfs is mounted on it)")
 	powerOff := flag.Bool("poweroff", false, "power the machine off on exit (a VM's init; exiting would panic the kernel)")
-	vmInit := flag.Bool("vm", false, "boot a VM from the qemu driver's initramfs first (kernel filesystems, modules, virtio port); implies -poweroff")
+	vmInit := flag.Bool("vm", false, "boot a VM from a VM driver's initramfs first (kernel filesystems, modules, disks, the stream the kernel command line names or the virtio port); implies -poweroff")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", os.Getpid())

@@ -71,6 +71,10 @@ func printNode(w io.Writer, n *messages.ActorNode, prefix string, last, top bool
 	if n.Restarts > 0 {
 		line += fmt.Sprintf(" (restarts: %d)", n.Restarts)
 	}
+	if t := n.LastStart; t != nil {
+		line += fmt.Sprintf(" (last start %.0f ms: boot %.0f, agent %.0f, setup %.0f, network %.0f, process %.0f)",
+			t.TotalMs, t.BootMs, t.AgentMs, t.SetupMs, t.NetworkMs, t.ProcessMs)
+	}
 	branch, childPrefix := "", ""
 	if !top {
 		branch, childPrefix = "├── ", prefix+"│   "

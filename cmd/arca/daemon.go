@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,9 +12,6 @@ import (
 	"time"
 
 	"github.com/arcavm/arca/actors"
-	"github.com/arcavm/arca/guest/vm"
-	"github.com/arcavm/arca/guest/vm/qemu"
-	"github.com/arcavm/arca/guest/vm/sandbox"
 	"github.com/arcavm/arca/guest/vm/underlay"
 	"github.com/arcavm/arca/httpfront"
 	"github.com/arcavm/arca/internal/gateway"
@@ -24,15 +20,14 @@ import (
 	"github.com/arcavm/arca/persistence/layers"
 )
 
-const defaultSocket = "/var/run/arca.sock"
-
 func runDaemon(args []string) error {
 	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
-	socket := fs.String("socket", defaultSocket, "unix socket to serve the Docker API on")
-	root := fs.String("root", "/var/lib/arca", "state directory")
+	paths := defaultPaths()
+	socket := fs.String("socket", paths.socket, "unix socket to serve the Docker API on")
+	root := fs.String("root", paths.root, "state directory")
 	driverName := fs.String("driver", "auto", "guest driver: auto, sandbox, qemu or vz")
 	agent := fs.String("agent", "", "path of arca-agent (default: beside this binary)")
-	kit := fs.String("kit", qemu.DefaultKit, "qemu driver: guest kit directory (make kit builds it)")
+	kit := fs.String("kit", paths.kit, "qemu and vz drivers: guest kit directory ("+paths.kitHow+")")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	debug := fs.Bool("debug", false, "serve Go's profiles at /debug/pprof/ on the socket")
 	var resolvers []string
@@ -106,9 +101,9 @@ func runDaemon(args []string) error {
 		return err
 	}
 	defer store.Close()
-	// The store's lock makes the root ours: what a killed daemon's
-	// sandboxes left mounted there can go.
-	if err := sandbox.ReleaseStaleDisks(filepath.Join(*root, "volumes")); err != nil {
+	// The store's lock makes the root ours: what a killed daemon left
+	// mounted there can go.
+	if err := releaseStale(*root); err != nil {
 		log.Warn("release stale block volume mounts", "err", err)
 	}
 	blobStore, err := blobs.Open(filepath.Join(*root, "blobs"))
@@ -158,35 +153,4 @@ func runDaemon(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// selectDriver picks the guest driver. "auto" means the best one that
-// really works here: vz on macOS, qemu where KVM boots a guest, else the
-// namespace sandbox. The note is what docker info shows beside the name.
-func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, string, error) {
-	switch name {
-	case "auto":
-		if _, err := os.Stat(kit); err == nil {
-			d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
-			if err == nil && d.Acceleration() == "KVM" {
-				log.Info("driver auto: KVM boots guests, using qemu")
-				return d, d.Acceleration(), nil
-			}
-			log.Info("driver auto: KVM does not boot guests here, using sandbox", "err", err)
-		} else {
-			log.Info("driver auto: no qemu kit, using sandbox", "kit", kit)
-		}
-		return sandbox.New(agent), "namespaces", nil
-	case "sandbox":
-		return sandbox.New(agent), "namespaces", nil
-	case "qemu":
-		d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
-		if err != nil {
-			return nil, "", err
-		}
-		return d, d.Acceleration(), nil
-	case "vz":
-		return nil, "", fmt.Errorf("driver %s is not available in this build yet", name)
-	}
-	return nil, "", fmt.Errorf("unknown driver %q (auto, sandbox, qemu or vz)", name)
 }

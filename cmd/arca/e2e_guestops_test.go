@@ -223,3 +223,41 @@ func TestContainerSize(t *testing.T) {
 		t.Errorf("ps -a -s after stop: %q", ps)
 	}
 }
+
+// TestDiff: docker diff lists what a container added, changed and deleted
+// against its image, running or stopped, sorted by path as dockerd does,
+// and nothing of what the engine itself puts in every rootfs.
+func TestDiff(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	name := testenv.Name(t)
+	d.Docker(t, "run", "-d", "--name", name, img, "sh", "-c",
+		"rm /etc/group; echo root2:x:0:0::/:/bin/sh >> /etc/passwd; mkdir -p /new/sub; echo a > /new/sub/f; : > /home/h; exec sleep 300").Must(t)
+	defer d.Docker(t, "rm", "-f", name)
+	want := "C /etc\nD /etc/group\nC /etc/passwd\nC /home\nA /home/h\nA /new\nA /new/sub\nA /new/sub/f\n"
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got = d.Docker(t, "diff", name).Must(t).Stdout; got == want {
+			break
+		}
+	}
+	if got != want {
+		t.Errorf("docker diff of a running container:\n%s\nwant\n%s", got, want)
+	}
+	d.Docker(t, "stop", "-t", "1", name).Must(t)
+	if got := d.Docker(t, "diff", name).Must(t).Stdout; got != want {
+		t.Errorf("docker diff of a stopped container:\n%s\nwant\n%s", got, want)
+	}
+	// A fresh container differs in nothing, though the engine bound its
+	// /etc files and made its mount points.
+	fresh := testenv.Name(t, "fresh")
+	d.Docker(t, "create", "--name", fresh, img, "true").Must(t)
+	defer d.Docker(t, "rm", "-f", fresh)
+	d.Docker(t, "start", "-a", fresh).Must(t)
+	if got := d.Docker(t, "diff", fresh).Must(t).Stdout; got != "" {
+		t.Errorf("docker diff of an untouched container: %q", got)
+	}
+	if r := d.Docker(t, "diff", "no-such-container").MustFail(t); !strings.Contains(r.Stderr, "No such container: no-such-container") {
+		t.Errorf("docker diff of a missing container: %q", r.Stderr)
+	}
+}

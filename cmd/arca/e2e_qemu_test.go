@@ -102,6 +102,11 @@ func TestQemuDriver(t *testing.T) {
 	if out := d.Docker(t, "start", "-a", keep).Must(t).Stdout; out != "kept\n" {
 		t.Errorf("restarted container: %q, want its note kept", out)
 	}
+	// docker diff of the stopped VM: the agent of a machine booted for it
+	// compares the writable disk with the image's.
+	if out := d.Docker(t, "diff", keep).Must(t).Stdout; out != "A /note\n" {
+		t.Errorf("docker diff in a VM: %q, want A /note", out)
+	}
 	if out := d.Docker(t, "run", "--rm", ref, "cat", "/note"); out.Code == 0 {
 		t.Errorf("another container sees /note: %q", out.Stdout)
 	}
@@ -159,6 +164,46 @@ func TestQemuDriver(t *testing.T) {
 	d.Docker(t, "rm", "-f", srv).Must(t)
 	d.Docker(t, "network", "rm", netName).Must(t)
 	d.Docker(t, "volume", "rm", vol).Must(t)
+
+	// The rest of one container's life inside a VM: the VM's size from
+	// --memory and --cpus, a TTY, pause, stats, cp both ways, and stop
+	// delivering the stop signal to the main process.
+	life := testenv.Name(t, "life")
+	d.Docker(t, "run", "-d", "-t", "--name", life, "--memory", "256m", "--cpus", "2", ref,
+		"sh", "-c", "tty; trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.2; done").Must(t)
+	if out := d.Docker(t, "exec", life, "sh", "-c", "grep MemTotal /proc/meminfo; nproc").Must(t).Stdout; !strings.HasSuffix(out, "\n2\n") {
+		t.Errorf("VM size: %q, want 2 CPUs", out)
+	} else {
+		var kb int
+		fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(out, "MemTotal:")), "%d", &kb)
+		if kb < 150<<10 || kb > 256<<10 {
+			t.Errorf("MemTotal %d kB, want a little under --memory 256m", kb)
+		}
+	}
+	d.Docker(t, "pause", life).Must(t)
+	if r := d.Docker(t, "exec", life, "true").MustFail(t); !strings.Contains(r.Stderr, "is paused") {
+		t.Errorf("exec into a paused VM: %q", r.Stderr)
+	}
+	d.Docker(t, "unpause", life).Must(t)
+	if out := d.Docker(t, "stats", "--no-stream", "--format", "{{.MemUsage}}", life).Must(t).Stdout; !strings.Contains(out, "MiB") {
+		t.Errorf("stats of a VM: %q", out)
+	}
+	src := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(src, []byte("into the vm\n"), 0o644)
+	d.Docker(t, "cp", src, life+":/tmp/").Must(t)
+	dst := t.TempDir()
+	d.Docker(t, "cp", life+":/tmp/in.txt", dst).Must(t)
+	if b, _ := os.ReadFile(filepath.Join(dst, "in.txt")); string(b) != "into the vm\n" {
+		t.Errorf("cp through a VM: %q", b)
+	}
+	d.Docker(t, "stop", "-t", "20", life).Must(t)
+	if st := strings.TrimSpace(d.Docker(t, "inspect", "-f", "{{.State.ExitCode}}", life).Must(t).Stdout); st != "0" {
+		t.Errorf("stopped by SIGTERM with a trap: exit %s, want 0", st)
+	}
+	if out := d.Docker(t, "logs", life).Must(t).Stdout; !strings.HasPrefix(out, "/dev/pts/0\r\n") || !strings.Contains(out, "got TERM\r\n") {
+		t.Errorf("logs after stop: %q, want the pty's name and the trap's line (a TTY's CRLF)", out)
+	}
+	d.Docker(t, "rm", life).Must(t)
 
 	// kill -9 of the VM under a running container.
 	victim := testenv.Name(t, "victim")

@@ -78,37 +78,56 @@ func TestActorTree(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		ids = append(ids, strings.TrimSpace(d.Docker(t, "create", "--name", testenv.Name(t, string(rune('a'+i))), img, "true").Must(t).Stdout))
 	}
-	code, _, body := call(t, d, "GET", "/arca/v1/actors", "")
-	if code != 200 {
-		t.Fatalf("actor tree: %d %s", code, body)
-	}
-	var root messages.ActorNode
-	if err := json.Unmarshal([]byte(body), &root); err != nil {
-		t.Fatal(err)
-	}
-	var containers *messages.ActorNode
-	var walk func(n *messages.ActorNode)
-	walk = func(n *messages.ActorNode) {
-		if strings.HasSuffix(n.Path, "/containers") {
-			containers = n
+	tree := func() (*messages.ActorNode, string) {
+		code, _, body := call(t, d, "GET", "/arca/v1/actors", "")
+		if code != 200 {
+			t.Fatalf("actor tree: %d %s", code, body)
 		}
-		for _, c := range n.Children {
-			walk(c)
+		var root messages.ActorNode
+		if err := json.Unmarshal([]byte(body), &root); err != nil {
+			t.Fatal(err)
 		}
+		var containers *messages.ActorNode
+		var walk func(n *messages.ActorNode)
+		walk = func(n *messages.ActorNode) {
+			if strings.HasSuffix(n.Path, "/containers") {
+				containers = n
+			}
+			for _, c := range n.Children {
+				walk(c)
+			}
+		}
+		walk(&root)
+		if containers == nil {
+			t.Fatalf("no containers supervisor in %s", body)
+		}
+		return containers, body
 	}
-	walk(&root)
-	if containers == nil {
-		t.Fatalf("no containers supervisor in %s", body)
-	}
+	containers, body := tree()
 	for _, id := range ids {
 		found := false
 		for _, c := range containers.Children {
-			if strings.HasSuffix(c.Path, "/"+id) && c.Kind == "container" && c.State == "created" {
+			if strings.HasSuffix(c.Path, "/"+id) && c.Kind == "container" && c.State == "created" && c.LastStart == nil {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("container %s not under %s: %s", id[:12], containers.Path, body)
+			t.Errorf("container %s not under %s as created and never started: %s", id[:12], containers.Path, body)
+		}
+	}
+	// A started container shows where its start's time went, step by step.
+	d.Docker(t, "start", "-a", ids[0]).Must(t)
+	containers, body = tree()
+	for _, c := range containers.Children {
+		if !strings.HasSuffix(c.Path, "/"+ids[0]) {
+			continue
+		}
+		st := c.LastStart
+		if st == nil || st.TotalMs <= 0 || st.BootMs <= 0 || st.AgentMs <= 0 || st.ProcessMs <= 0 {
+			t.Fatalf("started container's timings: %+v in %s", st, body)
+		}
+		if sum := st.BootMs + st.AgentMs + st.SetupMs + st.NetworkMs + st.ProcessMs; sum > st.TotalMs+0.5 || sum < st.TotalMs-0.5 {
+			t.Errorf("steps add up to %.1f ms, total %.1f ms", sum, st.TotalMs)
 		}
 	}
 	// The CLI form prints the same tree.

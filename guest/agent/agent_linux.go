@@ -49,6 +49,10 @@ type Agent struct {
 	// upper is the container's writable layer, opened at Setup: after the
 	// pivot its path is gone from the agent's view.
 	upper *os.File
+	// lowers are the image's layers as the overlay stacks them (top
+	// first), opened with upper, for Changes.
+	lowers    []*os.File
+	lowersErr error // set when one of them could not be opened
 
 	mu          sync.Mutex
 	root        *rootDir // nil until Setup

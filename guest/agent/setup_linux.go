@@ -61,6 +61,16 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 		} else {
 			a.log.Warn("writable layer not measurable", "err", err)
 		}
+		for _, l := range req.Rootfs.Lower {
+			f, err := os.Open(l)
+			if err != nil {
+				// Without every layer a diff would be wrong, not partial.
+				a.lowersErr = fmt.Errorf("open image layer for diff: %w", err)
+				a.log.Warn("image layers not readable", "err", err)
+				break
+			}
+			a.lowers = append(a.lowers, f)
+		}
 	}
 	devices, err := makeDevices(filepath.Join(a.runDir, "dev"))
 	if err != nil {
@@ -114,7 +124,8 @@ func mountRootfs(spec vm.RootfsSpec, target, linkDir string) error {
 		if m.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
-		if m.FSType == "9p" {
+		// Shared filesystems (qemu's 9p, vz's virtiofs) are extra modules.
+		if m.FSType == "9p" || m.FSType == "virtiofs" {
 			if err := loadExtraModules(); err != nil {
 				return err
 			}

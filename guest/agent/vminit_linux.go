@@ -16,27 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Where the qemu driver's initramfs puts things for VMInit.
-const (
-	// VMModuleDir holds the kernel modules, flat.
-	VMModuleDir = "/lib/modules/arca"
-	// VMModuleList names the modules to load at boot, one a line, each
-	// after its dependencies.
-	VMModuleList = "/etc/arca/modules.boot"
-	// VMModuleExtraList names the modules loaded the first time a
-	// machine needs one of them (a NIC, WireGuard, 9p shares), each after
-	// its dependencies: most machines boot faster without them.
-	VMModuleExtraList = "/etc/arca/modules.extra"
-	// VMPortName is the virtio-serial port the agent serves the host on.
-	VMPortName = "arca"
-	// VMDiskParam on the kernel command line says how many disks the host
-	// attached, so VMInit knows when all have appeared.
-	VMDiskParam = "arca.disks"
-	// VMDiskByID is where VMInit links each disk by its serial, as udev
-	// would: the driver names disks by serial since probe order varies.
-	VMDiskByID = "/dev/disk/by-id"
-)
-
 // inVM is set by VMInit: the agent is a VM's init.
 var inVM atomic.Bool
 
@@ -52,11 +31,12 @@ func syncIfVM() {
 // How long VMInit waits for devices that the modules it loaded bring up.
 const vmDeviceWait = 10 * time.Second
 
-// VMInit readies a VM whose init the agent is, booted from the qemu
+// VMInit readies a VM whose init the agent is, booted from a VM
 // driver's initramfs: it mounts the kernel filesystems, loads the boot
 // modules (only those: loading modules is most of a guest's boot time),
-// links the disks by serial and finds the agent's virtio-serial port. It
-// returns the Config.Stream to serve on.
+// links the disks by serial and settles the agent's stream: the one the
+// kernel command line names (vz: vsock), else the virtio-serial port
+// (qemu). It returns the Config.Stream to serve on.
 func VMInit(log *slog.Logger) (string, error) {
 	start := time.Now()
 	inVM.Store(true)
@@ -83,11 +63,38 @@ func VMInit(log *slog.Logger) (string, error) {
 	if err := linkDisks("/sys/block", "/dev", VMDiskByID, disks, vmDeviceWait); err != nil {
 		return "", err
 	}
-	dev, err := waitPort("/sys/class/virtio-ports", VMPortName, vmDeviceWait)
+	stream, err := vmStream(string(cmdline), func() (string, error) {
+		return waitPort("/sys/class/virtio-ports", VMPortName, vmDeviceWait)
+	})
 	if err != nil {
 		return "", err
 	}
-	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "port", dev)
+	if strings.HasPrefix(stream, "vsock:") {
+		// The kits list the vsock transport among the extras (qemu boots
+		// on virtio-serial): no connection arrives before it is loaded.
+		// Modules already loaded or built in are skipped.
+		if err := loadExtraModules(); err != nil {
+			return "", err
+		}
+	}
+	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "stream", stream)
+	return stream, nil
+}
+
+// vmStream is the Config.Stream a VM's agent serves on: what the kernel
+// command line's VMStreamParam names (vz listens on vsock), else the
+// virtio-serial port findPort finds (qemu).
+func vmStream(cmdline string, findPort func() (string, error)) (string, error) {
+	if s, ok := kernelParam(cmdline, VMStreamParam); ok {
+		if _, err := parseStream(s); err != nil {
+			return "", fmt.Errorf("vm init: %s: %w", VMStreamParam, err)
+		}
+		return s, nil
+	}
+	dev, err := findPort()
+	if err != nil {
+		return "", err
+	}
 	return "file:" + dev, nil
 }
 
@@ -150,18 +157,25 @@ func readLines(path string) ([]string, error) {
 	return out, sc.Err()
 }
 
-// kernelParamInt reads name=N from a kernel command line; 0 if absent.
-func kernelParamInt(cmdline, name string) int {
+// kernelParam reads name=value from a kernel command line; arguments
+// after "--" are init's, not the kernel's.
+func kernelParam(cmdline, name string) (string, bool) {
 	for _, f := range strings.Fields(cmdline) {
 		if f == "--" {
 			break
 		}
 		if v, ok := strings.CutPrefix(f, name+"="); ok {
-			n, _ := strconv.Atoi(v)
-			return n
+			return v, true
 		}
 	}
-	return 0
+	return "", false
+}
+
+// kernelParamInt reads name=N from a kernel command line; 0 if absent.
+func kernelParamInt(cmdline, name string) int {
+	v, _ := kernelParam(cmdline, name)
+	n, _ := strconv.Atoi(v)
+	return n
 }
 
 // linkDisks links byID/virtio-SERIAL to each virtio disk in sysBlock that

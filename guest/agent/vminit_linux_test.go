@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,38 @@ func TestKernelParamInt(t *testing.T) {
 	} {
 		if got := kernelParamInt(tc.cmdline, VMDiskParam); got != tc.want {
 			t.Errorf("kernelParamInt(%q) = %d, want %d", tc.cmdline, got, tc.want)
+		}
+	}
+}
+
+func TestVMStream(t *testing.T) {
+	port := func() (string, error) { return "/dev/vport1p1", nil }
+	noPort := func() (string, error) { return "", errors.New("no virtio-serial port") }
+	for _, tc := range []struct {
+		cmdline  string
+		findPort func() (string, error)
+		want     string
+		wantErr  string
+	}{
+		{"console=hvc0 arca.disks=2 arca.stream=vsock:1024 -- -vm", noPort, "vsock:1024", ""},
+		{"console=ttyS0 arca.disks=2 -- -vm", port, "file:/dev/vport1p1", ""},
+		// init's arguments, not the kernel's: the port is looked for.
+		{"console=ttyS0 -- arca.stream=vsock:1024", port, "file:/dev/vport1p1", ""},
+		{"arca.streamx=vsock:1 arca.stream=vsock:7", noPort, "vsock:7", ""},
+		{"console=ttyS0", noPort, "", "no virtio-serial port"},
+		{"arca.stream=vsock:x", port, "", "arca.stream"},
+		{"arca.stream=tcp:1", port, "", "unknown kind"},
+		{"arca.stream=", port, "", "arca.stream"},
+	} {
+		got, err := vmStream(tc.cmdline, tc.findPort)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("vmStream(%q) = %q, %v; want an error mentioning %q", tc.cmdline, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("vmStream(%q) = %q, %v; want %q", tc.cmdline, got, err, tc.want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,6 +110,42 @@ func (c *Client) ArchiveGet(ctx context.Context, path string) (io.ReadCloser, Pa
 		return nil, PathStat{}, fmt.Errorf("archive %s: %w", path, err)
 	}
 	return &archiveReader{st: st, cr: chunkReader{r: st}}, *resp.Stat, nil
+}
+
+// Changes lists the paths of the container's rootfs that differ from its
+// image, in the agent's order.
+func (c *Client) Changes(ctx context.Context) ([]Change, error) {
+	st, err := c.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container changes: %w", err)
+	}
+	if _, err := roundTrip(ctx, st, request{Op: opChanges}); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("container changes: %w", err)
+	}
+	// The list is read under the same deadline; what is left after a
+	// failure is drained, since a stream cannot be reset.
+	rd := &archiveReader{st: st, cr: chunkReader{r: st}}
+	defer rd.Close()
+	stop := context.AfterFunc(ctx, func() { st.SetReadDeadline(time.Now()) })
+	defer stop()
+	if d, ok := ctx.Deadline(); ok {
+		st.SetReadDeadline(d)
+	}
+	dec := json.NewDecoder(rd)
+	var out []Change
+	for {
+		var ch Change
+		if err := dec.Decode(&ch); err == io.EOF {
+			return out, nil
+		} else if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				err = cerr
+			}
+			return nil, fmt.Errorf("container changes: %w", err)
+		}
+		out = append(out, ch)
+	}
 }
 
 type archiveReader struct {

@@ -43,6 +43,9 @@ const (
 	opArchiveStat op = "archiveStat"
 	opArchiveGet  op = "archiveGet"
 	opArchivePut  op = "archivePut"
+	// opChanges lists how the rootfs differs from the image; the list
+	// follows the response in chunks, as archiveGet's tar does.
+	opChanges op = "changes"
 )
 
 // Names of a process's stdio streams.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -202,5 +203,43 @@ func TestCapBuffer(t *testing.T) {
 		if b.String() != tt.want {
 			t.Errorf("%q: got %q", tt.writes, b.String())
 		}
+	}
+}
+
+// Changes sends more than one frame could hold; with changesFail set it
+// fails after a few.
+func (f *fakeAgent) Changes(ctx context.Context, emit func(Change) error) error {
+	n := 50000
+	if f.changesFail.Load() {
+		n = 10
+	}
+	for i := range n {
+		if err := emit(Change{Path: fmt.Sprintf("/data/file-%06d", i), Kind: ChangeKind(i % 3)}); err != nil {
+			return err
+		}
+	}
+	if f.changesFail.Load() {
+		return errors.New("disk on fire")
+	}
+	return nil
+}
+
+func TestChanges(t *testing.T) {
+	f := newFakeAgent()
+	c, _ := pair(t, f)
+	got, err := c.Changes(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 50000 || got[49999] != (Change{Path: "/data/file-049999", Kind: ChangeAdded}) {
+		t.Fatalf("changes: %d, last %+v", len(got), got[len(got)-1])
+	}
+	f.changesFail.Store(true)
+	if got, err := c.Changes(ctx(t)); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("failing changes: %d entries, err %v; want the agent's error", len(got), err)
+	}
+	// The session still serves after a failed list.
+	if _, err := c.Usage(ctx(t)); err != nil {
+		t.Fatal(err)
 	}
 }

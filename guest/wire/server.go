@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type Handler interface {
 	// ArchivePut checks that dir can take an archive and returns a function
 	// that extracts one into it; Serve calls extract at most once.
 	ArchivePut(ctx context.Context, dir string, opts ArchivePutOptions) (extract func(io.Reader) error, err error)
+	// Changes reports, through emit, each path of the container's rootfs
+	// that differs from its image, in any order.
+	Changes(ctx context.Context, emit func(Change) error) error
 }
 
 // Stdio is what the host attached to a process. Stdin is nil unless the
@@ -164,6 +168,9 @@ func (s *server) handle(st net.Conn) {
 	case opArchivePut:
 		s.archivePut(st, req)
 		return
+	case opChanges:
+		s.changes(st)
+		return
 	case opDial:
 		s.dial(st, req)
 		return
@@ -251,9 +258,28 @@ func (s *server) archiveGet(st net.Conn, req request) {
 	if err := writeFrame(st, response{Stat: &stat}); err != nil {
 		return
 	}
+	sendChunked(st, write)
+}
+
+// changes sends the list as JSON lines in chunks: it can be far larger
+// than one frame.
+func (s *server) changes(st net.Conn) {
+	defer st.Close()
+	if err := writeFrame(st, response{}); err != nil {
+		return
+	}
+	sendChunked(st, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		return s.h.Changes(s.ctx, func(c Change) error { return enc.Encode(c) })
+	})
+}
+
+// sendChunked sends what write writes as chunks, then the end mark and a
+// response carrying write's error, if any.
+func sendChunked(st net.Conn, write func(io.Writer) error) {
 	cw := &chunkWriter{w: st}
 	bw := bufio.NewWriterSize(cw, chunkSize)
-	err = write(bw)
+	err := write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -20,12 +20,13 @@ import (
 // fakeAgent runs pretend processes in goroutines, so the protocol is
 // tested without root or a guest.
 type fakeAgent struct {
-	mu      sync.Mutex
-	procs   map[string]*fakeProc
-	resized map[string]WindowSize
-	setup   []SetupRequest
-	network []NetworkConfig
-	written atomic.Int64 // bytes of output written by "flood"
+	mu          sync.Mutex
+	procs       map[string]*fakeProc
+	resized     map[string]WindowSize
+	setup       []SetupRequest
+	network     []NetworkConfig
+	written     atomic.Int64 // bytes of output written by "flood"
+	changesFail atomic.Bool
 }
 
 type fakeProc struct {

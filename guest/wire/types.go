@@ -85,6 +85,22 @@ var DefaultCapabilities = []string{
 	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 }
 
+// Change is a path of the container's filesystem that differs from its
+// image, as docker diff lists it.
+type Change struct {
+	Path string     `json:"path"`
+	Kind ChangeKind `json:"kind"`
+}
+
+// ChangeKind is numbered as Docker's FilesystemChange.Kind.
+type ChangeKind uint8
+
+const (
+	ChangeModified ChangeKind = 0
+	ChangeAdded    ChangeKind = 1
+	ChangeDeleted  ChangeKind = 2
+)
+
 // DiskUsage is what the container's writable layer holds: the bytes of
 // its files (each hard-linked file once), as dockerd counts SizeRw.
 type DiskUsage struct {

@@ -92,10 +92,15 @@ func build() (Binaries, error) {
 		if err := goBuild(root, bins.Arca, "./cmd/arca", []string{"CGO_ENABLED=1"}, "-race"); err != nil {
 			return Binaries{}, err
 		}
+		if err := sign(root, bins.Arca); err != nil {
+			return Binaries{}, err
+		}
 	}
 	if bins.Agent == "" {
 		bins.Agent = filepath.Join(dir, "arca-agent")
-		if err := goBuild(root, bins.Agent, "./cmd/arca-agent", []string{"CGO_ENABLED=0"}); err != nil {
+		// The agent runs in a Linux guest of the host's architecture
+		// (linux/arm64 on a Mac).
+		if err := goBuild(root, bins.Agent, "./cmd/arca-agent", []string{"CGO_ENABLED=0", "GOOS=linux"}); err != nil {
 			return Binaries{}, err
 		}
 	}

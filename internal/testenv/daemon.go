@@ -22,7 +22,8 @@ import (
 // Options configure StartDaemon. The zero value is the usual: the sandbox
 // driver, fresh temp root.
 type Options struct {
-	// Driver is passed as --driver; default "sandbox".
+	// Driver is passed as --driver; default $ARCA_TEST_DRIVER, else
+	// "sandbox" (a Mac runs the suite with ARCA_TEST_DRIVER=vz).
 	Driver string
 	// Args are extra daemon arguments, after the ones testenv passes.
 	Args []string
@@ -61,7 +62,7 @@ type Daemon struct {
 // shows a data race or a Go panic.
 func StartDaemon(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	RequireRoot(t)
+	requireDriver(t, opts.Driver)
 	RequireTool(t, "docker")
 	d, err := newDaemon(Build(t), opts, tempDir(t, "arca-"))
 	if err != nil {
@@ -80,7 +81,7 @@ func StartDaemon(t testing.TB, opts Options) *Daemon {
 
 func newDaemon(bins Binaries, opts Options, dir string) (*Daemon, error) {
 	if opts.Driver == "" {
-		opts.Driver = "sandbox"
+		opts.Driver = DefaultDriver()
 	}
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 30 * time.Second
@@ -207,7 +208,7 @@ func (d *Daemon) start() error {
 	cmd.Env = append(cmd.Env, d.opts.Env...)
 	// SIGTERM when the test binary dies (a test timeout, say), so the daemon
 	// can take its sandboxes down instead of leaving them behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = dieWithTest(syscall.SIGTERM)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", d.bins.Arca, err)
 	}

@@ -40,4 +40,5 @@
 //
 //	ARCA_TEST_ARCA, ARCA_TEST_AGENT  use these binaries instead of building them
 //	ARCA_TEST_KEEP=1                 keep temp dirs (daemon root, logs) after the test
+//	ARCA_TEST_DRIVER=vz              the daemons' --driver (default sandbox); a Mac runs the suite on vz
 package testenv

@@ -107,7 +107,7 @@ health:
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Dir = dir
 	// Die with the test binary, even when it is killed by a test timeout.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithTest(syscall.SIGKILL)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start docker-registry: %w", err)
 	}

@@ -121,7 +121,7 @@ func SharedBusyboxCustom(t testing.TB) Pushed {
 // between tests fails the run in Main.
 func SharedDaemon(t testing.TB) *Daemon {
 	t.Helper()
-	RequireRoot(t)
+	requireDriver(t, DefaultDriver())
 	RequireTool(t, "docker")
 	requireMain(t)
 	bins := Build(t)

@@ -19,6 +19,24 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// DefaultDriver is the driver daemons get unless a test names one:
+// $ARCA_TEST_DRIVER (e.g. vz on a Mac), else sandbox.
+func DefaultDriver() string {
+	if d := os.Getenv("ARCA_TEST_DRIVER"); d != "" {
+		return d
+	}
+	return "sandbox"
+}
+
+// requireDriver skips the test unless the machine can run daemons with
+// driver: vz machines are the user's own processes, the rest need root.
+func requireDriver(t testing.TB, driver string) {
+	t.Helper()
+	if driver != "vz" {
+		RequireRoot(t)
+	}
+}
+
 // RequireTool skips the test unless name is on PATH and returns its path.
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()

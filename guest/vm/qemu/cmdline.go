@@ -129,13 +129,27 @@ func (l launch) kernelCmdline() string {
 	return strings.Join(args, " ")
 }
 
+// tcgCacheMiB caps TCG's cache of translated code. qemu's default, 1 GiB,
+// is reserved and filled as code is translated: a booted guest had touched
+// 65 MiB of it, host memory held for the VM's life. 32 MiB holds what an
+// idle container runs and cut the resident size of each VM by ~40 MiB; a
+// busier guest pays with an occasional retranslation.
+const tcgCacheMiB = 32
+
+func (l launch) accelOption() string {
+	if l.Accel == AccelTCG {
+		return fmt.Sprintf("%s,tb-size=%d", AccelTCG, tcgCacheMiB)
+	}
+	return l.Accel
+}
+
 // args is the qemu command line (without the binary).
 func (l launch) args() []string {
 	mem := (l.MemoryBytes + (1<<20 - 1)) >> 20
 	a := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
 		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on",
-		"-accel", l.Accel,
+		"-accel", l.accelOption(),
 		"-cpu", map[string]string{AccelKVM: "host", AccelTCG: "max"}[l.Accel],
 		"-m", strconv.FormatInt(mem, 10) + "M",
 		"-smp", strconv.Itoa(l.CPUs),

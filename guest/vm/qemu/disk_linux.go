@@ -2,38 +2,18 @@ package qemu
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/arcavm/arca/guest/vm"
 	"golang.org/x/sys/unix"
 )
-
-// imageKey names an image's ext4 disk: the top layer's chain ID (its
-// directory is layers/<chainID>/diff), which fixes every layer beneath.
-// Anything else (tests' ad hoc dirs) is keyed by a hash of the paths.
-func imageKey(layers []string) string {
-	top := filepath.Clean(layers[len(layers)-1])
-	name := filepath.Base(top)
-	if name == "diff" {
-		name = filepath.Base(filepath.Dir(top))
-	}
-	if chainIDRe.MatchString(name) {
-		return name
-	}
-	sum := sha256.Sum256([]byte(strings.Join(layers, "\x00")))
-	return "paths-" + hex.EncodeToString(sum[:16])
-}
-
-var chainIDRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // disks builds and caches the images' ext4 disks in dir.
 type disks struct {
@@ -62,7 +42,7 @@ func (d *disks) keyLock(key string) *sync.Mutex {
 // layers flattened by a read-only overlay mount (which applies whiteouts)
 // and written with mkfs.ext4 -d. Concurrent first boots build it once.
 func (d *disks) imageDisk(ctx context.Context, layers []string) (string, error) {
-	key := imageKey(layers)
+	key := vm.ImageKey(layers)
 	path := filepath.Join(d.dir, key+".ext4")
 	if _, err := os.Stat(path); err == nil {
 		return path, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arcavm/arca/guest/vm/kit"
 	"github.com/arcavm/arca/guest/wire"
 )
 
@@ -50,7 +51,7 @@ func cachedVerdict(file, key string, boot func() error) string {
 		verdict = AccelKVM
 	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err == nil {
-		writeFileAtomic(file, []byte(key+"\n"+verdict+"\n"))
+		kit.WriteFileAtomic(file, []byte(key+"\n"+verdict+"\n"))
 	}
 	return verdict
 }

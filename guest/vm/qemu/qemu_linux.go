@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/kit"
 	"github.com/arcavm/arca/guest/vm/underlay"
 	"golang.org/x/sys/unix"
 )
@@ -86,15 +87,15 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("qemu driver: %w (Debian: apt-get install qemu-system-x86, or make kit)", err)
 	}
 	cfg.QEMU = qemuPath
-	kit, err := LoadKit(cfg.Kit)
+	k, err := LoadKit(cfg.Kit)
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := initramfs(kit, cfg.Agent, filepath.Join(cfg.Root, "qemu"))
+	initrd, err := kit.Initramfs(k, cfg.Agent, filepath.Join(cfg.Root, "qemu"))
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, kit: kit, initrd: initrd, disks: &disks{dir: filepath.Join(cfg.Root, "disks")}}
+	d := &Driver{cfg: cfg, kit: k, initrd: initrd, disks: &disks{dir: filepath.Join(cfg.Root, "disks")}}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		d.tscKHz = hostTSCkHz(string(b))
 	}

@@ -1,8 +1,9 @@
-package qemu
+package kit
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -14,11 +15,11 @@ import (
 	"github.com/arcavm/arca/guest/agent"
 )
 
-// initramfs packs the guest's initramfs into dir, once per agent and kit:
+// Initramfs packs the guest's initramfs into dir, once per agent and kit:
 // the daemon's own arca-agent as /init and the kit's modules. It is packed
 // here rather than by the kit script so that the agent in a VM is always
 // the one the daemon was started with. Returns the archive's path.
-func initramfs(k *Kit, agentPath, dir string) (string, error) {
+func Initramfs(k *Kit, agentPath, dir string) (string, error) {
 	agentBin, err := os.ReadFile(agentPath)
 	if err != nil {
 		return "", fmt.Errorf("pack initramfs: %w", err)
@@ -35,7 +36,7 @@ func initramfs(k *Kit, agentPath, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("pack initramfs: %w", err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
 		return "", fmt.Errorf("pack initramfs: %w", err)
 	}
 	return path, nil
@@ -59,13 +60,13 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 	if err := c.Add(cpioEntry{Name: "init", Mode: 0o755, Data: agentBin}); err != nil {
 		return err
 	}
-	for _, p := range k.modulePaths() {
+	for _, p := range k.ModulePaths() {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
 		name := strings.TrimPrefix(agent.VMModuleDir, "/") + "/" + filepath.Base(p)
-		if err := c.Add(cpioEntry{Name: name, Mode: 0o644, Data: b}); err != nil {
+		if err := c.Add(cpioEntry{Name: name, Mode: 0o644, Data: unsignedModule(b)}); err != nil {
 			return err
 		}
 	}
@@ -84,9 +85,33 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 	return c.Close()
 }
 
-// writeFileAtomic writes data to path through a temporary file and a
+// moduleSigMagic ends a signed kernel module: the module, its signature,
+// a 12-byte descriptor whose last 4 bytes are the signature's length
+// (big-endian), then this marker.
+const moduleSigMagic = "~Module signature appended~\n"
+
+// unsignedModule drops a module's appended signature. Checking it costs
+// the guest a hash of the whole module and a public-key verification per
+// module, slow under TCG (a third of the boot modules' load time here);
+// Debian's kernel does not insist on signatures without Secure Boot, and
+// the modules come from the kit the daemon packed itself. Anything that is
+// not a well-formed signed module is returned as it is.
+func unsignedModule(b []byte) []byte {
+	const descLen = 12
+	if !bytes.HasSuffix(b, []byte(moduleSigMagic)) || len(b) < len(moduleSigMagic)+descLen {
+		return b
+	}
+	end := len(b) - len(moduleSigMagic)
+	sigLen := int(binary.BigEndian.Uint32(b[end-4 : end]))
+	if sigLen <= 0 || sigLen > end-descLen {
+		return b
+	}
+	return b[:end-descLen-sigLen]
+}
+
+// WriteFileAtomic writes data to path through a temporary file and a
 // rename, so a concurrent reader never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
+func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
 		return err

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/vz"
+)
+
+// On a Mac everything lives under ~/.arca: the daemon runs as the user
+// (the Virtualization framework needs no root), like Docker Desktop.
+var defaultSocket = filepath.Join(homeDir(), ".arca", "arca.sock")
+
+// hostPaths are the daemon's default places on this platform.
+type hostPaths struct{ socket, root, kit, kitHow string }
+
+func defaultPaths() hostPaths {
+	home := homeDir()
+	return hostPaths{
+		socket: defaultSocket,
+		root:   filepath.Join(home, ".arca", "root"),
+		kit:    vz.DefaultKitDir(home),
+		kitHow: "the arm64 kit; see docs/macos.md",
+	}
+}
+
+func homeDir() string {
+	if h, err := os.UserHomeDir(); err == nil {
+		return h
+	}
+	return "/tmp"
+}
+
+// vzDisks writes the ext4 images the vz driver's machines boot with. A
+// Mac has no mkfs.ext4: this is the seam for the pure-Go ext4 writer
+// (nil until it is wired, and vz.New then says so).
+var vzDisks vz.DiskBuilder
+
+// selectDriver picks the guest driver: on macOS "auto" is vz, the only
+// one that runs here. The note is what docker info shows beside the name.
+func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, string, error) {
+	switch name {
+	case "auto", "vz":
+		d, err := vz.New(context.Background(), vz.Config{Kit: kit, Agent: agent, Root: root, Disks: vzDisks, Log: log})
+		if err != nil {
+			return nil, "", err
+		}
+		return d, "Virtualization.framework", nil
+	case "sandbox", "qemu":
+		return nil, "", fmt.Errorf("driver %s needs Linux; on macOS use vz", name)
+	}
+	return nil, "", fmt.Errorf("unknown driver %q (auto or vz on macOS)", name)
+}
+
+// releaseStale has nothing to do on a Mac: only the Linux sandbox mounts
+// block volumes on the host.
+func releaseStale(root string) error { return nil }

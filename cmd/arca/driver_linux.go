@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/qemu"
+	"github.com/arcavm/arca/guest/vm/sandbox"
+)
+
+// defaultSocket is where the daemon serves and `arca actors` asks.
+const defaultSocket = "/var/run/arca.sock"
+
+// hostPaths are the daemon's default places on this platform.
+type hostPaths struct{ socket, root, kit, kitHow string }
+
+func defaultPaths() hostPaths {
+	return hostPaths{socket: defaultSocket, root: "/var/lib/arca", kit: qemu.DefaultKit, kitHow: "make kit builds it"}
+}
+
+// selectDriver picks the guest driver. "auto" means the best one that
+// really works here: qemu where KVM boots a guest, else the namespace
+// sandbox. The note is what docker info shows beside the name.
+func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, string, error) {
+	switch name {
+	case "auto":
+		if _, err := os.Stat(kit); err == nil {
+			d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
+			if err == nil && d.Acceleration() == "KVM" {
+				log.Info("driver auto: KVM boots guests, using qemu")
+				return d, d.Acceleration(), nil
+			}
+			log.Info("driver auto: KVM does not boot guests here, using sandbox", "err", err)
+		} else {
+			log.Info("driver auto: no qemu kit, using sandbox", "kit", kit)
+		}
+		return sandbox.New(agent), "namespaces", nil
+	case "sandbox":
+		return sandbox.New(agent), "namespaces", nil
+	case "qemu":
+		d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
+		if err != nil {
+			return nil, "", err
+		}
+		return d, d.Acceleration(), nil
+	case "vz":
+		return nil, "", fmt.Errorf("driver vz needs macOS (Apple's Virtualization framework); on Linux use qemu or sandbox")
+	}
+	return nil, "", fmt.Errorf("unknown driver %q (auto, sandbox, qemu or vz)", name)
+}
+
+// releaseStale undoes the block volume mounts and loop devices a killed
+// daemon's sandboxes left under root (see sandbox.ReleaseStaleDisks).
+func releaseStale(root string) error {
+	return sandbox.ReleaseStaleDisks(filepath.Join(root, "volumes"))
+}

@@ -1,0 +1,29 @@
+package agent
+
+// Where a VM driver's initramfs (guest/vm/kit) puts things for VMInit,
+// and what the kernel command line tells it. Plain constants, in a file
+// every platform builds: the host packs what the guest reads.
+const (
+	// VMModuleDir holds the kernel modules, flat.
+	VMModuleDir = "/lib/modules/arca"
+	// VMModuleList names the modules to load at boot, one a line, each
+	// after its dependencies.
+	VMModuleList = "/etc/arca/modules.boot"
+	// VMModuleExtraList names the modules loaded the first time a
+	// machine needs one of them (a NIC, WireGuard, 9p shares), each after
+	// its dependencies: most machines boot faster without them.
+	VMModuleExtraList = "/etc/arca/modules.extra"
+	// VMPortName is the virtio-serial port the agent serves the host on,
+	// unless VMStreamParam says otherwise.
+	VMPortName = "arca"
+	// VMStreamParam on the kernel command line names the agent's stream
+	// as Config.Stream does (vz: "vsock:PORT"); without it VMInit looks
+	// for the virtio-serial port VMPortName.
+	VMStreamParam = "arca.stream"
+	// VMDiskParam on the kernel command line says how many disks the host
+	// attached, so VMInit knows when all have appeared.
+	VMDiskParam = "arca.disks"
+	// VMDiskByID is where VMInit links each disk by its serial, as udev
+	// would: the driver names disks by serial since probe order varies.
+	VMDiskByID = "/dev/disk/by-id"
+)

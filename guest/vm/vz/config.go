@@ -1,0 +1,209 @@
+// Package vz is the macOS driver: every machine is a VM of Apple's
+// Virtualization framework (through github.com/Code-Hex/vz/v3) booting the
+// arm64 kit's kernel with the daemon's arca-agent as init, the image as a
+// shared read-only disk, the container's writable layer on a disk of its
+// own, volumes and binds over virtiofs, and the agent's stream over vsock.
+//
+// Everything but the framework calls is plain Go, built and tested on
+// every platform: vmConfig says exactly what a machine gets, and only
+// vz_darwin.go turns it into framework objects. See docs/macos.md.
+package vz
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/arcavm/arca/guest/agent"
+	"github.com/arcavm/arca/guest/vm"
+)
+
+// Defaults for a machine whose spec leaves them zero. The framework backs
+// guest memory only as the guest touches it, so 512 MiB costs what the
+// container uses.
+const (
+	DefaultMemoryBytes = 512 << 20
+	DefaultCPUs        = 1
+	minMemoryBytes     = 128 << 20 // the kernel, modules and agent need ~60 MiB
+	// DefaultDiskBytes is a container's writable disk: sparse, so it takes
+	// host space only as the container writes.
+	DefaultDiskBytes = 16 << 30
+)
+
+// AgentPort is the vsock port the agent listens on. The guest learns it
+// from the kernel command line (agent.VMStreamParam), so host and agent
+// cannot disagree.
+const AgentPort uint32 = 1024
+
+// Block device identifiers: the guest sees them as the virtio disks'
+// serials, and VMInit links the disks by them under /dev/disk/by-id, as
+// for qemu.
+const (
+	imageSerial     = "arca-image"
+	containerSerial = "arca-rw"
+)
+
+// Inside the writable disk: the overlay's upper and work directories.
+const (
+	rwUpper = "upper"
+	rwWork  = "work"
+)
+
+// vmConfig is everything a machine is made of: a value, so tests can
+// inspect what a spec turns into; vz_darwin.go only translates it.
+type vmConfig struct {
+	Kernel      string // the kit's uncompressed arm64 Image
+	Initrd      string // packed by guest/vm/kit from the kit and the agent
+	CPUs        uint
+	MemoryBytes uint64
+	Disks       []blockDevice // the image's first, then the container's
+	Shares      []share       // virtiofs, tagged shareTag(i) in order
+	AgentPort   uint32        // vsock: the host connects, the agent listens
+	NIC         *nic          // nil: no network device
+	Console     string        // the guest's hvc0 goes to this file
+}
+
+// blockDevice is a virtio block device backed by a disk image file.
+type blockDevice struct {
+	Path     string
+	ReadOnly bool
+	ID       string // the guest sees it as the disk's serial
+}
+
+// share is a host directory given to the guest over virtiofs.
+type share struct {
+	Tag      string
+	HostPath string
+	ReadOnly bool
+}
+
+// nic is a virtio network device on the framework's NAT network.
+type nic struct {
+	MAC net.HardwareAddr
+}
+
+// shareTag is the virtiofs tag of the i-th share; shareMount is where the
+// agent mounts it.
+func shareTag(i int) string   { return "arca" + strconv.Itoa(i) }
+func shareMount(i int) string { return "/mnt/share" + strconv.Itoa(i) }
+
+// memoryBytes turns a spec's limit into the VM's size: whole MiB, as the
+// framework wants.
+func memoryBytes(spec int64) uint64 {
+	if spec <= 0 {
+		return DefaultMemoryBytes
+	}
+	b := max(spec, minMemoryBytes)
+	return uint64((b + 1<<20 - 1) &^ (1<<20 - 1))
+}
+
+// cpusFor turns --cpus into vCPUs: rounded up, at most the host's.
+func cpusFor(nanoCPUs int64, hostCPUs int) uint {
+	if nanoCPUs <= 0 {
+		return DefaultCPUs
+	}
+	n := int((nanoCPUs + 1e9 - 1) / 1e9) // --cpus 1.5 gets 2 vCPUs
+	return uint(max(1, min(n, hostCPUs)))
+}
+
+// machineFiles are the host files a machine boots from.
+type machineFiles struct {
+	Kernel, Initrd string
+	ImageDisk      string // the image's shared read-only disk
+	RWDisk         string // the container's own
+}
+
+// newVMConfig is what spec becomes on a host with hostCPUs cores.
+func newVMConfig(spec vm.MachineSpec, files machineFiles, hostCPUs int) (vmConfig, error) {
+	if spec.StateDir == "" {
+		return vmConfig{}, errors.New("no state dir")
+	}
+	if files.ImageDisk == "" || files.RWDisk == "" {
+		return vmConfig{}, errors.New("no disks")
+	}
+	c := vmConfig{
+		Kernel:      files.Kernel,
+		Initrd:      files.Initrd,
+		CPUs:        cpusFor(spec.NanoCPUs, hostCPUs),
+		MemoryBytes: memoryBytes(spec.MemoryBytes),
+		Disks: []blockDevice{
+			// Shared by every machine of the image, so never written.
+			{Path: files.ImageDisk, ReadOnly: true, ID: imageSerial},
+			{Path: files.RWDisk, ID: containerSerial},
+		},
+		AgentPort: AgentPort,
+		Console:   filepath.Join(spec.StateDir, consoleLog),
+	}
+	for i, sh := range spec.Shares {
+		if !filepath.IsAbs(sh.HostPath) {
+			return vmConfig{}, fmt.Errorf("share %q: not an absolute path", sh.HostPath)
+		}
+		c.Shares = append(c.Shares, share{Tag: shareTag(i), HostPath: filepath.Clean(sh.HostPath), ReadOnly: sh.ReadOnly})
+	}
+	if spec.UnderlayMAC != "" {
+		mac, err := net.ParseMAC(spec.UnderlayMAC)
+		if err != nil {
+			return vmConfig{}, fmt.Errorf("underlay mac: %w", err)
+		}
+		c.NIC = &nic{MAC: mac}
+	}
+	return c, nil
+}
+
+// consoleLog is the guest's console in the machine's state dir.
+const consoleLog = "console.log"
+
+// kernelCmdline is the guest kernel's command line. Everything after "--"
+// goes to init: the agent, booting in VM mode, told to listen on vsock.
+func (c vmConfig) kernelCmdline() string {
+	return strings.Join([]string{
+		// The framework's console device is the guest's hvc0.
+		"console=hvc0", "quiet", "loglevel=3",
+		// A panic reboots at once, which ends the VM: Err says why.
+		"panic=-1",
+		"rdinit=/init",
+		"cryptomgr.notests", "random.trust_cpu=on",
+		fmt.Sprintf("%s=%d", agent.VMDiskParam, len(c.Disks)),
+		fmt.Sprintf("%s=vsock:%d", agent.VMStreamParam, c.AgentPort),
+		"--", "-vm",
+	}, " ")
+}
+
+// rootfs is how the agent mounts the container's root: both disks, by
+// serial, then the overlay of the image under the writable layer. The
+// shares are mounted alongside, for the binds made from them.
+func (c vmConfig) rootfs() vm.RootfsSpec {
+	const image, rw = "/mnt/image", "/mnt/rw"
+	spec := vm.RootfsSpec{
+		Mounts: []vm.DeviceMount{
+			{Source: agent.VMDiskByID + "/virtio-" + imageSerial, Target: image, FSType: "ext4", ReadOnly: true},
+			{Source: agent.VMDiskByID + "/virtio-" + containerSerial, Target: rw, FSType: "ext4"},
+		},
+		Lower: []string{image},
+		Upper: rw + "/" + rwUpper,
+		Work:  rw + "/" + rwWork,
+	}
+	for i, sh := range c.Shares {
+		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
+			Source: sh.Tag, Target: shareMount(i), FSType: "virtiofs", ReadOnly: sh.ReadOnly,
+		})
+	}
+	return spec
+}
+
+// guestPath maps a host path inside one of the shares to the agent's view.
+func (c vmConfig) guestPath(hostPath string) (string, bool) {
+	hostPath = filepath.Clean(hostPath)
+	for i, sh := range c.Shares {
+		if hostPath == sh.HostPath {
+			return shareMount(i), true
+		}
+		if rest, ok := strings.CutPrefix(hostPath, strings.TrimSuffix(sh.HostPath, "/")+"/"); ok {
+			return shareMount(i) + "/" + rest, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,350 @@
+package vz
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/arcavm/arca/guest/agent"
+	"github.com/arcavm/arca/guest/vm"
+)
+
+func TestMemoryAndCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		mem     int64
+		wantMem uint64
+	}{
+		{0, DefaultMemoryBytes},
+		{-1, DefaultMemoryBytes},
+		{6 << 20, minMemoryBytes},  // raised to what a guest needs
+		{1<<30 + 1, 1<<30 + 1<<20}, // whole MiB, rounded up
+		{2 << 30, 2 << 30},
+	} {
+		if got := memoryBytes(tc.mem); got != tc.wantMem || got%(1<<20) != 0 {
+			t.Errorf("memoryBytes(%d) = %d, want %d", tc.mem, got, tc.wantMem)
+		}
+	}
+	for _, tc := range []struct {
+		nano  int64
+		host  int
+		wantN uint
+	}{
+		{0, 8, DefaultCPUs},
+		{1e9, 8, 1},
+		{1.5e9, 8, 2},
+		{16e9, 8, 8}, // at most the host's
+		{1, 8, 1},
+	} {
+		if got := cpusFor(tc.nano, tc.host); got != tc.wantN {
+			t.Errorf("cpusFor(%d, %d) = %d, want %d", tc.nano, tc.host, got, tc.wantN)
+		}
+	}
+}
+
+var files = machineFiles{Kernel: "/kit/Image", Initrd: "/root/vz/initramfs-x.cpio", ImageDisk: "/root/disks/abc.ext4", RWDisk: "/state/disk.ext4"}
+
+func TestNewVMConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		spec    vm.MachineSpec
+		check   func(t *testing.T, c vmConfig)
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			spec: vm.MachineSpec{ID: "c1", StateDir: "/state"},
+			check: func(t *testing.T, c vmConfig) {
+				if c.CPUs != DefaultCPUs || c.MemoryBytes != DefaultMemoryBytes {
+					t.Errorf("cpus %d memory %d", c.CPUs, c.MemoryBytes)
+				}
+				if c.Kernel != files.Kernel || c.Initrd != files.Initrd || c.Console != "/state/console.log" {
+					t.Errorf("boot files %q %q, console %q", c.Kernel, c.Initrd, c.Console)
+				}
+				want := []blockDevice{{files.ImageDisk, true, "arca-image"}, {files.RWDisk, false, "arca-rw"}}
+				if !slices.Equal(c.Disks, want) {
+					t.Errorf("disks %+v, want %+v", c.Disks, want)
+				}
+				if c.NIC != nil || len(c.Shares) != 0 || c.AgentPort != AgentPort {
+					t.Errorf("nic %v shares %v port %d", c.NIC, c.Shares, c.AgentPort)
+				}
+			},
+		},
+		{
+			name: "limits, nic and shares",
+			spec: vm.MachineSpec{StateDir: "/state", MemoryBytes: 1 << 30, NanoCPUs: 2e9, UnderlayMAC: "02:42:ac:11:00:02",
+				Shares: []vm.Share{{HostPath: "/Users/me/src/"}, {HostPath: "/var/lib/arca/volumes/v/_data", ReadOnly: true}}},
+			check: func(t *testing.T, c vmConfig) {
+				if c.CPUs != 2 || c.MemoryBytes != 1<<30 {
+					t.Errorf("cpus %d memory %d", c.CPUs, c.MemoryBytes)
+				}
+				if c.NIC == nil || c.NIC.MAC.String() != "02:42:ac:11:00:02" {
+					t.Errorf("nic %+v", c.NIC)
+				}
+				want := []share{{"arca0", "/Users/me/src", false}, {"arca1", "/var/lib/arca/volumes/v/_data", true}}
+				if !slices.Equal(c.Shares, want) {
+					t.Errorf("shares %+v, want %+v", c.Shares, want)
+				}
+			},
+		},
+		{name: "bad mac", spec: vm.MachineSpec{StateDir: "/s", UnderlayMAC: "nope"}, wantErr: "underlay mac"},
+		{name: "relative share", spec: vm.MachineSpec{StateDir: "/s", Shares: []vm.Share{{HostPath: "data"}}}, wantErr: "absolute"},
+		{name: "no state dir", spec: vm.MachineSpec{}, wantErr: "state dir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := newVMConfig(tc.spec, files, 8)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestKernelCmdline(t *testing.T) {
+	c, err := newVMConfig(vm.MachineSpec{StateDir: "/s"}, files, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := c.kernelCmdline()
+	kernel, init, ok := strings.Cut(line, " -- ")
+	if !ok || init != "-vm" {
+		t.Fatalf("init's arguments: %q", line)
+	}
+	for _, want := range []string{"console=hvc0", "rdinit=/init", "panic=-1", "arca.disks=2", "arca.stream=vsock:1024"} {
+		if !slices.Contains(strings.Fields(kernel), want) {
+			t.Errorf("kernel line %q lacks %s", kernel, want)
+		}
+	}
+	// The names the agent reads.
+	if !strings.Contains(kernel, agent.VMStreamParam+"=vsock:") || !strings.Contains(kernel, agent.VMDiskParam+"=") {
+		t.Errorf("kernel line %q does not use the agent's parameter names", kernel)
+	}
+}
+
+func TestRootfs(t *testing.T) {
+	c, err := newVMConfig(vm.MachineSpec{StateDir: "/s", Shares: []vm.Share{{HostPath: "/data", ReadOnly: true}, {HostPath: "/src"}}}, files, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.rootfs()
+	want := []vm.DeviceMount{
+		{Source: "/dev/disk/by-id/virtio-arca-image", Target: "/mnt/image", FSType: "ext4", ReadOnly: true},
+		{Source: "/dev/disk/by-id/virtio-arca-rw", Target: "/mnt/rw", FSType: "ext4"},
+		{Source: "arca0", Target: "/mnt/share0", FSType: "virtiofs", ReadOnly: true},
+		{Source: "arca1", Target: "/mnt/share1", FSType: "virtiofs"},
+	}
+	if !slices.Equal(r.Mounts, want) {
+		t.Errorf("mounts\n%+v\nwant\n%+v", r.Mounts, want)
+	}
+	if !slices.Equal(r.Lower, []string{"/mnt/image"}) || r.Upper != "/mnt/rw/upper" || r.Work != "/mnt/rw/work" {
+		t.Errorf("overlay %+v does not sit on the disks", r)
+	}
+	// Each disk mount names a disk the VM has, by its identifier.
+	for i, d := range c.Disks {
+		if !strings.HasSuffix(r.Mounts[i].Source, "/virtio-"+d.ID) || r.Mounts[i].ReadOnly != d.ReadOnly {
+			t.Errorf("mount %+v does not match disk %+v", r.Mounts[i], d)
+		}
+	}
+}
+
+func TestGuestPath(t *testing.T) {
+	c, err := newVMConfig(vm.MachineSpec{StateDir: "/s", Shares: []vm.Share{{HostPath: "/var/lib/arca/volumes/v/_data"}, {HostPath: "/etc/app/"}}}, files, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"/var/lib/arca/volumes/v/_data", "/mnt/share0"},
+		{"/var/lib/arca/volumes/v/_data/sub/f", "/mnt/share0/sub/f"},
+		{"/etc/app/nginx.conf", "/mnt/share1/nginx.conf"},
+		{"/etc/app", "/mnt/share1"},
+		{"/var/lib/arca/volumes/v/_database", ""},
+		{"/elsewhere", ""},
+	} {
+		got, ok := c.guestPath(tc.in)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("%s: got %q %v, want %q", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+// fakeDisks writes marker files and counts builds; fail makes every build
+// fail after writing half a file.
+type fakeDisks struct {
+	images, writables atomic.Int32
+	fail              bool
+}
+
+func (f *fakeDisks) ImageDisk(ctx context.Context, layers []string, out string) error {
+	f.images.Add(1)
+	if f.fail {
+		os.WriteFile(out, []byte("half"), 0o644)
+		return errors.New("writer broke")
+	}
+	return os.WriteFile(out, []byte("image:"+strings.Join(layers, ",")), 0o644)
+}
+
+func (f *fakeDisks) WritableDisk(ctx context.Context, out string, size int64) error {
+	f.writables.Add(1)
+	if f.fail {
+		return errors.New("writer broke")
+	}
+	return os.WriteFile(out, []byte("rw"), 0o644)
+}
+
+// fakeKit writes a kit as scripts/kit.sh lays it out.
+func fakeKit(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		".complete": "", "release": "6.1.0-test-arm64\n", "vmlinux": "KERNEL",
+		"modules.boot": "virtio_blk.ko\n", "modules.extra": "virtiofs.ko\n",
+		"modules/virtio_blk.ko": "a", "modules/virtiofs.ko": "b",
+	} {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestNewHost(t *testing.T) {
+	agentBin := filepath.Join(t.TempDir(), "arca-agent")
+	os.WriteFile(agentBin, []byte("AGENT"), 0o755)
+	kitDir := fakeKit(t)
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"ok", Config{Kit: kitDir, Agent: agentBin, Root: t.TempDir(), Disks: &fakeDisks{}}, ""},
+		{"no disk builder", Config{Kit: kitDir, Agent: agentBin, Root: t.TempDir()}, "disk builder"},
+		{"no root", Config{Kit: kitDir, Agent: agentBin, Disks: &fakeDisks{}}, "root"},
+		{"no kit", Config{Kit: filepath.Join(t.TempDir(), "none"), Agent: agentBin, Root: t.TempDir(), Disks: &fakeDisks{}}, "kit"},
+		{"no agent", Config{Kit: kitDir, Agent: "/nonexistent/arca-agent", Root: t.TempDir(), Disks: &fakeDisks{}}, "arca-agent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := newHost(tc.cfg)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if filepath.Dir(h.initrd) != filepath.Join(tc.cfg.Root, "vz") || h.cfg.DiskBytes != DefaultDiskBytes {
+				t.Errorf("initrd %s, disk bytes %d", h.initrd, h.cfg.DiskBytes)
+			}
+			if _, err := os.Stat(h.initrd); err != nil {
+				t.Errorf("initramfs not packed: %v", err)
+			}
+		})
+	}
+}
+
+func TestPrepare(t *testing.T) {
+	agentBin := filepath.Join(t.TempDir(), "arca-agent")
+	os.WriteFile(agentBin, []byte("AGENT"), 0o755)
+	root := t.TempDir()
+	disks := &fakeDisks{}
+	h, err := newHost(Config{Kit: fakeKit(t), Agent: agentBin, Root: root, Disks: disks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := strings.Repeat("ab", 32)
+	layers := []string{filepath.Join(root, "layers", chain, "diff")}
+
+	// Machines of one image booting at once: one image disk, one
+	// writable disk each.
+	var wg sync.WaitGroup
+	cfgs := make([]vmConfig, 4)
+	errs := make([]error, 4)
+	for i := range cfgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfgs[i], errs[i] = h.prepare(context.Background(), vm.MachineSpec{
+				ID: "c", StateDir: filepath.Join(root, "containers", string(rune('a'+i))), Layers: layers,
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("machine %d: %v", i, err)
+		}
+	}
+	if n := disks.images.Load(); n != 1 {
+		t.Errorf("image disk built %d times, want once", n)
+	}
+	if n := disks.writables.Load(); n != 4 {
+		t.Errorf("%d writable disks, want 4", n)
+	}
+	for _, c := range cfgs {
+		if c.Disks[0].Path != filepath.Join(root, "disks", chain+".ext4") || filepath.Base(c.Disks[1].Path) != "disk.ext4" {
+			t.Errorf("disks %+v", c.Disks)
+		}
+		if c.Kernel != filepath.Join(h.kit.Dir, "vmlinux") || c.Initrd != h.initrd {
+			t.Errorf("boot files %s %s", c.Kernel, c.Initrd)
+		}
+	}
+
+	// A restart keeps the container's disk.
+	if _, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "containers", "a"), Layers: layers}); err != nil {
+		t.Fatal(err)
+	}
+	if disks.images.Load() != 1 || disks.writables.Load() != 4 {
+		t.Errorf("a restart rebuilt disks: %d images, %d writable", disks.images.Load(), disks.writables.Load())
+	}
+
+	if _, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "x")}); err == nil {
+		t.Error("a spec without layers was prepared")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.prepare(ctx, vm.MachineSpec{StateDir: filepath.Join(root, "y"), Layers: layers}); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled boot: %v", err)
+	}
+}
+
+func TestFailedBuildLeavesNoDisk(t *testing.T) {
+	dir := t.TempDir()
+	b := &fakeDisks{fail: true}
+	d := &imageDisks{dir: filepath.Join(dir, "disks"), build: b}
+	if _, err := d.get(context.Background(), []string{"/l/one"}); err == nil || !strings.Contains(err.Error(), "writer broke") {
+		t.Fatalf("failed build: %v", err)
+	}
+	if _, err := containerDisk(context.Background(), dir, 1<<30, b); err == nil {
+		t.Fatal("failed writable disk: no error")
+	}
+	var left []string
+	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) != 0 {
+		t.Errorf("a failed build left %v", left)
+	}
+	// The next boot tries again.
+	b.fail = false
+	if p, err := d.get(context.Background(), []string{"/l/one"}); err != nil || b.images.Load() != 2 {
+		t.Errorf("retry: %s %v after %d builds", p, err, b.images.Load())
+	}
+}

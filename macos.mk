@@ -1,0 +1,64 @@
+# macOS targets (included by the Makefile when uname is Darwin): the vz
+# driver. See docs/macos.md.
+
+# The guest is Linux on the Mac's own architecture.
+AGENT_ARCH   ?= arm64
+ENTITLEMENTS := scripts/macos/arca.entitlements
+# Where install-launchd puts the binaries (the daemon finds the agent
+# beside itself) and the kit (kit-install).
+PREFIX       ?= $(HOME)/.arca/bin
+KIT_DIR      ?= $(HOME)/.arca/kit
+LAUNCHD_LABEL := dev.arca.daemon
+LAUNCHD_PLIST := $(HOME)/Library/LaunchAgents/$(LAUNCHD_LABEL).plist
+
+.PHONY: install-launchd uninstall-launchd kit-install
+
+# cgo for the daemon (Code-Hex/vz is Objective-C underneath), signed ad hoc
+# with the virtualization entitlement, without which no VM starts; the
+# agent static for linux/arm64.
+build:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=1 $(GO) build $(BUILD_FLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/arca ./cmd/arca
+	codesign --force --entitlements $(ENTITLEMENTS) -s - $(BIN)/arca
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(AGENT_ARCH) $(GO) build $(BUILD_FLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/arca-agent ./cmd/arca-agent
+
+# Nothing to install with a package manager: the docker CLI is the user's
+# (e.g. brew install docker), the kit comes from kit-install.
+deps:
+	@command -v docker >/dev/null || echo "make: no docker CLI on PATH (brew install docker); the integration tests skip without it" >&2
+	@test -e $(KIT_DIR)/current || echo "make: no guest kit at $(KIT_DIR)/current (make kit-install KIT_TARBALL=...)" >&2
+
+run: deps build
+	@mkdir -p $(dir $(SOCKET))
+	@echo 'export DOCKER_HOST=unix://$(SOCKET)'
+	exec $(BIN)/arca daemon --socket $(SOCKET) --root $(ROOT) --driver vz --kit $(KIT_DIR)/current
+
+# The integration suite on real VMs: testenv builds and signs its own
+# daemon and starts it with --driver vz.
+test: deps build vet
+	ARCA_TEST_DRIVER=vz $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)
+
+# The arm64 kit is built on Linux (make kit-arm64) and shipped as a tarball
+# of its directory; this unpacks one and points current at it.
+kit-install:
+	@test -n "$(KIT_TARBALL)" || { echo "make: set KIT_TARBALL to the arm64 kit's .tar.gz" >&2; exit 1; }
+	@mkdir -p $(KIT_DIR)
+	@dir="$$(tar -tzf $(KIT_TARBALL) | head -1 | cut -d/ -f1)"; \
+	test -n "$$dir" || { echo "make: $(KIT_TARBALL) is empty" >&2; exit 1; }; \
+	tar -xzf $(KIT_TARBALL) -C $(KIT_DIR) && \
+	test -e "$(KIT_DIR)/$$dir/.complete" || { echo "make: $(KIT_TARBALL) holds no complete kit" >&2; exit 1; }; \
+	ln -sfn "$$dir" $(KIT_DIR)/current && echo "kit $$dir installed in $(KIT_DIR)"
+
+# A launchd agent in the user's session: the daemon starts at login and is
+# restarted if it dies. cp keeps the ad hoc signature.
+install-launchd: build
+	@mkdir -p $(PREFIX) $(HOME)/.arca $(dir $(LAUNCHD_PLIST))
+	cp $(BIN)/arca $(BIN)/arca-agent $(PREFIX)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@HOME@|$(HOME)|g' scripts/macos/$(LAUNCHD_LABEL).plist > $(LAUNCHD_PLIST)
+	-launchctl bootout gui/$$(id -u)/$(LAUNCHD_LABEL) 2>/dev/null
+	launchctl bootstrap gui/$$(id -u) $(LAUNCHD_PLIST)
+	@echo 'docker context create arca --docker host=unix://$(HOME)/.arca/arca.sock && docker context use arca'
+
+uninstall-launchd:
+	-launchctl bootout gui/$$(id -u)/$(LAUNCHD_LABEL)
+	rm -f $(LAUNCHD_PLIST)
