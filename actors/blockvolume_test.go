@@ -2,9 +2,12 @@ package actors
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
+	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
 )
 
 func TestBlockSize(t *testing.T) {
@@ -82,5 +85,26 @@ func TestBlockClaims(t *testing.T) {
 	b.whenFree("unheld", func() { removed = false })
 	if removed {
 		t.Errorf("whenFree of a free volume did not run at once")
+	}
+}
+
+func TestMachineDisks(t *testing.T) {
+	e := &Env{Root: "/r"}
+	disks, names := e.machineDisks([]persistence.Mount{
+		{Type: "volume", Name: "loc", Destination: "/l", RW: true},
+		{Type: "volume", Name: "b1", Driver: blockDriver, Destination: "/a"},
+		{Type: "bind", Source: "/h", Destination: "/h"},
+		{Type: "volume", Name: "b1", Driver: blockDriver, Destination: "/b", RW: true},
+		{Type: "volume", Name: "b2", Driver: blockDriver, Destination: "/c"},
+	})
+	want := []vm.Disk{{Image: "/r/volumes/b1/disk.ext4"}, {Image: "/r/volumes/b2/disk.ext4", ReadOnly: true}}
+	if !slices.Equal(disks, want) || !slices.Equal(names, []string{"b1", "b2"}) {
+		t.Errorf("disks %+v names %v, want %+v [b1 b2]", disks, names, want)
+	}
+	// The binds the agent gets: a block volume's source is its image until
+	// the machine says where the filesystem is, and it is no 9p share.
+	wm := e.wireMounts([]persistence.Mount{{Type: "volume", Name: "b1", Driver: blockDriver, Destination: "/a", RW: true}})
+	if len(wm) != 1 || wm[0].Source != want[0].Image || wm[0].CopyUp || len(sharesFor(wm, disks)) != 0 {
+		t.Errorf("wire mounts %+v, shares %+v", wm, sharesFor(wm, disks))
 	}
 }

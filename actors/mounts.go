@@ -231,13 +231,19 @@ func (e *Env) wireMounts(ms []persistence.Mount) []wire.Mount {
 }
 
 // machineDisks are the block volumes' images a container's machine gets
-// as disks of its own, and their names.
+// as disks of its own, and their names: one disk per volume however often
+// it is mounted, read-only only if every mount of it is.
 func (e *Env) machineDisks(ms []persistence.Mount) (disks []vm.Disk, names []string) {
 	for _, m := range ms {
-		if m.Type == "volume" && m.Driver == blockDriver {
-			disks = append(disks, vm.Disk{Image: e.blockImage(m.Name), ReadOnly: !m.RW})
-			names = append(names, m.Name)
+		if m.Type != "volume" || m.Driver != blockDriver {
+			continue
 		}
+		if i := slices.Index(names, m.Name); i >= 0 {
+			disks[i].ReadOnly = disks[i].ReadOnly && !m.RW
+			continue
+		}
+		disks = append(disks, vm.Disk{Image: e.blockImage(m.Name), ReadOnly: !m.RW})
+		names = append(names, m.Name)
 	}
 	return disks, names
 }

@@ -32,7 +32,8 @@ type volumesActor struct {
 	block blockClaims
 }
 
-// blockVolumeMade finishes a create once the image is made.
+// blockVolumeMade finishes a create once the image is made (the reply
+// of createBlock's goroutine).
 type blockVolumeMade struct {
 	rec *persistence.VolumeRecord
 	err error
@@ -102,8 +103,6 @@ func (a *volumesActor) Receive(ctx actor.Context) {
 			drivers[n] = a.byName[n].Driver
 		}
 		ctx.Respond(&volumeDrivers{byName: drivers})
-	case *blockVolumeMade:
-		a.blockMade(ctx, m)
 	case *claimBlockVolumes:
 		sender := ctx.Sender()
 		a.block.claim(m, func(r any) { ctx.Send(sender, r) })
