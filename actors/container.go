@@ -419,11 +419,31 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		spec.UnderlayMAC = plan.mac
 		setup.ResolvConf = embeddedResolvConf()
 	}
-	spec.Shares = sharesFor(setup.Mounts)
+	var blockNames []string
+	spec.Disks, blockNames = a.env.machineDisks(rec.Mounts)
+	spec.Shares = sharesFor(setup.Mounts, spec.Disks)
 	goSafe(sys, self, func() any {
 		afterDown(down)
+		if len(blockNames) > 0 {
+			// A block volume's filesystem must be mounted by one
+			// machine only: the volumes actor hands each to one
+			// container at a time, until its machine is off.
+			res, err := sys.Root.RequestFuture(env.volumes, &claimBlockVolumes{container: recCopy.ID, names: blockNames}, time.Minute).Result()
+			if err == nil {
+				err, _ = res.(error)
+			}
+			if err != nil {
+				return &machineUp{run: run, err: err}
+			}
+		}
+		releaseBlock := func() {
+			if len(blockNames) > 0 {
+				sys.Root.Send(env.volumes, &releaseBlockVolumes{container: recCopy.ID})
+			}
+		}
 		joins, err := joinAll(sys, env, self, &recCopy, plan)
 		if err != nil {
+			releaseBlock()
 			return &machineUp{run: run, err: err}
 		}
 		var netcfg *wire.NetworkConfig
@@ -436,6 +456,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		b, err := bootAndStart(driver, spec, setup, netcfg, proc)
 		if err != nil {
 			leaveAll(sys, env, recCopy.ID, plan)
+			releaseBlock() // Boot leaves nothing behind on error
 			return &machineUp{run: run, joins: joins, err: err}
 		}
 		return &machineUp{run: run, machine: b.machine, client: b.client, proc: b.proc, timings: b.timings, joins: joins}
@@ -506,7 +527,7 @@ func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest
 	}
 	step(&b.timings.AgentMs)
 	setup.Rootfs = m.Rootfs()
-	if setup.Mounts, err = guestMountSources(m, setup.Mounts); err != nil {
+	if setup.Mounts, err = guestMountSources(m, setup.Mounts, spec.Disks); err != nil {
 		return fail(err)
 	}
 	if err := b.client.Setup(ctx, setup); err != nil {
@@ -715,14 +736,22 @@ func (a *containerActor) teardown(ctx actor.Context) {
 		return
 	}
 	a.attachEvents(ctx, false)
-	rt.down = poweringOff(ctx, m, c)
+	var release func()
+	if _, names := a.env.machineDisks(rt.rec.Mounts); len(names) > 0 {
+		sys, volumes, id := ctx.ActorSystem(), a.env.volumes, rt.rec.ID
+		ctx.Send(volumes, &drainBlockVolumes{container: id})
+		release = func() { sys.Root.Send(volumes, &releaseBlockVolumes{container: id}) }
+	}
+	rt.down = poweringOff(ctx, m, c, release)
 }
 
 // poweringOff powers a machine off in the background; the channel closes
 // when it is down.
 // The writable layer is measured first (for docker ps -s once the
 // container has stopped) and the result sent to the actor.
-func poweringOff(ctx actor.Context, m vm.Machine, c *wire.Client) chan struct{} {
+// release, if set, runs once the machine is off (before the next boot
+// may begin).
+func poweringOff(ctx actor.Context, m vm.Machine, c *wire.Client, release func()) chan struct{} {
 	down := make(chan struct{})
 	sys, self := ctx.ActorSystem(), ctx.Self()
 	goSafe(sys, nil, func() any {
@@ -735,6 +764,9 @@ func poweringOff(ctx actor.Context, m vm.Machine, c *wire.Client) chan struct{} 
 			cancel()
 		}
 		powerOff(m, c)
+		if release != nil {
+			release()
+		}
 		return nil
 	})
 	return down

@@ -271,11 +271,17 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 			s.finishCreate(ctx, name, rec, img)
 			return
 		}
-		ask(ctx, s.env.volumes, &ensureVolumes{named: named, anonymous: anon}, 30*time.Second, func(_ any, err error) {
+		ask(ctx, s.env.volumes, &ensureVolumes{named: named, anonymous: anon}, 30*time.Second, func(res any, err error) {
 			if err != nil {
 				delete(s.names, name)
 				ctx.Respond(err)
 				return
+			}
+			drivers := res.(*volumeDrivers).byName
+			for i := range rec.Mounts {
+				if m := &rec.Mounts[i]; m.Type == "volume" && drivers[m.Name] != "local" {
+					m.Driver = drivers[m.Name]
+				}
 			}
 			s.finishCreate(ctx, name, rec, img)
 		})

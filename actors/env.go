@@ -43,6 +43,7 @@ type Env struct {
 	// PIDs of the well-known actors, set as the tree is built.
 	images     *actor.PID
 	containers *actor.PID
+	diskUsage  *actor.PID
 	registry   *actor.PID
 	events     *actor.PID
 	networks   *actor.PID

@@ -82,6 +82,8 @@ func (a *imagesActor) Receive(ctx actor.Context) {
 		a.onPruneDecided(ctx, m)
 	case *messages.ImageCount:
 		ctx.Respond(&messages.ImageCountReply{Count: len(a.byID)})
+	case *messages.ImageDiskUsage:
+		ctx.Respond(a.diskUsage())
 	case *goroutinePanic:
 		panic(m.reason)
 	}
@@ -346,29 +348,70 @@ func (a *imagesActor) list(ctx actor.Context, m *messages.ListImages) {
 		if !imageMatches(e, m.Filters) {
 			continue
 		}
-		r := e.rec
-		labels := map[string]string{}
-		if e.config != nil && e.config.Config.Labels != nil {
-			labels = e.config.Config.Labels
-		}
-		out = append(out, image.Summary{
-			ID:          r.ID.String(),
-			RepoTags:    familiarAll(r.RepoTags),
-			RepoDigests: familiarAll(r.RepoDigests),
-			Created:     r.Created.Unix(),
-			Size:        r.Size,
-			Labels:      labels,
-			Containers:  -1,
-			SharedSize:  -1,
-		})
+		out = append(out, imageSummary(e))
 	}
+	sortSummaries(out)
+	ctx.Respond(&messages.ListImagesReply{Images: out})
+}
+
+// imageSummary is an image as listed; Containers and SharedSize are -1, "not
+// computed", as dockerd lists them outside system df.
+func imageSummary(e *imageEntry) image.Summary {
+	r := e.rec
+	labels := map[string]string{}
+	if e.config != nil && e.config.Config.Labels != nil {
+		labels = e.config.Config.Labels
+	}
+	return image.Summary{
+		ID:          r.ID.String(),
+		RepoTags:    familiarAll(r.RepoTags),
+		RepoDigests: familiarAll(r.RepoDigests),
+		Created:     r.Created.Unix(),
+		Size:        r.Size,
+		Labels:      labels,
+		Containers:  -1,
+		SharedSize:  -1,
+	}
+}
+
+// sortSummaries orders images newest first, as dockerd lists them.
+func sortSummaries(out []image.Summary) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Created != out[j].Created {
 			return out[i].Created > out[j].Created
 		}
 		return out[i].ID < out[j].ID
 	})
-	ctx.Respond(&messages.ListImagesReply{Images: out})
+}
+
+// diskUsage is system df's part about images: each unpacked layer counts
+// once in LayersSize, and an image's SharedSize is what it has in layers
+// other images use too.
+func (a *imagesActor) diskUsage() *messages.ImageDiskUsageReply {
+	users := map[string]int{} // chain ID -> images using it
+	sizes := map[string]int64{}
+	for _, e := range a.byID {
+		for _, l := range e.rec.Layers {
+			users[l.ChainID.String()]++
+			sizes[l.ChainID.String()] = l.UnpackedSize
+		}
+	}
+	rep := &messages.ImageDiskUsageReply{Images: make([]image.Summary, 0, len(a.byID))}
+	for _, n := range sizes {
+		rep.LayersSize += n
+	}
+	for _, e := range a.byID {
+		s := imageSummary(e)
+		s.SharedSize, s.Containers = 0, 0
+		for _, l := range e.rec.Layers {
+			if users[l.ChainID.String()] > 1 {
+				s.SharedSize += l.UnpackedSize
+			}
+		}
+		rep.Images = append(rep.Images, s)
+	}
+	sortSummaries(rep.Images)
+	return rep
 }
 
 func imageMatches(e *imageEntry, filters map[string][]string) bool {

@@ -213,6 +213,13 @@ func (e *Env) wireMounts(ms []persistence.Mount) []wire.Mount {
 	for _, m := range ms {
 		switch m.Type {
 		case "volume":
+			if m.Driver == blockDriver {
+				// The image's path until the machine says where its
+				// filesystem is (guestMountSources); no copy-up, as a
+				// new filesystem is not empty (lost+found).
+				out = append(out, wire.Mount{Type: "bind", Source: e.blockImage(m.Name), Target: m.Destination, ReadOnly: !m.RW})
+				continue
+			}
 			out = append(out, wire.Mount{Type: "bind", Source: e.volumeData(m.Name), Target: m.Destination, ReadOnly: !m.RW, CopyUp: !m.NoCopy})
 		case "bind":
 			out = append(out, wire.Mount{Type: "bind", Source: m.Source, Target: m.Destination, ReadOnly: !m.RW})
@@ -221,6 +228,24 @@ func (e *Env) wireMounts(ms []persistence.Mount) []wire.Mount {
 		}
 	}
 	return out
+}
+
+// machineDisks are the block volumes' images a container's machine gets
+// as disks of its own, and their names: one disk per volume however often
+// it is mounted, read-only only if every mount of it is.
+func (e *Env) machineDisks(ms []persistence.Mount) (disks []vm.Disk, names []string) {
+	for _, m := range ms {
+		if m.Type != "volume" || m.Driver != blockDriver {
+			continue
+		}
+		if i := slices.Index(names, m.Name); i >= 0 {
+			disks[i].ReadOnly = disks[i].ReadOnly && !m.RW
+			continue
+		}
+		disks = append(disks, vm.Disk{Image: e.blockImage(m.Name), ReadOnly: !m.RW})
+		names = append(names, m.Name)
+	}
+	return disks, names
 }
 
 func (e *Env) volumeData(name string) string { return filepath.Join(e.Root, "volumes", name, "_data") }
@@ -233,6 +258,9 @@ func (e *Env) mountPoints(ms []persistence.Mount) []container.MountPoint {
 		switch m.Type {
 		case "volume":
 			mp.Name, mp.Source, mp.Driver = m.Name, e.volumeData(m.Name), "local"
+			if m.Driver == blockDriver {
+				mp.Source, mp.Driver = e.blockImage(m.Name), blockDriver
+			}
 			if mp.Mode == "" {
 				mp.Mode = "z"
 			}
@@ -247,11 +275,11 @@ func (e *Env) mountPoints(ms []persistence.Mount) []container.MountPoint {
 // sharesFor is the host directories a machine needs for its binds: each
 // bind's source, or the directory of a file bound alone. A share is
 // read-only when every bind from it is.
-func sharesFor(mounts []wire.Mount) []vm.Share {
+func sharesFor(mounts []wire.Mount, disks []vm.Disk) []vm.Share {
 	var out []vm.Share
 	idx := map[string]int{}
 	for _, m := range mounts {
-		if m.Type != "bind" {
+		if m.Type != "bind" || isDisk(disks, m.Source) {
 			continue
 		}
 		dir := m.Source
@@ -271,14 +299,26 @@ func sharesFor(mounts []wire.Mount) []vm.Share {
 // guestMountSources returns the mounts with the binds' host paths turned
 // into the agent's view of them, for machines that see host directories
 // elsewhere (VMs).
-func guestMountSources(m vm.Machine, mounts []wire.Mount) ([]wire.Mount, error) {
-	g, ok := m.(vm.GuestPaths)
-	if !ok {
-		return mounts, nil
-	}
+func guestMountSources(m vm.Machine, mounts []wire.Mount, disks []vm.Disk) ([]wire.Mount, error) {
+	g, shares := m.(vm.GuestPaths)
 	out := slices.Clone(mounts)
 	for i := range out {
 		if out[i].Type != "bind" {
+			continue
+		}
+		if isDisk(disks, out[i].Source) {
+			dp, ok := m.(vm.DiskPaths)
+			if !ok {
+				return nil, fmt.Errorf("mount %s: the machine has no block devices for block volumes", out[i].Target)
+			}
+			p, ok := dp.DiskPath(out[i].Source)
+			if !ok {
+				return nil, fmt.Errorf("mount %s: %s was not given to the machine", out[i].Target, out[i].Source)
+			}
+			out[i].Source = p
+			continue
+		}
+		if !shares {
 			continue
 		}
 		p, ok := g.GuestPath(out[i].Source)
@@ -288,6 +328,10 @@ func guestMountSources(m vm.Machine, mounts []wire.Mount) ([]wire.Mount, error) 
 		out[i].Source = p
 	}
 	return out, nil
+}
+
+func isDisk(disks []vm.Disk, path string) bool {
+	return slices.ContainsFunc(disks, func(d vm.Disk) bool { return d.Image == path })
 }
 
 // hostPathMounts reports whether the driver's agent sees host paths, so a

@@ -18,6 +18,7 @@ type System struct {
 	Volumes    *actor.PID
 	Registry   *actor.PID // introspection
 	Events     *actor.PID
+	DiskUsage  *actor.PID
 	root       *actor.PID
 }
 
@@ -65,6 +66,11 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 			panic(fmt.Sprintf("spawn containers: %v", err))
 		}
 		env.containers = ctrs
+		du, err := ctx.SpawnNamed(env.props(newDiskUsageActor(env)), "disk-usage")
+		if err != nil {
+			panic(fmt.Sprintf("spawn disk-usage: %v", err))
+		}
+		env.diskUsage = du
 	}
 }
 
@@ -98,6 +104,7 @@ func Start(env *Env) (*System, error) {
 		Volumes:    env.volumes,
 		Registry:   reg,
 		Events:     env.events,
+		DiskUsage:  env.diskUsage,
 		root:       root,
 	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,6 +26,17 @@ import (
 type volumesActor struct {
 	env    *Env
 	byName map[string]*persistence.VolumeRecord
+	// making: block volumes whose image is being made.
+	making map[string]bool
+	// block: who holds each block volume (see blockvolume.go).
+	block blockClaims
+}
+
+// blockVolumeMade finishes a create once the image is made (the reply
+// of createBlock's goroutine).
+type blockVolumeMade struct {
+	rec *persistence.VolumeRecord
+	err error
 }
 
 // ensureVolumes creates the volumes a new container needs (a named one on
@@ -32,6 +44,9 @@ type volumesActor struct {
 type ensureVolumes struct {
 	named, anonymous []string
 }
+
+// volumeDrivers answers ensureVolumes: each volume's driver.
+type volumeDrivers struct{ byName map[string]string }
 
 // dropVolumes removes a removed container's anonymous volumes (rm -v,
 // --rm), unless another container uses them.
@@ -41,7 +56,9 @@ type dropVolumes struct {
 }
 
 func newVolumesActor(env *Env) actor.Producer {
-	return func() actor.Actor { return &volumesActor{env: env, byName: map[string]*persistence.VolumeRecord{}} }
+	return func() actor.Actor {
+		return &volumesActor{env: env, byName: map[string]*persistence.VolumeRecord{}, making: map[string]bool{}, block: newBlockClaims()}
+	}
 }
 
 func (a *volumesActor) Kind() string  { return "volumes" }
@@ -58,6 +75,10 @@ func (a *volumesActor) Receive(ctx actor.Context) {
 			a.byName[r.Name] = r
 		}
 	case *messages.CreateVolume:
+		if m.Request.Driver == blockDriver {
+			a.createBlock(ctx, m.Request)
+			return
+		}
 		v, err := a.create(ctx, m.Request.Name, m.Request.Driver, m.Request.Labels, m.Request.DriverOpts, false)
 		if err != nil {
 			ctx.Respond(err)
@@ -77,7 +98,18 @@ func (a *volumesActor) Receive(ctx actor.Context) {
 				return
 			}
 		}
-		ctx.Respond(&messages.Accepted{})
+		drivers := map[string]string{}
+		for _, n := range append(m.named, m.anonymous...) {
+			drivers[n] = a.byName[n].Driver
+		}
+		ctx.Respond(&volumeDrivers{byName: drivers})
+	case *claimBlockVolumes:
+		sender := ctx.Sender()
+		a.block.claim(m, func(r any) { ctx.Send(sender, r) })
+	case *drainBlockVolumes:
+		a.block.drain(m.container)
+	case *releaseBlockVolumes:
+		a.block.release(m.container)
 	case *messages.InspectVolume:
 		v := a.byName[m.Name]
 		if v == nil {
@@ -91,6 +123,8 @@ func (a *volumesActor) Receive(ctx actor.Context) {
 		a.remove(ctx, m)
 	case *messages.PruneVolumes:
 		a.prune(ctx, m)
+	case *messages.VolumeDiskUsage:
+		a.diskUsage(ctx)
 	case *dropVolumes:
 		a.withRefs(ctx, func(refs map[string][]string, err error) {
 			if err != nil {
@@ -131,6 +165,9 @@ func (a *volumesActor) create(ctx actor.Context, name, driver string, labels, op
 	if v := a.byName[name]; v != nil {
 		return v, nil
 	}
+	if a.making[name] {
+		return nil, messages.Conflict("volume %s is being created", name)
+	}
 	r := &persistence.VolumeRecord{Name: name, Driver: driver, Labels: labels, Options: opts, CreatedAt: time.Now().UTC(), Anonymous: anon}
 	if err := os.MkdirAll(a.env.volumeData(name), 0o755); err != nil {
 		return nil, messages.Internal("create volume %s: %v", name, err)
@@ -144,9 +181,83 @@ func (a *volumesActor) create(ctx actor.Context, name, driver string, labels, op
 	return r, nil
 }
 
+// createBlock makes a block volume: its image is made off the mailbox,
+// and blockMade records it.
+func (a *volumesActor) createBlock(ctx actor.Context, req volume.CreateRequest) {
+	size, err := blockSize(req.DriverOpts)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	name := req.Name
+	if name == "" {
+		if name, err = newContainerID(); err != nil {
+			ctx.Respond(messages.Internal("volume name: %v", err))
+			return
+		}
+	}
+	if !validVolumeName.MatchString(name) {
+		ctx.Respond(messages.InvalidParameter("create %s: %q includes invalid characters for a volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed", name, name))
+		return
+	}
+	if v := a.byName[name]; v != nil {
+		if v.Driver != blockDriver {
+			ctx.Respond(messages.Conflict("create %s: volume name already in use with driver %q", name, v.Driver))
+			return
+		}
+		ctx.Respond(&messages.VolumeReply{Volume: a.view(v)})
+		return
+	}
+	if a.making[name] {
+		ctx.Respond(messages.Conflict("volume %s is being created", name))
+		return
+	}
+	a.making[name] = true
+	rec := &persistence.VolumeRecord{Name: name, Driver: blockDriver, Labels: req.Labels, Options: req.DriverOpts, CreatedAt: time.Now().UTC()}
+	image := a.env.blockImage(name)
+	f := actor.NewFuture(ctx.ActorSystem(), 2*time.Minute)
+	goSafe(ctx.ActorSystem(), f.PID(), func() any {
+		mctx, cancel := deadline(time.Minute)
+		defer cancel()
+		err := makeBlockImage(mctx, image, size)
+		if err != nil {
+			os.Remove(filepath.Dir(image))
+		}
+		return &blockVolumeMade{rec: rec, err: err}
+	})
+	ctx.ReenterAfter(f, func(res any, err error) {
+		m, _ := res.(*blockVolumeMade)
+		if m == nil {
+			m = &blockVolumeMade{rec: rec, err: fmt.Errorf("make image: %v", err)}
+		}
+		a.blockMade(ctx, m)
+	})
+}
+
+func (a *volumesActor) blockMade(ctx actor.Context, m *blockVolumeMade) {
+	name := m.rec.Name
+	delete(a.making, name)
+	if m.err != nil {
+		ctx.Respond(messages.Internal("create block volume %s: %v", name, m.err))
+		return
+	}
+	if err := a.env.Store.PutVolume(m.rec); err != nil {
+		os.RemoveAll(filepath.Dir(a.env.blockImage(name)))
+		ctx.Respond(messages.Internal("create volume %s: %v", name, err))
+		return
+	}
+	a.byName[name] = m.rec
+	a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionCreate, name, map[string]string{"driver": blockDriver}))
+	ctx.Respond(&messages.VolumeReply{Volume: a.view(m.rec)})
+}
+
 func (a *volumesActor) view(r *persistence.VolumeRecord) volume.Volume {
+	mp := a.env.volumeData(r.Name)
+	if r.Driver == blockDriver {
+		mp = a.env.blockImage(r.Name) // mounted only inside the machine using it
+	}
 	v := volume.Volume{
-		Name: r.Name, Driver: r.Driver, Mountpoint: a.env.volumeData(r.Name), Scope: "local",
+		Name: r.Name, Driver: r.Driver, Mountpoint: mp, Scope: "local",
 		CreatedAt: r.CreatedAt.Format(time.RFC3339), Labels: r.Labels, Options: r.Options,
 	}
 	if v.Labels == nil {
@@ -188,18 +299,35 @@ func (a *volumesActor) remove(ctx actor.Context, m *messages.RemoveVolume) {
 			ctx.Respond(messages.Conflict("remove %s: volume is in use - [%s]", m.Name, strings.Join(users, ", ")))
 			return
 		}
-		if err := a.drop(ctx, m.Name); err != nil {
-			ctx.Respond(err)
-			return
-		}
-		ctx.Respond(&messages.Accepted{})
+		// A block volume whose last container is gone but whose machine
+		// is still powering off is removed once it is off.
+		sender := ctx.Sender()
+		a.block.whenFree(m.Name, func() {
+			if err := a.drop(ctx, m.Name); err != nil {
+				ctx.Send(sender, err)
+				return
+			}
+			ctx.Send(sender, &messages.Accepted{})
+		})
 	})
 }
 
 // drop deletes a volume and its data.
 func (a *volumesActor) drop(ctx actor.Context, name string) error {
-	if a.byName[name] == nil {
+	r := a.byName[name]
+	if r == nil {
 		return nil
+	}
+	if h := a.block.holder(name); h != "" {
+		return messages.Conflict("remove %s: volume is in use - [%s]", name, h)
+	}
+	if r.Driver == blockDriver {
+		// Its filesystem's mount point, which must not be mounted: the
+		// removal below would go into it.
+		mnt := filepath.Join(filepath.Dir(a.env.blockImage(name)), blockMountDir)
+		if err := os.Remove(mnt); err != nil && !os.IsNotExist(err) {
+			return messages.Conflict("remove %s: its filesystem is still mounted: %v", name, err)
+		}
 	}
 	if err := a.env.Store.DeleteVolume(name); err != nil {
 		return messages.Internal("remove %s: %v", name, err)
@@ -208,7 +336,7 @@ func (a *volumesActor) drop(ctx actor.Context, name string) error {
 	if err := os.RemoveAll(filepath.Dir(a.env.volumeData(name))); err != nil {
 		a.env.Log.Warn("remove volume data", "volume", name, "err", err)
 	}
-	a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionDestroy, name, map[string]string{"driver": "local"}))
+	a.env.publish(ctx, messages.NewEvent(events.VolumeEventType, events.ActionDestroy, name, map[string]string{"driver": r.Driver}))
 	return nil
 }
 
@@ -284,6 +412,36 @@ func (a *volumesActor) prune(ctx actor.Context, m *messages.PruneVolumes) {
 	})
 }
 
+// diskUsage answers with every volume and its UsageData. The sizes are
+// measured off the mailbox: a volume's data is host storage (its _data
+// directory, or a block volume's image), so the host may walk it.
+func (a *volumesActor) diskUsage(ctx actor.Context) {
+	a.withRefs(ctx, func(refs map[string][]string, err error) {
+		if err != nil {
+			ctx.Respond(messages.Internal("volume usage: %v", err))
+			return
+		}
+		type item struct {
+			v    volume.Volume
+			path string
+		}
+		var items []item
+		for _, r := range a.sorted() {
+			v := a.view(r)
+			v.UsageData = &volume.UsageData{RefCount: int64(len(refs[r.Name]))}
+			items = append(items, item{v: v, path: filepath.Dir(a.env.volumeData(r.Name))})
+		}
+		respondLater(ctx, func() any {
+			out := make([]volume.Volume, 0, len(items))
+			for _, it := range items {
+				it.v.UsageData.Size = dirSize(it.path)
+				out = append(out, it.v)
+			}
+			return &messages.VolumeDiskUsageReply{Volumes: out}
+		})
+	})
+}
+
 func (a *volumesActor) sorted() []*persistence.VolumeRecord {
 	out := make([]*persistence.VolumeRecord, 0, len(a.byName))
 	for _, r := range a.byName {
@@ -293,17 +451,27 @@ func (a *volumesActor) sorted() []*persistence.VolumeRecord {
 	return out
 }
 
+// dirSize is the space a volume's directory takes: regular files by their
+// length, as dockerd's du counts a local volume, but a sparse file (a
+// block volume's image) only by the blocks it has.
 func dirSize(dir string) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if info, err := d.Info(); err == nil {
-				n += info.Size()
+				n += fileSpace(info)
 			}
 		}
 		return nil
 	})
 	return n
+}
+
+func fileSpace(info fs.FileInfo) int64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Blocks*512 < info.Size() {
+		return st.Blocks * 512
+	}
+	return info.Size()
 }
 
 func otherThan(ids []string, id string) []string {

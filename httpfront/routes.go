@@ -19,6 +19,7 @@ func (s *Server) routes() {
 	r.GET("/version", s.version)
 	r.GET("/info", s.systemInfo)
 	r.GET("/events", s.systemEvents)
+	r.GET("/system/df", s.systemDiskUsage)
 
 	// Containers.
 	r.POST("/containers/create", s.containerCreate)

@@ -82,6 +82,17 @@ type ImageCount struct{}
 
 type ImageCountReply struct{ Count int }
 
+// ImageDiskUsage asks the images actor for system df's image figures.
+type ImageDiskUsage struct{}
+
+// ImageDiskUsageReply has the images with SharedSize computed and
+// Containers 0 (the caller counts them); LayersSize counts each unpacked
+// layer once.
+type ImageDiskUsageReply struct {
+	LayersSize int64
+	Images     []image.Summary
+}
+
 // PruneImages removes images no container uses: dangling ones, or all of
 // them when Filters["dangling"] is ["false"].
 type PruneImages struct{ Filters map[string][]string }

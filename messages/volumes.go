@@ -42,3 +42,12 @@ type VolumeRefs struct{}
 type VolumeRefsReply struct {
 	Refs map[string][]string // volume name -> container IDs
 }
+
+// VolumeDiskUsage asks the volumes actor for every volume with its
+// UsageData (the space its data takes on the host, and how many
+// containers use it).
+type VolumeDiskUsage struct{}
+
+type VolumeDiskUsageReply struct {
+	Volumes []volume.Volume
+}

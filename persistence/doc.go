@@ -5,6 +5,8 @@
 //	layers/<chainID>/   layers unpacked once, overlayfs format (package layers)
 //	containers/<id>/    writable layer (upper, work), container.log, machine state
 //	volumes/<name>/_data  a local volume's data
+//	volumes/<name>/disk.ext4  a block volume's image (mnt/ beside it: its
+//	                    mount point on the sandbox while a container runs)
 //
 // # Badger key schema (version 1)
 //

@@ -7,8 +7,9 @@ import (
 
 var prefixVolume = []byte("arca/v1/volume/")
 
-// VolumeRecord is a volume of the local driver; its data lives in
-// volumes/<name>/_data under the root.
+// VolumeRecord is a volume: of the local driver, its data lives in
+// volumes/<name>/_data under the root; of the block driver, in the ext4
+// image volumes/<name>/disk.ext4.
 type VolumeRecord struct {
 	Name      string            `json:"name"`
 	Driver    string            `json:"driver"`
@@ -24,6 +25,7 @@ type VolumeRecord struct {
 type Mount struct {
 	Type        string `json:"type"`             // volume, bind, tmpfs
 	Name        string `json:"name,omitempty"`   // volume name
+	Driver      string `json:"driver,omitempty"` // volume driver; "" is local
 	Source      string `json:"source,omitempty"` // host path (bind; volume: its _data)
 	Destination string `json:"destination"`
 	RW          bool   `json:"rw"`

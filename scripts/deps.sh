@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # docker-registry: a real registry for pull/push tests; busybox-static: the
 # test image's contents; iproute2: sandbox networking; e2fsprogs: mkfs.ext4 for
-# qemu disks; curl: debugging the socket by hand; python3-docker: docker-py
+# qemu disks and block volumes (debugfs in their tests); curl: debugging the socket by hand; python3-docker: docker-py
 # compatibility tests; qemu-system-x86, kmod, xz-utils: the qemu driver and its
 # kit (scripts/kit.sh); qemu-system-arm: qemu-system-aarch64, which boots the
 # arm64 kit (e2fsprogs' e2fsck and debugfs also check the Go ext4 writer).

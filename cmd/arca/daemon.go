@@ -101,6 +101,11 @@ func runDaemon(args []string) error {
 		return err
 	}
 	defer store.Close()
+	// The store's lock makes the root ours: what a killed daemon left
+	// mounted there can go.
+	if err := releaseStale(*root); err != nil {
+		log.Warn("release stale block volume mounts", "err", err)
+	}
 	blobStore, err := blobs.Open(filepath.Join(*root, "blobs"))
 	if err != nil {
 		return err

@@ -54,3 +54,7 @@ func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, s
 	}
 	return nil, "", fmt.Errorf("unknown driver %q (auto or vz on macOS)", name)
 }
+
+// releaseStale has nothing to do on a Mac: only the Linux sandbox mounts
+// block volumes on the host.
+func releaseStale(root string) error { return nil }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/qemu"
@@ -50,4 +51,10 @@ func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, s
 		return nil, "", fmt.Errorf("driver vz needs macOS (Apple's Virtualization framework); on Linux use qemu or sandbox")
 	}
 	return nil, "", fmt.Errorf("unknown driver %q (auto, sandbox, qemu or vz)", name)
+}
+
+// releaseStale undoes the block volume mounts and loop devices a killed
+// daemon's sandboxes left under root (see sandbox.ReleaseStaleDisks).
+func releaseStale(root string) error {
+	return sandbox.ReleaseStaleDisks(filepath.Join(root, "volumes"))
 }

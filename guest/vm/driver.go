@@ -38,6 +38,22 @@ type MachineSpec struct {
 	// sandbox sees host paths as they are; a VM gets each as a shared
 	// filesystem, and its Machine tells where (see GuestPaths).
 	Shares []Share
+	// Disks are filesystem images the guest gets as block devices of its
+	// own (block volumes), each mounted where its Machine tells (see
+	// DiskPaths).
+	Disks []Disk
+}
+
+// Disk is an ext4 image file on the host, given to one machine at a time.
+type Disk struct {
+	Image    string
+	ReadOnly bool
+}
+
+// DiskPaths is implemented by machines given Disks: DiskPath says where
+// the agent finds the filesystem of the disk made from image.
+type DiskPaths interface {
+	DiskPath(image string) (string, bool)
 }
 
 // Share is a host directory given to the guest.

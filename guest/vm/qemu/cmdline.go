@@ -60,6 +60,9 @@ type launch struct {
 	// Shares are host directories given to the guest over 9p, tagged
 	// shareTag(i) in order.
 	Shares []vm.Share
+	// Disks are block volumes' images, each a virtio-blk drive with
+	// serial volumeSerial(i) in order.
+	Disks []vm.Disk
 }
 
 // nic is a network card on an inherited tap.
@@ -72,6 +75,11 @@ type nic struct {
 // the agent mounts it.
 func shareTag(i int) string   { return "arca" + strconv.Itoa(i) }
 func shareMount(i int) string { return "/mnt/share" + strconv.Itoa(i) }
+
+// volumeSerial is the serial of the i-th block volume's drive;
+// volumeMount is where the agent mounts its filesystem.
+func volumeSerial(i int) string { return "arca-vol" + strconv.Itoa(i) }
+func volumeMount(i int) string  { return "/mnt/vol" + strconv.Itoa(i) }
 
 // shareOptions are the guest's 9p mount options: the Linux dialect, and a
 // message size large enough for file copies to move in big pieces.
@@ -140,6 +148,7 @@ func (l launch) kernelCmdline() string {
 			disks++
 		}
 	}
+	disks += len(l.Disks)
 	args := []string{
 		"console=" + l.board().console, "quiet", "loglevel=3",
 	}
@@ -210,6 +219,17 @@ func (l launch) args() []string {
 			"-drive", "id=rw,if=none,format=raw,discard=unmap,aio=threads,file="+l.RWDisk,
 			"-device", virtio("blk")+",drive=rw,serial="+containerSerial)
 	}
+	for i, d := range l.Disks {
+		// A writable drive takes qemu's exclusive lock on the image: a
+		// second machine could not open it even if the daemon let it try.
+		drive := "id=vol" + strconv.Itoa(i) + ",if=none,format=raw,discard=unmap,aio=threads,file=" + qemuValue(d.Image)
+		if d.ReadOnly {
+			drive += ",readonly=on"
+		}
+		a = append(a,
+			"-drive", drive,
+			"-device", "virtio-blk-device,drive=vol"+strconv.Itoa(i)+",serial="+volumeSerial(i))
+	}
 	if l.NIC != nil {
 		a = append(a,
 			"-netdev", "tap,id=ul,fd="+strconv.Itoa(l.NIC.FD),
@@ -233,6 +253,16 @@ func (l launch) args() []string {
 		"-device", "virtserialport,chardev=agent,name="+agentPortName,
 	)
 	return a
+}
+
+// diskPath is where the agent mounts the disk made from image.
+func diskPath(disks []vm.Disk, image string) (string, bool) {
+	for i, d := range disks {
+		if d.Image == image {
+			return volumeMount(i), true
+		}
+	}
+	return "", false
 }
 
 // guestPath maps a host path inside one of shares to the agent's view.

@@ -159,6 +159,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	l := d.launch(spec.StateDir, spec.MemoryBytes, spec.NanoCPUs)
 	l.ImageDisk, l.RWDisk = image, rw
 	l.Shares = spec.Shares
+	l.Disks = spec.Disks
 	var extra []*os.File
 	var release []func()
 	if spec.UnderlayMAC != "" {
@@ -199,7 +200,7 @@ func (d *Driver) launch(stateDir string, memory, nanoCPUs int64) launch {
 // vmRootfs is how the agent mounts the container's root: both disks, by
 // serial, then the overlay of the image under the writable layer. The
 // shares are mounted alongside, for the binds made from them.
-func vmRootfs(shares []vm.Share) vm.RootfsSpec {
+func vmRootfs(shares []vm.Share, disks []vm.Disk) vm.RootfsSpec {
 	const image, rw = "/mnt/image", "/mnt/rw"
 	spec := vm.RootfsSpec{
 		Mounts: []vm.DeviceMount{
@@ -213,6 +214,11 @@ func vmRootfs(shares []vm.Share) vm.RootfsSpec {
 	for i, sh := range shares {
 		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
 			Source: shareTag(i), Target: shareMount(i), FSType: "9p", ReadOnly: sh.ReadOnly, Options: shareOptions,
+		})
+	}
+	for i, d := range disks {
+		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
+			Source: "/dev/disk/by-id/virtio-" + volumeSerial(i), Target: volumeMount(i), FSType: "ext4", ReadOnly: d.ReadOnly,
 		})
 	}
 	return spec
@@ -264,8 +270,8 @@ func (d *Driver) start(l launch, extra []*os.File, release []func()) (m *machine
 		conn.Close()
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
-	m = &machine{cmd: cmd, conn: conn, console: l.Console, stderr: stderr, rootfs: vmRootfs(l.Shares),
-		shares: l.Shares, release: release, done: make(chan struct{})}
+	m = &machine{cmd: cmd, conn: conn, console: l.Console, stderr: stderr, rootfs: vmRootfs(l.Shares, l.Disks),
+		shares: l.Shares, disks: l.Disks, release: release, done: make(chan struct{})}
 	go m.wait()
 	return m, nil
 }
@@ -278,6 +284,7 @@ type machine struct {
 	stderr  *tailBuffer
 	rootfs  vm.RootfsSpec
 	shares  []vm.Share
+	disks   []vm.Disk
 	release []func() // run once qemu is gone (the tap)
 
 	done     chan struct{}
@@ -298,6 +305,9 @@ func (m *machine) Rootfs() vm.RootfsSpec { return m.rootfs }
 func (m *machine) GuestPath(hostPath string) (string, bool) {
 	return guestPath(m.shares, hostPath)
 }
+
+// DiskPath implements vm.DiskPaths.
+func (m *machine) DiskPath(image string) (string, bool) { return diskPath(m.disks, image) }
 
 // Done implements vm.Machine.
 func (m *machine) Done() <-chan struct{} { return m.done }

@@ -181,12 +181,21 @@ func TestCachedVerdict(t *testing.T) {
 }
 
 func TestVMRootfs(t *testing.T) {
-	r := vmRootfs([]vm.Share{{HostPath: "/data", ReadOnly: true}})
-	if len(r.Mounts) != 3 || !r.Mounts[0].ReadOnly || r.Mounts[1].ReadOnly {
+	r := vmRootfs([]vm.Share{{HostPath: "/data", ReadOnly: true}}, []vm.Disk{{Image: "/v/disk.ext4"}})
+	if len(r.Mounts) != 4 || !r.Mounts[0].ReadOnly || r.Mounts[1].ReadOnly {
 		t.Fatalf("mounts = %+v: want the image read-only, then the writable disk, then the share", r.Mounts)
 	}
 	if sh := r.Mounts[2]; sh.FSType != "9p" || sh.Source != shareTag(0) || sh.Target != shareMount(0) || !sh.ReadOnly || !strings.Contains(sh.Options, "trans=virtio") {
 		t.Errorf("share mount %+v", sh)
+	}
+	if d := r.Mounts[3]; d.FSType != "ext4" || d.Source != "/dev/disk/by-id/virtio-"+volumeSerial(0) || d.Target != volumeMount(0) || d.ReadOnly {
+		t.Errorf("block volume mount %+v", d)
+	}
+	if p, ok := diskPath([]vm.Disk{{Image: "/v/disk.ext4"}}, "/v/disk.ext4"); !ok || p != volumeMount(0) {
+		t.Errorf("diskPath = %q %v", p, ok)
+	}
+	if _, ok := diskPath(nil, "/v/disk.ext4"); ok {
+		t.Errorf("diskPath found a disk the machine was not given")
 	}
 	r.Mounts = r.Mounts[:2]
 	if r.Lower[0] != r.Mounts[0].Target || !strings.HasPrefix(r.Upper, r.Mounts[1].Target+"/") ||
@@ -197,6 +206,24 @@ func TestVMRootfs(t *testing.T) {
 		if !strings.HasSuffix(m.Source, imageSerial) && !strings.HasSuffix(m.Source, containerSerial) {
 			t.Errorf("disk %s not named by serial", m.Source)
 		}
+	}
+}
+
+func TestLaunchBlockVolumes(t *testing.T) {
+	l := launch{Accel: AccelTCG, StreamFD: 3, ImageDisk: "/i.ext4", RWDisk: "/rw.ext4",
+		Disks: []vm.Disk{{Image: "/v/a/disk.ext4"}, {Image: "/v/b,c/disk.ext4", ReadOnly: true}}}
+	args := strings.Join(l.args(), " ")
+	for _, want := range []string{
+		"-drive id=vol0,if=none,format=raw,discard=unmap,aio=threads,file=/v/a/disk.ext4 -device virtio-blk-device,drive=vol0,serial=arca-vol0",
+		"file=/v/b,,c/disk.ext4,readonly=on -device virtio-blk-device,drive=vol1,serial=arca-vol1",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %q:\n%s", want, args)
+		}
+	}
+	// The guest waits for every disk, the volumes' too.
+	if !strings.Contains(l.kernelCmdline(), "arca.disks=4") {
+		t.Errorf("cmdline %q", l.kernelCmdline())
 	}
 }
 

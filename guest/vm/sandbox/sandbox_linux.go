@@ -106,15 +106,23 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 			Pdeathsig: unix.SIGKILL,
 		},
 	}
+	// Before the agent starts, so its mount namespace has them.
+	disks, err := attachDisks(spec)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("boot sandbox: %w", err)
+	}
 	cg, err := newMachineCgroup(spec)
 	if err != nil {
 		conn.Close()
+		detachDisks(disks)
 		return nil, fmt.Errorf("boot sandbox: %w", err)
 	}
 	cgfd, err := cg.open()
 	if err != nil {
 		conn.Close()
 		cg.remove()
+		detachDisks(disks)
 		return nil, fmt.Errorf("boot sandbox: %w", err)
 	}
 	if cgfd >= 0 {
@@ -143,10 +151,12 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	if err != nil {
 		conn.Close()
 		cg.remove()
+		detachDisks(disks)
 		return nil, fmt.Errorf("boot sandbox: start agent: %w", err)
 	}
 	m := &machine{
 		cg:      cg,
+		disks:   disks,
 		cmd:     cmd,
 		detach:  detach,
 		conn:    conn,
@@ -167,6 +177,7 @@ type machine struct {
 	cg      *machineCgroup
 	cmd     *exec.Cmd
 	detach  func() // removes the underlay link; nil without one
+	disks   []mountedDisk
 	conn    net.Conn
 	logPath string
 	rootfs  vm.RootfsSpec
@@ -182,6 +193,17 @@ func (m *machine) Conn() net.Conn { return m.conn }
 // Rootfs implements vm.Machine: the overlay over the host's layer
 // directories, which the agent's mount namespace sees as the host does.
 func (m *machine) Rootfs() vm.RootfsSpec { return m.rootfs }
+
+// DiskPath implements vm.DiskPaths: the host mounted each disk, and the
+// agent sees the host's paths.
+func (m *machine) DiskPath(image string) (string, bool) {
+	for _, d := range m.disks {
+		if d.image == image {
+			return d.target, true
+		}
+	}
+	return "", false
+}
 
 // Done implements vm.Machine.
 func (m *machine) Done() <-chan struct{} { return m.done }
@@ -223,6 +245,9 @@ func (m *machine) wait() {
 		// Gone with the namespace already; this removes the bridge end
 		// should the kernel not have done so yet.
 		m.detach()
+	}
+	if derr := detachDisks(m.disks); derr != nil && err == nil {
+		err = fmt.Errorf("sandbox agent: %w", derr)
 	}
 	m.err = err
 	close(m.done)
