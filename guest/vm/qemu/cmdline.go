@@ -228,7 +228,7 @@ func (l launch) args() []string {
 		}
 		a = append(a,
 			"-drive", drive,
-			"-device", "virtio-blk-device,drive=vol"+strconv.Itoa(i)+",serial="+volumeSerial(i))
+			"-device", virtio("blk")+",drive=vol"+strconv.Itoa(i)+",serial="+volumeSerial(i))
 	}
 	if l.NIC != nil {
 		a = append(a,
