@@ -23,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/imagedisk"
 	"github.com/arcavm/arca/guest/vm/kit"
 	"github.com/arcavm/arca/guest/vm/underlay"
 	"golang.org/x/sys/unix"
@@ -52,7 +53,7 @@ type Driver struct {
 	initrd   string
 	accel    string
 	tscKHz   int64
-	disks    *disks
+	disks    *imagedisk.Cache
 	underlay *underlay.Bridge // nil: machines get no NIC
 }
 
@@ -97,7 +98,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, kit: k, initrd: initrd, disks: &disks{dir: filepath.Join(cfg.Root, "disks")}}
+	d := &Driver{cfg: cfg, kit: k, initrd: initrd, disks: &imagedisk.Cache{Dir: filepath.Join(cfg.Root, "disks"), Build: imagedisk.FromLayers}}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		d.tscKHz = hostTSCkHz(string(b))
 	}
@@ -148,7 +149,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("boot qemu: %w", err)
 	}
-	image, err := d.disks.imageDisk(ctx, spec.Layers)
+	image, err := d.disks.Get(ctx, spec.Layers)
 	if err != nil {
 		return nil, fmt.Errorf("boot qemu: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/arcavm/arca/guest/agent"
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/imagedisk"
 )
 
 func TestMemoryAndCPUs(t *testing.T) {
@@ -325,8 +326,8 @@ func TestPrepare(t *testing.T) {
 func TestFailedBuildLeavesNoDisk(t *testing.T) {
 	dir := t.TempDir()
 	b := &fakeDisks{fail: true}
-	d := &imageDisks{dir: filepath.Join(dir, "disks"), build: b}
-	if _, err := d.get(context.Background(), []string{"/l/one"}); err == nil || !strings.Contains(err.Error(), "writer broke") {
+	d := &imagedisk.Cache{Dir: filepath.Join(dir, "disks"), Build: b.ImageDisk}
+	if _, err := d.Get(context.Background(), []string{"/l/one"}); err == nil || !strings.Contains(err.Error(), "writer broke") {
 		t.Fatalf("failed build: %v", err)
 	}
 	if _, err := containerDisk(context.Background(), dir, 1<<30, b); err == nil {
@@ -344,7 +345,7 @@ func TestFailedBuildLeavesNoDisk(t *testing.T) {
 	}
 	// The next boot tries again.
 	b.fail = false
-	if p, err := d.get(context.Background(), []string{"/l/one"}); err != nil || b.images.Load() != 2 {
+	if p, err := d.Get(context.Background(), []string{"/l/one"}); err != nil || b.images.Load() != 2 {
 		t.Errorf("retry: %s %v after %d builds", p, err, b.images.Load())
 	}
 }

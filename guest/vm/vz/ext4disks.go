@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/arcavm/arca/guest/vm/imagedisk"
 	"github.com/arcavm/arca/persistence/ext4"
 )
 
@@ -18,19 +19,7 @@ var _ DiskBuilder = Ext4Disks{}
 // ImageDisk implements DiskBuilder: the layers applied in turn, as
 // overlayfs stacks them.
 func (Ext4Disks) ImageDisk(ctx context.Context, layers []string, out string) error {
-	t := ext4.NewTree()
-	for _, l := range layers {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("image disk: %w", err)
-		}
-		if err := t.AddDir(l); err != nil {
-			return fmt.Errorf("image disk: %w", err)
-		}
-	}
-	if err := ext4.WriteFile(out, t, ext4.Options{Label: "arca-image"}); err != nil {
-		return fmt.Errorf("image disk: %w", err)
-	}
-	return nil
+	return imagedisk.FromLayers(ctx, layers, out)
 }
 
 // WritableDisk implements DiskBuilder: a sparse disk of size bytes with

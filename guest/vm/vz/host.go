@@ -11,6 +11,7 @@ import (
 	"runtime"
 
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/imagedisk"
 	"github.com/arcavm/arca/guest/vm/kit"
 )
 
@@ -57,7 +58,7 @@ type host struct {
 	cfg    Config
 	kit    *kit.Kit
 	initrd string
-	images *imageDisks
+	images *imagedisk.Cache
 }
 
 // newHost checks cfg, loads the kit and packs the initramfs.
@@ -85,7 +86,7 @@ func newHost(cfg Config) (*host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vz driver: %w", err)
 	}
-	return &host{cfg: cfg, kit: k, initrd: initrd, images: &imageDisks{dir: filepath.Join(cfg.Root, "disks"), build: cfg.Disks}}, nil
+	return &host{cfg: cfg, kit: k, initrd: initrd, images: &imagedisk.Cache{Dir: filepath.Join(cfg.Root, "disks"), Build: cfg.Disks.ImageDisk}}, nil
 }
 
 // prepare makes what spec's machine boots from (its state dir, the
@@ -104,7 +105,7 @@ func (h *host) prepare(ctx context.Context, spec vm.MachineSpec) (vmConfig, erro
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
 		return vmConfig{}, err
 	}
-	image, err := h.images.get(ctx, spec.Layers)
+	image, err := h.images.Get(ctx, spec.Layers)
 	if err != nil {
 		return vmConfig{}, err
 	}
