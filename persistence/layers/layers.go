@@ -23,11 +23,13 @@ import (
 
 const (
 	tempPrefix = ".tmp-"
-	diffName   = "diff"
 	sizeName   = "size" // unpacked size in bytes, decimal, so "Already exists" layers still count
 )
 
-// Store holds unpacked layers under <dir>/<chainIDhex>/diff.
+// Store holds unpacked layers under <dir>/<chainIDhex>/: on Linux the
+// directory diff, in overlayfs form; elsewhere (macOS cannot hold device
+// nodes, owners or whiteouts) the uncompressed tar diff.tar, which the VM
+// drivers' ext4 writer reads as it is (see payloadName).
 type Store struct {
 	root string
 }
@@ -71,14 +73,14 @@ func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
 	return out
 }
 
-// Dir is the layer's diff directory, the one to give overlayfs. It returns ""
-// for an invalid chain ID.
+// Dir is the layer's payload: on Linux its diff directory, the one to give
+// overlayfs; elsewhere its tar. It returns "" for an invalid chain ID.
 func (s *Store) Dir(chainID digest.Digest) string {
 	base := s.layerDir(chainID)
 	if base == "" {
 		return ""
 	}
-	return filepath.Join(base, diffName)
+	return filepath.Join(base, payloadName)
 }
 
 func (s *Store) layerDir(chainID digest.Digest) string {
@@ -96,7 +98,7 @@ func (s *Store) Has(chainID digest.Digest) bool {
 		return false
 	}
 	fi, err := os.Lstat(d)
-	return err == nil && fi.IsDir()
+	return err == nil && fi.IsDir() == payloadIsDir
 }
 
 // Size is the unpacked size recorded when the layer was unpacked.
@@ -154,11 +156,7 @@ func (s *Store) unpack(chainID, diffID digest.Digest, tarStream io.Reader) (size
 			_ = os.RemoveAll(tmp)
 		}
 	}()
-	diff := filepath.Join(tmp, diffName)
-	if err := os.Mkdir(diff, 0o755); err != nil {
-		return 0, fmt.Errorf("unpack layer %s: %w", chainID, err)
-	}
-	size, err = unpackTar(diff, tarStream)
+	size, err = unpackTar(filepath.Join(tmp, payloadName), tarStream)
 	if err != nil {
 		return 0, fmt.Errorf("unpack layer %s: %w", chainID, err)
 	}

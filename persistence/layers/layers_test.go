@@ -582,3 +582,33 @@ func TestUnpackVerified(t *testing.T) {
 		})
 	}
 }
+
+// keepTar, the layer store of hosts that cannot unpack, keeps the tar
+// byte for byte and counts its files; what is not a tar is refused (the
+// store then drops the temporary directory it was kept in).
+func TestKeepTar(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		size int
+	}{{"a", 10}, {"dir/b", 5000}} {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Size: int64(f.size), Mode: 0o644})
+		tw.Write(bytes.Repeat([]byte("x"), f.size))
+	}
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "l", Linkname: "a"})
+	tw.Close()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "diff.tar")
+	n, err := keepTar(p, bytes.NewReader(buf.Bytes()))
+	if err != nil || n != 5010 {
+		t.Fatalf("keepTar = %d, %v; want 5010", n, err)
+	}
+	if kept, _ := os.ReadFile(p); !bytes.Equal(kept, buf.Bytes()) {
+		t.Error("the kept tar differs from the stream")
+	}
+	bad := filepath.Join(dir, "bad.tar")
+	if _, err := keepTar(bad, bytes.NewReader(bytes.Repeat([]byte("not a tar "), 100))); err == nil {
+		t.Error("a stream that is no tar was kept")
+	}
+}

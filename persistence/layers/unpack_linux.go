@@ -39,7 +39,17 @@ type unpacker struct {
 	dirs     []dirTimes // applied last: creating children changes a dir's mtime
 }
 
+// A layer is held unpacked, in overlayfs form.
+const (
+	payloadName  = "diff"
+	payloadIsDir = true
+)
+
+// unpackTar unpacks the tar r into the new directory dir.
 func unpackTar(dir string, r io.Reader) (int64, error) {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return 0, err
+	}
 	root, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", dir, err)

@@ -84,17 +84,27 @@ func WriteAtomic(path string, build func(tmp string) error) error {
 	return nil
 }
 
-// FromLayers writes the layers (unpacked directories, base first, in
-// overlayfs form) flattened as an ext4 image at out, with the project's
-// own writer: no mount, no mkfs. The image is as small as its contents
-// allow (it is read-only).
+// FromLayers writes the layers, base first, flattened as an ext4 image at
+// out, with the project's own writer: no mount, no mkfs. A layer is what
+// the layer store holds: an unpacked directory in overlayfs form (Linux)
+// or the layer's tar (macOS). The image is as small as its contents allow
+// (it is read-only).
 func FromLayers(ctx context.Context, layers []string, out string) error {
 	t := ext4.NewTree()
 	for _, l := range layers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := t.AddDir(l); err != nil {
+		fi, err := os.Stat(l)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			err = t.AddTarFile(l)
+		} else {
+			err = t.AddDir(l)
+		}
+		if err != nil {
 			return err
 		}
 	}
