@@ -17,34 +17,20 @@ import (
 // the test skips, except in CI, where make test builds them first.
 func arm64Kit(t *testing.T) (*Kit, string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("qemu tests need root")
-	}
-	dir := os.Getenv("ARCA_QEMU_ARM64_KIT")
-	if dir == "" {
-		dir = DefaultARM64Kit
-	}
-	missing := func(why string) {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("arm64 boot: %s (make test builds the arm64 kit first)", why)
+	busybox := func(k *Kit) string { return filepath.Join(filepath.Dir(k.Dir), "busybox", "busybox") }
+	kit := kitOrSkip(t, "ARCA_QEMU_ARM64_KIT", DefaultARM64Kit, "make kit-arm64", func(k *Kit) string {
+		if k.Arch != ArchARM64 {
+			return "kit " + k.Dir + " is " + k.Arch + ", not arm64"
 		}
-		t.Skipf("arm64 boot: %s; run make kit-arm64", why)
-	}
-	kit, err := LoadKit(dir)
-	if err != nil {
-		missing(err.Error())
-	}
-	if kit.Arch != ArchARM64 {
-		t.Fatalf("kit %s is %s, want arm64", kit.Dir, kit.Arch)
-	}
-	if _, err := exec.LookPath("qemu-system-aarch64"); err != nil {
-		missing("no qemu-system-aarch64 (Debian: qemu-system-arm)")
-	}
-	busybox := filepath.Join(filepath.Dir(kit.Dir), "busybox", "busybox")
-	if _, err := os.Stat(busybox); err != nil {
-		missing(err.Error())
-	}
-	return kit, busybox
+		if _, err := exec.LookPath("qemu-system-aarch64"); err != nil {
+			return "no qemu-system-aarch64 (Debian: qemu-system-arm)"
+		}
+		if _, err := os.Stat(busybox(k)); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	return kit, busybox(kit)
 }
 
 // arm64Image is a one-layer image of the arm64 busybox: the host cannot

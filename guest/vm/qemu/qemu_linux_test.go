@@ -52,34 +52,51 @@ func TestPortNameMatchesAgent(t *testing.T) {
 	}
 }
 
-// testKit is the kit the VM tests boot: $ARCA_QEMU_KIT or the default.
-// Without one they skip, except in CI (CI=true), where `make test` builds
-// it first and a missing kit is a failure.
-func testKit(t *testing.T) string {
+// kitOrSkip loads the kit in $env, or def, and checks for the tools its
+// test needs (check says what is missing, or ""). Without
+// them the test skips, except in CI (CI=true), where make test builds the
+// kits first and anything missing is a failure.
+func kitOrSkip(t *testing.T, env, def, target string, check func(k *Kit) string) *Kit {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("qemu tests need root (mounts for the image disk)")
+		t.Skip("qemu tests need root")
 	}
-	kit := os.Getenv("ARCA_QEMU_KIT")
-	if kit == "" {
-		kit = DefaultKit
+	dir := os.Getenv(env)
+	if dir == "" {
+		dir = def
 	}
 	missing := func(why string) {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("qemu tests: %s (make test builds the kit first)", why)
+			t.Fatalf("qemu tests: %s (make test runs %s first)", why, target)
 		}
-		t.Skipf("qemu tests: %s; run make kit", why)
+		t.Skipf("qemu tests: %s; run %s", why, target)
 	}
-	if _, err := LoadKit(kit); err != nil {
+	k, err := LoadKit(dir)
+	if err != nil {
 		missing(err.Error())
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		missing("no qemu-system-x86_64")
+	if why := check(k); why != "" {
+		missing(why)
 	}
-	if f, err := elf.Open("/bin/busybox"); err != nil || f.Section(".interp") != nil {
-		missing("no static /bin/busybox (Debian: busybox-static)")
+	return k
+}
+
+// testKit is the kit the VM tests boot: $ARCA_QEMU_KIT or the default.
+func testKit(t *testing.T) string {
+	t.Helper()
+	kitOrSkip(t, "ARCA_QEMU_KIT", DefaultKit, "make kit", func(*Kit) string {
+		if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+			return "no qemu-system-x86_64"
+		}
+		if f, err := elf.Open("/bin/busybox"); err != nil || f.Section(".interp") != nil {
+			return "no static /bin/busybox (Debian: busybox-static)"
+		}
+		return ""
+	})
+	if kit := os.Getenv("ARCA_QEMU_KIT"); kit != "" {
+		return kit
 	}
-	return kit
+	return DefaultKit
 }
 
 // newImage makes a two-layer busybox image: the base has busybox and a
