@@ -51,9 +51,6 @@ func introspectMiddleware(registry *actor.PID) actor.ReceiverMiddleware {
 			if d, ok := c.Actor().(Described); ok {
 				r.kind, r.state = d.Kind(), d.State()
 			}
-			if st, ok := c.Actor().(StartTimed); ok {
-				r.lastStart = st.LastStart()
-			}
 			// The last state reported lives in the actor's own context,
 			// since one middleware chain serves every actor of its Props.
 			last, _ := c.Get(lastStateID).(*lastState)
@@ -67,6 +64,11 @@ func introspectMiddleware(registry *actor.PID) actor.ReceiverMiddleware {
 				}
 			}
 			last.state = r.state
+			// Read only for a report that goes out: a start's timings
+			// change with its state, and this runs on every message.
+			if st, ok := c.Actor().(StartTimed); ok {
+				r.lastStart = st.LastStart()
+			}
 			c.ActorSystem().Root.Send(registry, &r)
 		}
 	}
