@@ -88,7 +88,7 @@ func (w *changeWalk) dir(ufd int, lowers []int, dirPath string) (bool, error) {
 			}
 			found = true
 			if isDir { // all of it is new
-				if err := w.subdir(ufd, name, nil, p); err != nil {
+				if _, err := w.subdir(ufd, name, nil, p); err != nil {
 					return found, err
 				}
 			}
@@ -99,7 +99,7 @@ func (w *changeWalk) dir(ufd int, lowers []int, dirPath string) (bool, error) {
 		if !opaque {
 			sub = openLowerDirs(lowers, name)
 		}
-		below, err := w.subdirAny(ufd, name, sub, p)
+		below, err := w.subdir(ufd, name, sub, p)
 		closeAll(sub)
 		if err != nil {
 			return found, err
@@ -115,14 +115,9 @@ func (w *changeWalk) dir(ufd int, lowers []int, dirPath string) (bool, error) {
 	return found, nil
 }
 
-// subdir walks the upper directory name inside ufd; with no lowers,
-// everything in it is reported as added.
-func (w *changeWalk) subdir(ufd int, name string, lowers []int, p string) error {
-	_, err := w.subdirAny(ufd, name, lowers, p)
-	return err
-}
-
-func (w *changeWalk) subdirAny(ufd int, name string, lowers []int, p string) (bool, error) {
+// subdir walks the upper directory name inside ufd (dir reports what);
+// with no lowers, everything in it is reported as added.
+func (w *changeWalk) subdir(ufd int, name string, lowers []int, p string) (bool, error) {
 	fd, err := unix.Openat(ufd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false, nil // gone since the listing
