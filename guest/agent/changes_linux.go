@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path"
 
@@ -94,13 +95,18 @@ func (w *changeWalk) dir(ufd int, lowers []int, dirPath string) (bool, error) {
 			}
 			continue
 		}
-		opaque := isOpaque(ufd, name)
+		fd, err := openDir(ufd, name)
+		if err != nil {
+			continue // gone since the listing
+		}
+		opaque := isOpaque(fd)
 		var sub []int
 		if !opaque {
 			sub = openLowerDirs(lowers, name)
 		}
-		below, err := w.subdir(ufd, name, sub, p)
+		below, err := w.dir(fd, sub, p)
 		closeAll(sub)
+		unix.Close(fd)
 		if err != nil {
 			return found, err
 		}
@@ -118,7 +124,7 @@ func (w *changeWalk) dir(ufd int, lowers []int, dirPath string) (bool, error) {
 // subdir walks the upper directory name inside ufd (dir reports what);
 // with no lowers, everything in it is reported as added.
 func (w *changeWalk) subdir(ufd int, name string, lowers []int, p string) (bool, error) {
-	fd, err := unix.Openat(ufd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := openDir(ufd, name)
 	if err != nil {
 		return false, nil // gone since the listing
 	}
@@ -143,8 +149,8 @@ func lookupLower(lowers []int, name string) (unix.Stat_t, bool) {
 }
 
 // openLowerDirs opens name in each layer as overlayfs would merge it: a
-// layer whose entry is not a directory, a whiteout or an opaque directory
-// hides every layer below it.
+// layer whose entry is not a directory (a whiteout among them) or is an
+// opaque directory hides every layer below it.
 func openLowerDirs(lowers []int, name string) []int {
 	sub := make([]int, len(lowers))
 	for i := range sub {
@@ -154,23 +160,24 @@ func openLowerDirs(lowers []int, name string) []int {
 		if fd < 0 {
 			continue
 		}
-		var st unix.Stat_t
-		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		d, err := openDir(fd, name)
+		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			break
-		}
-		d, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			break
+			break // not a directory, or a symlink: it hides the rest
 		}
 		sub[i] = d
-		if isOpaque(fd, name) {
+		if isOpaque(d) {
 			break
 		}
 	}
 	return sub
+}
+
+// openDir opens the directory name in dirfd, never through a symlink.
+func openDir(dirfd int, name string) (int, error) {
+	return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 }
 
 func closeAll(fds []int) {
@@ -187,13 +194,8 @@ func isWhiteout(st *unix.Stat_t) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
 }
 
-// isOpaque tells a directory that hides the layers below it.
-func isOpaque(dirfd int, name string) bool {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
+// isOpaque tells a directory (open as fd) that hides the layers below it.
+func isOpaque(fd int) bool {
 	buf := make([]byte, 4)
 	n, err := unix.Fgetxattr(fd, "trusted.overlay.opaque", buf)
 	return err == nil && n == 1 && buf[0] == 'y'
