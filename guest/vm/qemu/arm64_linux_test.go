@@ -107,19 +107,7 @@ func TestARM64Boot(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := c.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	select {
-	case <-m.Done():
-		if err := m.Err(); err != nil {
-			t.Errorf("clean power-off: Err = %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("guest did not power off")
-	}
+	shutdownClean(t, c, m, 60*time.Second)
 
 	// The image disk the guest mounted is a clean filesystem.
 	images, _ := filepath.Glob(filepath.Join(root, "disks", "*.ext4"))

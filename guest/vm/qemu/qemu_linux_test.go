@@ -258,19 +258,7 @@ func TestVM(t *testing.T) {
 			}
 
 			// A clean shutdown powers the guest off: Done, and no error.
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := c.Shutdown(ctx); err != nil {
-				t.Fatalf("shutdown: %v", err)
-			}
-			select {
-			case <-m.Done():
-				if err := m.Err(); err != nil {
-					t.Errorf("clean power-off: Err = %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("guest did not power off")
-			}
+			shutdownClean(t, c, m, 30*time.Second)
 			m.Kill()
 
 			// The writable disk survives the machine.
@@ -334,5 +322,24 @@ func TestVM(t *testing.T) {
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	if strings.Contains(string(mounts), root) {
 		t.Errorf("mounts left under %s:\n%s", root, mounts)
+	}
+}
+
+// shutdownClean asks the agent to shut down and expects the guest to power
+// off within limit, with no error.
+func shutdownClean(t *testing.T, c *wire.Client, m vm.Machine, limit time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	select {
+	case <-m.Done():
+		if err := m.Err(); err != nil {
+			t.Errorf("clean power-off: Err = %v", err)
+		}
+	case <-time.After(limit):
+		t.Fatal("guest did not power off")
 	}
 }
