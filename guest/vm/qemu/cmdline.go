@@ -9,15 +9,6 @@ import (
 	"github.com/arcavm/arca/guest/vm"
 )
 
-// Defaults for a machine whose spec leaves them zero. Guest memory is only
-// backed by the host as the guest touches it, so 512 MiB costs what the
-// container uses.
-const (
-	DefaultMemoryBytes = 512 << 20
-	DefaultCPUs        = 1
-	minMemoryBytes     = 128 << 20 // the kernel, modules and agent need ~60 MiB
-)
-
 // Acceleration modes.
 const (
 	AccelKVM = "kvm"
@@ -58,7 +49,7 @@ type launch struct {
 	// inherits as fd FD.
 	NIC *nic
 	// Shares are host directories given to the guest over 9p, tagged
-	// shareTag(i) in order.
+	// vm.ShareTag(i) in order.
 	Shares []vm.Share
 	// Disks are block volumes' images, each a virtio-blk drive with
 	// serial volumeSerial(i) in order.
@@ -71,11 +62,6 @@ type nic struct {
 	MAC string
 }
 
-// shareTag is the 9p mount tag of the i-th share; shareMount is where
-// the agent mounts it.
-func shareTag(i int) string   { return "arca" + strconv.Itoa(i) }
-func shareMount(i int) string { return "/mnt/share" + strconv.Itoa(i) }
-
 // volumeSerial is the serial of the i-th block volume's drive;
 // volumeMount is where the agent mounts its filesystem.
 func volumeSerial(i int) string { return "arca-vol" + strconv.Itoa(i) }
@@ -84,22 +70,6 @@ func volumeMount(i int) string  { return "/mnt/vol" + strconv.Itoa(i) }
 // shareOptions are the guest's 9p mount options: the Linux dialect, and a
 // message size large enough for file copies to move in big pieces.
 const shareOptions = "trans=virtio,version=9p2000.L,msize=262144"
-
-// memoryMiB and cpus turn a spec's limits into qemu's units.
-func memoryBytes(spec int64) int64 {
-	if spec <= 0 {
-		return DefaultMemoryBytes
-	}
-	return max(spec, minMemoryBytes)
-}
-
-func cpusFor(nanoCPUs int64, hostCPUs int) int {
-	if nanoCPUs <= 0 {
-		return DefaultCPUs
-	}
-	n := int((nanoCPUs + 1e9 - 1) / 1e9) // --cpus 1.5 gets 2 vCPUs
-	return max(1, min(n, hostCPUs))
-}
 
 // board is what differs between the architectures' machines.
 type board struct {
@@ -245,7 +215,7 @@ func (l launch) args() []string {
 		}
 		a = append(a,
 			"-fsdev", fsdev,
-			"-device", virtio("9p")+",fsdev=fs"+strconv.Itoa(i)+",mount_tag="+shareTag(i))
+			"-device", virtio("9p")+",fsdev=fs"+strconv.Itoa(i)+",mount_tag="+vm.ShareTag(i))
 	}
 	a = append(a,
 		"-chardev", "socket,id=agent,fd="+strconv.Itoa(l.StreamFD),
@@ -260,19 +230,6 @@ func diskPath(disks []vm.Disk, image string) (string, bool) {
 	for i, d := range disks {
 		if d.Image == image {
 			return volumeMount(i), true
-		}
-	}
-	return "", false
-}
-
-// guestPath maps a host path inside one of shares to the agent's view.
-func guestPath(shares []vm.Share, hostPath string) (string, bool) {
-	for i, sh := range shares {
-		if hostPath == sh.HostPath {
-			return shareMount(i), true
-		}
-		if rest, ok := strings.CutPrefix(hostPath, strings.TrimSuffix(sh.HostPath, "/")+"/"); ok {
-			return shareMount(i) + "/" + rest, true
 		}
 	}
 	return "", false

@@ -191,8 +191,8 @@ func (d *Driver) launch(stateDir string, memory, nanoCPUs int64) launch {
 		Kernel:      d.kit.Kernel,
 		Initrd:      d.initrd,
 		Console:     filepath.Join(stateDir, consoleLog),
-		MemoryBytes: memoryBytes(memory),
-		CPUs:        cpusFor(nanoCPUs, runtime.NumCPU()),
+		MemoryBytes: vm.MemoryBytes(memory),
+		CPUs:        vm.CPUs(nanoCPUs, runtime.NumCPU()),
 		StreamFD:    3,
 		TSCkHz:      d.tscKHz,
 	}
@@ -214,7 +214,7 @@ func vmRootfs(shares []vm.Share, disks []vm.Disk) vm.RootfsSpec {
 	}
 	for i, sh := range shares {
 		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
-			Source: shareTag(i), Target: shareMount(i), FSType: "9p", ReadOnly: sh.ReadOnly, Options: shareOptions,
+			Source: vm.ShareTag(i), Target: vm.ShareMount(i), FSType: "9p", ReadOnly: sh.ReadOnly, Options: shareOptions,
 		})
 	}
 	for i, d := range disks {
@@ -304,7 +304,7 @@ func (m *machine) Rootfs() vm.RootfsSpec { return m.rootfs }
 // GuestPath implements vm.GuestPaths: a host path inside a share, as the
 // agent sees it.
 func (m *machine) GuestPath(hostPath string) (string, bool) {
-	return guestPath(m.shares, hostPath)
+	return vm.GuestPath(m.shares, hostPath)
 }
 
 // DiskPath implements vm.DiskPaths.

@@ -12,36 +12,6 @@ import (
 	"testing"
 )
 
-func TestMemoryAndCPUs(t *testing.T) {
-	for _, tc := range []struct {
-		mem, wantMem int64
-	}{
-		{0, DefaultMemoryBytes},
-		{-1, DefaultMemoryBytes},
-		{6 << 20, minMemoryBytes},
-		{1 << 30, 1 << 30},
-	} {
-		if got := memoryBytes(tc.mem); got != tc.wantMem {
-			t.Errorf("memoryBytes(%d) = %d, want %d", tc.mem, got, tc.wantMem)
-		}
-	}
-	for _, tc := range []struct {
-		nano int64
-		host int
-		want int
-	}{
-		{0, 8, DefaultCPUs},
-		{5e8, 8, 1},
-		{1e9, 8, 1},
-		{15e8, 8, 2},
-		{4e9, 2, 2},
-	} {
-		if got := cpusFor(tc.nano, tc.host); got != tc.want {
-			t.Errorf("cpusFor(%d, %d) = %d, want %d", tc.nano, tc.host, got, tc.want)
-		}
-	}
-}
-
 // argValues returns the values of every occurrence of flag in args.
 func argValues(args []string, flag string) []string {
 	var out []string
@@ -185,7 +155,7 @@ func TestVMRootfs(t *testing.T) {
 	if len(r.Mounts) != 4 || !r.Mounts[0].ReadOnly || r.Mounts[1].ReadOnly {
 		t.Fatalf("mounts = %+v: want the image read-only, then the writable disk, then the share", r.Mounts)
 	}
-	if sh := r.Mounts[2]; sh.FSType != "9p" || sh.Source != shareTag(0) || sh.Target != shareMount(0) || !sh.ReadOnly || !strings.Contains(sh.Options, "trans=virtio") {
+	if sh := r.Mounts[2]; sh.FSType != "9p" || sh.Source != vm.ShareTag(0) || sh.Target != vm.ShareMount(0) || !sh.ReadOnly || !strings.Contains(sh.Options, "trans=virtio") {
 		t.Errorf("share mount %+v", sh)
 	}
 	if d := r.Mounts[3]; d.FSType != "ext4" || d.Source != "/dev/disk/by-id/virtio-"+volumeSerial(0) || d.Target != volumeMount(0) || d.ReadOnly {
@@ -238,22 +208,6 @@ func TestLaunchNICAndShares(t *testing.T) {
 	} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %q:\n%s", want, args)
-		}
-	}
-}
-
-func TestGuestPath(t *testing.T) {
-	shares := []vm.Share{{HostPath: "/var/lib/arca/volumes/v/_data"}, {HostPath: "/etc/app/"}}
-	for _, c := range []struct{ in, want string }{
-		{"/var/lib/arca/volumes/v/_data", "/mnt/share0"},
-		{"/var/lib/arca/volumes/v/_data/sub/f", "/mnt/share0/sub/f"},
-		{"/etc/app/nginx.conf", "/mnt/share1/nginx.conf"},
-		{"/var/lib/arca/volumes/v/_database", ""},
-		{"/elsewhere", ""},
-	} {
-		got, ok := guestPath(shares, c.in)
-		if got != c.want || ok != (c.want != "") {
-			t.Errorf("%s: got %q %v, want %q", c.in, got, ok, c.want)
 		}
 	}
 }

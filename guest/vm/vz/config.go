@@ -14,24 +14,16 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/arcavm/arca/guest/agent"
 	"github.com/arcavm/arca/guest/vm"
 )
 
-// Defaults for a machine whose spec leaves them zero. The framework backs
-// guest memory only as the guest touches it, so 512 MiB costs what the
-// container uses.
-const (
-	DefaultMemoryBytes = 512 << 20
-	DefaultCPUs        = 1
-	minMemoryBytes     = 128 << 20 // the kernel, modules and agent need ~60 MiB
-	// DefaultDiskBytes is a container's writable disk: sparse, so it takes
-	// host space only as the container writes.
-	DefaultDiskBytes = 16 << 30
-)
+// DefaultDiskBytes is a container's writable disk: sparse, so it takes
+// host space only as the container writes. Memory and vCPUs default as
+// on every VM driver (vm.MemoryBytes, vm.CPUs).
+const DefaultDiskBytes = 16 << 30
 
 // AgentPort is the vsock port the agent listens on. The guest learns it
 // from the kernel command line (agent.VMStreamParam), so host and agent
@@ -60,7 +52,7 @@ type vmConfig struct {
 	CPUs        uint
 	MemoryBytes uint64
 	Disks       []blockDevice // the image's first, then the container's
-	Shares      []share       // virtiofs, tagged shareTag(i) in order
+	Shares      []share       // virtiofs, tagged vm.ShareTag(i) in order
 	AgentPort   uint32        // vsock: the host connects, the agent listens
 	NIC         *nic          // nil: no network device
 	Console     string        // the guest's hvc0 goes to this file
@@ -85,30 +77,6 @@ type nic struct {
 	MAC net.HardwareAddr
 }
 
-// shareTag is the virtiofs tag of the i-th share; shareMount is where the
-// agent mounts it.
-func shareTag(i int) string   { return "arca" + strconv.Itoa(i) }
-func shareMount(i int) string { return "/mnt/share" + strconv.Itoa(i) }
-
-// memoryBytes turns a spec's limit into the VM's size: whole MiB, as the
-// framework wants.
-func memoryBytes(spec int64) uint64 {
-	if spec <= 0 {
-		return DefaultMemoryBytes
-	}
-	b := max(spec, minMemoryBytes)
-	return uint64((b + 1<<20 - 1) &^ (1<<20 - 1))
-}
-
-// cpusFor turns --cpus into vCPUs: rounded up, at most the host's.
-func cpusFor(nanoCPUs int64, hostCPUs int) uint {
-	if nanoCPUs <= 0 {
-		return DefaultCPUs
-	}
-	n := int((nanoCPUs + 1e9 - 1) / 1e9) // --cpus 1.5 gets 2 vCPUs
-	return uint(max(1, min(n, hostCPUs)))
-}
-
 // machineFiles are the host files a machine boots from.
 type machineFiles struct {
 	Kernel, Initrd string
@@ -127,8 +95,8 @@ func newVMConfig(spec vm.MachineSpec, files machineFiles, hostCPUs int) (vmConfi
 	c := vmConfig{
 		Kernel:      files.Kernel,
 		Initrd:      files.Initrd,
-		CPUs:        cpusFor(spec.NanoCPUs, hostCPUs),
-		MemoryBytes: memoryBytes(spec.MemoryBytes),
+		CPUs:        uint(vm.CPUs(spec.NanoCPUs, hostCPUs)),
+		MemoryBytes: uint64(vm.MemoryBytes(spec.MemoryBytes)), // whole MiB, as the framework wants
 		Disks: []blockDevice{
 			// Shared by every machine of the image, so never written.
 			{Path: files.ImageDisk, ReadOnly: true, ID: imageSerial},
@@ -141,7 +109,7 @@ func newVMConfig(spec vm.MachineSpec, files machineFiles, hostCPUs int) (vmConfi
 		if !filepath.IsAbs(sh.HostPath) {
 			return vmConfig{}, fmt.Errorf("share %q: not an absolute path", sh.HostPath)
 		}
-		c.Shares = append(c.Shares, share{Tag: shareTag(i), HostPath: filepath.Clean(sh.HostPath), ReadOnly: sh.ReadOnly})
+		c.Shares = append(c.Shares, share{Tag: vm.ShareTag(i), HostPath: filepath.Clean(sh.HostPath), ReadOnly: sh.ReadOnly})
 	}
 	if spec.UnderlayMAC != "" {
 		mac, err := net.ParseMAC(spec.UnderlayMAC)
@@ -188,7 +156,7 @@ func (c vmConfig) rootfs() vm.RootfsSpec {
 	}
 	for i, sh := range c.Shares {
 		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
-			Source: sh.Tag, Target: shareMount(i), FSType: "virtiofs", ReadOnly: sh.ReadOnly,
+			Source: sh.Tag, Target: vm.ShareMount(i), FSType: "virtiofs", ReadOnly: sh.ReadOnly,
 		})
 	}
 	return spec
@@ -196,14 +164,9 @@ func (c vmConfig) rootfs() vm.RootfsSpec {
 
 // guestPath maps a host path inside one of the shares to the agent's view.
 func (c vmConfig) guestPath(hostPath string) (string, bool) {
-	hostPath = filepath.Clean(hostPath)
+	shares := make([]vm.Share, len(c.Shares))
 	for i, sh := range c.Shares {
-		if hostPath == sh.HostPath {
-			return shareMount(i), true
-		}
-		if rest, ok := strings.CutPrefix(hostPath, strings.TrimSuffix(sh.HostPath, "/")+"/"); ok {
-			return shareMount(i) + "/" + rest, true
-		}
+		shares[i] = vm.Share{HostPath: sh.HostPath, ReadOnly: sh.ReadOnly}
 	}
-	return "", false
+	return vm.GuestPath(shares, hostPath)
 }

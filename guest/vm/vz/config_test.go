@@ -16,38 +16,6 @@ import (
 	"github.com/arcavm/arca/guest/vm/imagedisk"
 )
 
-func TestMemoryAndCPUs(t *testing.T) {
-	for _, tc := range []struct {
-		mem     int64
-		wantMem uint64
-	}{
-		{0, DefaultMemoryBytes},
-		{-1, DefaultMemoryBytes},
-		{6 << 20, minMemoryBytes},  // raised to what a guest needs
-		{1<<30 + 1, 1<<30 + 1<<20}, // whole MiB, rounded up
-		{2 << 30, 2 << 30},
-	} {
-		if got := memoryBytes(tc.mem); got != tc.wantMem || got%(1<<20) != 0 {
-			t.Errorf("memoryBytes(%d) = %d, want %d", tc.mem, got, tc.wantMem)
-		}
-	}
-	for _, tc := range []struct {
-		nano  int64
-		host  int
-		wantN uint
-	}{
-		{0, 8, DefaultCPUs},
-		{1e9, 8, 1},
-		{1.5e9, 8, 2},
-		{16e9, 8, 8}, // at most the host's
-		{1, 8, 1},
-	} {
-		if got := cpusFor(tc.nano, tc.host); got != tc.wantN {
-			t.Errorf("cpusFor(%d, %d) = %d, want %d", tc.nano, tc.host, got, tc.wantN)
-		}
-	}
-}
-
 var files = machineFiles{Kernel: "/kit/Image", Initrd: "/root/vz/initramfs-x.cpio", ImageDisk: "/root/disks/abc.ext4", RWDisk: "/state/disk.ext4"}
 
 func TestNewVMConfig(t *testing.T) {
@@ -61,7 +29,7 @@ func TestNewVMConfig(t *testing.T) {
 			name: "defaults",
 			spec: vm.MachineSpec{ID: "c1", StateDir: "/state"},
 			check: func(t *testing.T, c vmConfig) {
-				if c.CPUs != DefaultCPUs || c.MemoryBytes != DefaultMemoryBytes {
+				if c.CPUs != vm.DefaultCPUs || c.MemoryBytes != vm.DefaultMemoryBytes {
 					t.Errorf("cpus %d memory %d", c.CPUs, c.MemoryBytes)
 				}
 				if c.Kernel != files.Kernel || c.Initrd != files.Initrd || c.Console != "/state/console.log" {
