@@ -35,16 +35,13 @@ func homeDir() string {
 	return "/tmp"
 }
 
-// vzDisks writes the ext4 images the vz driver's machines boot with: a
-// Mac has no mkfs.ext4, so the project's own writer does.
-var vzDisks vz.DiskBuilder = vz.Ext4Disks{}
-
 // selectDriver picks the guest driver: on macOS "auto" is vz, the only
-// one that runs here. The note is what docker info shows beside the name.
+// one that runs here. Its disks come from the project's own ext4 writer (a
+// Mac has no mkfs.ext4). The note is what docker info shows beside the name.
 func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, string, error) {
 	switch name {
 	case "auto", "vz":
-		d, err := vz.New(context.Background(), vz.Config{Kit: kit, Agent: agent, Root: root, Disks: vzDisks, Log: log})
+		d, err := vz.New(context.Background(), vz.Config{Kit: kit, Agent: agent, Root: root, Disks: vz.Ext4Disks{}, Log: log})
 		if err != nil {
 			return nil, "", err
 		}
