@@ -97,7 +97,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	a.log.Info("serving", "stream", cfg.Stream)
+	if inVM.Load() {
+		a.log.Info("serving", "stream", cfg.Stream, "at", sinceBoot())
+	} else {
+		a.log.Info("serving", "stream", cfg.Stream)
+	}
 	err = wire.Serve(ctx, conn, a)
 	a.mu.Lock()
 	a.stopped = true

@@ -39,6 +39,7 @@ const vmDeviceWait = 10 * time.Second
 // (qemu). It returns the Config.Stream to serve on.
 func VMInit(log *slog.Logger) (string, error) {
 	start := time.Now()
+	initAt := sinceBoot()
 	inVM.Store(true)
 	for _, m := range []kernelMount{
 		{"/proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
@@ -77,8 +78,19 @@ func VMInit(log *slog.Logger) (string, error) {
 			return "", err
 		}
 	}
-	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "stream", stream)
+	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "stream", stream,
+		"initAt", initAt, "readyAt", sinceBoot())
 	return stream, nil
+}
+
+// sinceBoot is the time since the kernel started (CLOCK_BOOTTIME): with
+// it the console log tells the kernel's part of a boot from the agent's.
+func sinceBoot() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 // vmStream is the Config.Stream a VM's agent serves on: what the kernel

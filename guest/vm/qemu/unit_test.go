@@ -46,7 +46,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-kernel": {"/kit/vmlinux"}, "-initrd": {"/kit/initrd"}, "-drive": nil,
 				"-chardev": {"file,id=console,path=/s/console.log", "socket,id=agent,fd=3"},
 			},
-			cmdline: []string{"arca.disks=0", "tsc_early_khz=2500000", "panic=-1", "-- -vm"},
+			cmdline: []string{"arca.disks=0", "tsc_early_khz=2500000", "panic=-1", "rodata=off", "init_on_alloc=0", "-- -vm"},
 		},
 		{
 			name: "container on tcg",
@@ -69,7 +69,7 @@ func TestLaunchArgs(t *testing.T) {
 			name:       "kvm: host cpu, no tsc hint",
 			l:          kvm,
 			want:       map[string][]string{"-accel": {"kvm"}, "-cpu": {"host"}},
-			notCmdline: []string{"tsc_early_khz"},
+			notCmdline: []string{"tsc_early_khz", "rodata=off", "init_on_alloc=0"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
