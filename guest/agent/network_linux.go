@@ -77,7 +77,7 @@ func (a *Agent) ConfigureNetwork(ctx context.Context, cfg wire.NetworkConfig) er
 	}
 	if cfg.Underlay != nil {
 		// In a VM the NIC's and WireGuard's modules come on first use.
-		if err := loadExtraModules(); err != nil {
+		if err := loadModuleGroup(networkModules); err != nil {
 			return fmt.Errorf("configure network: %w", err)
 		}
 		if err := configureUnderlay(*cfg.Underlay); err != nil {

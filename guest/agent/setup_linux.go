@@ -126,7 +126,7 @@ func mountRootfs(spec vm.RootfsSpec, target, linkDir string) error {
 		}
 		// Shared filesystems (qemu's 9p, vz's virtiofs) are extra modules.
 		if m.FSType == "9p" || m.FSType == "virtiofs" {
-			if err := loadExtraModules(); err != nil {
+			if err := loadModuleGroup(shareModules); err != nil {
 				return err
 			}
 		}

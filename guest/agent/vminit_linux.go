@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,10 +70,9 @@ func VMInit(log *slog.Logger) (string, error) {
 		return "", err
 	}
 	if strings.HasPrefix(stream, "vsock:") {
-		// The kits list the vsock transport among the extras (qemu boots
-		// on virtio-serial): no connection arrives before it is loaded.
-		// Modules already loaded or built in are skipped.
-		if err := loadExtraModules(); err != nil {
+		// The kits pack the vsock transport as an extra (qemu boots on
+		// virtio-serial): no connection arrives before it is loaded.
+		if err := loadModuleGroup(vsockModules); err != nil {
 			return "", err
 		}
 	}
@@ -108,49 +106,6 @@ func vmStream(cmdline string, findPort func() (string, error)) (string, error) {
 		return "", err
 	}
 	return "file:" + dev, nil
-}
-
-var extraModules struct {
-	once sync.Once
-	err  error
-}
-
-// loadExtraModules loads the kit's on-demand modules, once; outside a VM
-// the kernel is the host's and there is nothing to load.
-func loadExtraModules() error {
-	if !inVM.Load() {
-		return nil
-	}
-	extraModules.once.Do(func() {
-		_, extraModules.err = loadModules(VMModuleExtraList, VMModuleDir)
-	})
-	return extraModules.err
-}
-
-// loadModules loads every module named in list from dir, in order.
-func loadModules(list, dir string) (int, error) {
-	names, err := readLines(list)
-	if err != nil {
-		return 0, fmt.Errorf("vm init: module list: %w", err)
-	}
-	for _, name := range names {
-		if err := loadModule(filepath.Join(dir, name)); err != nil {
-			return 0, err
-		}
-	}
-	return len(names), nil
-}
-
-func loadModule(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("vm init: load module: %w", err)
-	}
-	defer f.Close()
-	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("vm init: load module %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }
 
 func readLines(path string) ([]string, error) {

@@ -4,15 +4,14 @@ package agent
 // and what the kernel command line tells it. Plain constants, in a file
 // every platform builds: the host packs what the guest reads.
 const (
-	// VMModuleDir holds the kernel modules, flat.
+	// VMModuleDir holds the kernel modules, flat: those of VMModuleList
+	// and the extras the agent loads by name, with the dependencies each
+	// module's .modinfo names, when a machine first needs them (a NIC and
+	// WireGuard, shares, vsock): most machines boot without them.
 	VMModuleDir = "/lib/modules/arca"
 	// VMModuleList names the modules to load at boot, one a line, each
 	// after its dependencies.
 	VMModuleList = "/etc/arca/modules.boot"
-	// VMModuleExtraList names the modules loaded the first time a
-	// machine needs one of them (a NIC, WireGuard, 9p shares), each after
-	// its dependencies: most machines boot faster without them.
-	VMModuleExtraList = "/etc/arca/modules.extra"
 	// VMPortName is the virtio-serial port the agent serves the host on,
 	// unless VMStreamParam says otherwise.
 	VMPortName = "arca"

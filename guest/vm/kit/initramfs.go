@@ -43,8 +43,8 @@ func Initramfs(k *Kit, agentPath, dir string) (string, error) {
 }
 
 // writeInitramfs writes the archive: directories, /dev/console (the kernel
-// opens it for init's stdio before any devtmpfs), /init, the modules, the
-// boot list VMInit reads and the list the agent loads on first need.
+// opens it for init's stdio before any devtmpfs), /init, the modules and
+// the boot list VMInit reads.
 func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 	c := newCPIOWriter(w)
 	dirs := []string{"dev", "proc", "sys", "run", "mnt", "etc", "etc/arca", "lib", "lib/modules",
@@ -70,17 +70,11 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 			return err
 		}
 	}
-	// A fixed order: the archive's hash names the cached file, so the same
-	// inputs must give the same bytes.
-	lists := []struct {
-		path string
-		mods []string
-	}{{agent.VMModuleList, k.Boot}, {agent.VMModuleExtraList, k.Extra}}
-	for _, l := range lists {
-		list := strings.Join(l.mods, "\n") + "\n"
-		if err := c.Add(cpioEntry{Name: strings.TrimPrefix(l.path, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
-			return err
-		}
+	// The extras need no list: the agent loads them by name, with the
+	// dependencies their own .modinfo names.
+	list := strings.Join(k.Boot, "\n") + "\n"
+	if err := c.Add(cpioEntry{Name: strings.TrimPrefix(agent.VMModuleList, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
+		return err
 	}
 	return c.Close()
 }
