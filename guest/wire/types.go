@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/arcavm/arca/guest/vm"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // ProtocolVersion changes whenever a host and an agent of different versions
@@ -62,6 +63,30 @@ type ProcessSpec struct {
 	// empty is none.
 	// The host folds CapAdd, CapDrop and Privileged into it.
 	Capabilities []string `json:"capabilities"`
+	// Seccomp is the filter the process runs under, as the host resolved
+	// it (Docker's default profile or --security-opt seccomp=FILE, for the
+	// process's capabilities); nil runs it unconfined.
+	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
+	// Confine stacks the sandbox's boundary filter (guest/seccomp) on top:
+	// the syscalls that reach the host kernel as a whole, refused whatever
+	// the capabilities. The host sets it on the sandbox driver, where the
+	// container shares the host's kernel, unless the container is
+	// privileged.
+	Confine bool `json:"confine,omitempty"`
+	// NoNewPrivileges sets no_new_privs: setuid files and file
+	// capabilities grant nothing (--security-opt no-new-privileges).
+	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+	// Rlimits are set before the process starts (--ulimit); the rest are
+	// inherited from the agent.
+	Rlimits []Rlimit `json:"rlimits,omitempty"`
+}
+
+// Rlimit is one resource limit, by Docker's name without the RLIMIT_
+// prefix ("nofile", "nproc", ...).
+type Rlimit struct {
+	Name string `json:"name"`
+	Soft uint64 `json:"soft"`
+	Hard uint64 `json:"hard"`
 }
 
 // WindowSize is a terminal size in characters.
