@@ -15,6 +15,9 @@ import (
 )
 
 func main() {
+	if agent.IsStage() {
+		agent.RunStage() // a container's process on its way in; never returns
+	}
 	stream := flag.String("stream", "fd:3", "the host's byte stream: fd:N, vsock:PORT or file:PATH")
 	runDir := flag.String("run-dir", agent.DefaultRunDir, "the agent's own directory (a tmpfs is mounted on it)")
 	powerOff := flag.Bool("poweroff", false, "power the machine off on exit (a VM's init; exiting would panic the kernel)")

@@ -26,7 +26,10 @@ type Config struct {
 	// RunDir is the agent's own directory; a tmpfs is mounted on it and
 	// the container's root is mounted beneath it.
 	RunDir string
-	Log    *slog.Logger
+	// Stage is the static binary the container's processes start as (see
+	// stage_linux.go); "" is the agent's own.
+	Stage string
+	Log   *slog.Logger
 }
 
 // DefaultRunDir is the agent's directory inside a VM.
@@ -42,6 +45,7 @@ type Agent struct {
 	// oomProtected: the agent set itself out of the OOM killer's reach, so
 	// each process it starts must be set back to the default.
 	oomProtected bool
+	stageExe     int // O_PATH descriptor of the stage binary
 	cg           *cgroups
 	net          *network   // nil until prepare
 	pauseMu      sync.Mutex // one Pause or Resume at a time
@@ -54,13 +58,17 @@ type Agent struct {
 	lowers    []*os.File
 	lowersErr error // set when one of them could not be opened
 
-	mu          sync.Mutex
-	root        *rootDir // nil until Setup
-	rootPath    string   // the container root as the agent sees it
-	procs       map[string]*process
-	mainStarted bool
-	stopped     bool // the main process exited or Shutdown came: no more starts
-	paused      bool
+	mu       sync.Mutex
+	root     *rootDir // nil until Setup
+	rootPath string   // the container root as the agent sees it
+	procs    map[string]*process
+	stages   map[int]bool // exec stages by pid, not the container's processes
+	// ctrMnt and ctrPid are the main process's mount and pid namespaces
+	// (descriptors, -1 when it is not running), which execs join.
+	ctrMnt, ctrPid int
+	mainStarted    bool
+	stopped        bool // the main process exited or Shutdown came: no more starts
+	paused         bool
 }
 
 var _ wire.Handler = (*Agent)(nil)
@@ -80,7 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.RunDir == "" {
 		cfg.RunDir = DefaultRunDir
 	}
-	a := &Agent{log: cfg.Log, runDir: cfg.RunDir, procs: map[string]*process{}}
+	a := &Agent{log: cfg.Log, runDir: cfg.RunDir, procs: map[string]*process{}, stages: map[int]bool{}, ctrMnt: -1, ctrPid: -1}
 	// The reaper comes first, before anything can fork.
 	a.reaper = newReaper()
 	defer a.reaper.close()
@@ -90,6 +98,18 @@ func Run(ctx context.Context, cfg Config) error {
 		// Run outside a pid namespace (a test): orphans still come here.
 		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	}
+	// Held open from here, so a stage can be run once the agent's root
+	// no longer shows where its binary lies.
+	stage := cfg.Stage
+	if stage == "" {
+		stage = "/proc/self/exe"
+	}
+	fd, err := unix.Open(stage, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open stage binary: %w", err)
+	}
+	defer unix.Close(fd)
+	a.stageExe = fd
 	if err := a.prepare(); err != nil {
 		return err
 	}

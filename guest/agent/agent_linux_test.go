@@ -26,10 +26,34 @@ import (
 // detector (which a CGO_ENABLED=0 build cannot) and a race makes it exit
 // non-zero.
 func TestMain(m *testing.M) {
+	if IsStage() {
+		RunStage()
+	}
 	if filepath.Base(os.Args[0]) == "arca-agent" {
 		os.Exit(agentMain(os.Args[1:]))
 	}
+	// Stages must run once the agent pivoted away from the host's tree,
+	// where this race-enabled (dynamically linked) binary's loader is
+	// gone: they run the static agent, built beside it.
+	if os.Geteuid() == 0 {
+		build := exec.Command("go", "build", "-trimpath", "-o", stageBinary(), "github.com/arcavm/arca/cmd/arca-agent")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build static agent: %v\n%s", err, out)
+			os.Exit(1)
+		}
+	}
 	os.Exit(m.Run())
+}
+
+// stageBinary is where the static agent for stages lies: beside the test
+// binary, which the agents it boots find from their own executable.
+func stageBinary() string {
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(filepath.Dir(exe), "arca-agent-static")
 }
 
 func agentMain(args []string) int {
@@ -39,7 +63,7 @@ func agentMain(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := Run(context.Background(), Config{Stream: *stream, RunDir: *runDir}); err != nil {
+	if err := Run(context.Background(), Config{Stream: *stream, RunDir: *runDir, Stage: stageBinary()}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

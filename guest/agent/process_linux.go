@@ -150,41 +150,22 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 	if err != nil {
 		return 0, nil, err
 	}
-	pidfd := -1
-	attr := &syscall.ProcAttr{
-		Dir:   cwd,
-		Env:   processEnv(spec.Env, user.Home, spec.Tty),
-		Files: []uintptr{uintptr(pio.child[0]), uintptr(pio.child[1]), uintptr(pio.child[2])},
-		Sys: &syscall.SysProcAttr{
-			Chroot:     rootPath,
-			Credential: &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: user.Groups},
-			// Its own session, so a tty becomes its controlling terminal
-			// and its group can be killed as one.
-			Setsid:  true,
-			Setctty: spec.Tty,
-			Ctty:    0,
-			PidFD:   &pidfd,
-		},
-	}
-	if a.cg.ok() {
-		// Born in the container's cgroup: limits and the freezer hold
-		// from its first instruction.
-		attr.Sys.UseCgroupFD = true
-		attr.Sys.CgroupFD = a.cg.ctr
+	cfg := stageConfig{
+		Main: spec.Main, Root: rootPath, Proc: a.procDir,
+		Path: argv0, Args: spec.Args, Env: processEnv(spec.Env, user.Home, spec.Tty), Cwd: cwd,
+		UID: user.UID, GID: user.GID, Groups: user.Groups, Tty: spec.Tty,
+		Caps: caps, Seccomp: spec.Seccomp, Confine: spec.Confine,
+		NoNewPrivileges: spec.NoNewPrivileges, Rlimits: spec.Rlimits,
 	}
 	var oomBefore uint64
 	if spec.Main {
 		oomBefore = a.cg.oomKills()
 	}
-	pid, waited, err := a.reaper.start(func() (int, error) {
-		return forkWithCaps(caps, a.netNS(), func() (int, error) {
-			return syscall.ForkExec(argv0, spec.Args, attr)
-		})
-	})
+	pid, pidfd, waited, ctl, err := a.startStage(cfg, pio)
 	pio.closeChild()
 	if err != nil {
 		pio.close()
-		return 0, nil, execError(spec.Args[0], err)
+		return 0, nil, err
 	}
 	if a.oomProtected {
 		// It inherited the agent's -1000: back to the default, so a
@@ -224,6 +205,11 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 	exited := make(chan wire.ExitStatus, 1)
 	go func() {
 		ws := <-waited
+		if !spec.Main {
+			// The stage waited for the command and said how it ended.
+			ws = ctl.status(ws)
+		}
+		a.endStage(ctl)
 		code, sig := exitStatus(ws)
 		// Docker reports OOMKilled when the OOM killer struck in the
 		// container during its main process's life, whichever process it
@@ -343,6 +329,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 func (a *Agent) mainExited() {
 	a.mu.Lock()
 	a.stopped = true
+	a.closeContainerNamespaces()
 	a.mu.Unlock()
 	a.killAll()
 }

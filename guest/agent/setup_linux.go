@@ -77,7 +77,7 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 		root.close()
 		return err
 	}
-	if err := mountKernelFS(root, rootPath, devices, a.netNS()); err != nil {
+	if err := mountKernelFS(root, devices, a.netNS()); err != nil {
 		root.close()
 		return err
 	}
@@ -233,12 +233,13 @@ type kernelMount struct {
 	data                   string
 }
 
-// mountKernelFS gives the container /proc, /sys and a /dev of its own, as
-// runc does for Docker. sysfs is mounted from the container's network
-// namespace, whose interfaces it then lists.
-func mountKernelFS(root *rootDir, rootPath, devices string, ns *netNS) error {
+// mountKernelFS gives the container /sys and a /dev of its own, as runc
+// does for Docker. sysfs is mounted from the container's network
+// namespace, whose interfaces it then lists. /proc, and the masks over
+// /proc and /sys, come with the main process (mainStage): a procfs shows
+// the pid namespace of whoever mounts it.
+func mountKernelFS(root *rootDir, devices string, ns *netNS) error {
 	mounts := []kernelMount{
-		{"/proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, ""},
 		{"/sys", "sysfs", "sysfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV | unix.MS_RDONLY, ""},
 		{"/dev", "tmpfs", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_STRICTATIME, "mode=755,size=65536k"},
 		{"/dev/pts", "devpts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"},
@@ -260,9 +261,6 @@ func mountKernelFS(root *rootDir, rootPath, devices string, ns *netNS) error {
 				return err
 			}
 		}
-	}
-	if err := maskPaths(rootPath); err != nil {
-		return err
 	}
 	return nil
 }
@@ -428,31 +426,12 @@ func (a *Agent) provideEtc(root *rootDir, req wire.SetupRequest) error {
 // from view. On an initramfs, whose root cannot be pivoted away, it leaves
 // things as they are: there the machine itself is the boundary.
 func (a *Agent) pivot() (bool, error) {
-	oldRoot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false, fmt.Errorf("pivot: %w", err)
-	}
-	defer unix.Close(oldRoot)
-	if err := unix.Chdir(a.runDir); err != nil {
-		return false, fmt.Errorf("pivot: %w", err)
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		unix.Chdir("/")
+	if err := pivotRoot(a.runDir); err != nil {
 		if err == unix.EINVAL {
 			a.log.Warn("agent root cannot be pivoted; staying in the machine's root", "err", err)
 			return false, nil
 		}
-		return false, fmt.Errorf("pivot: %w", err)
-	}
-	// The old root is now stacked on the new one; detach it from there.
-	if err := unix.Fchdir(oldRoot); err != nil {
-		return false, fmt.Errorf("pivot: %w", err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return false, fmt.Errorf("pivot: detach old root: %w", err)
-	}
-	if err := unix.Chdir("/"); err != nil {
-		return false, fmt.Errorf("pivot: %w", err)
+		return false, err
 	}
 	a.runDir = "/"
 	a.procDir = "/proc"

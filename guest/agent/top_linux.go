@@ -70,7 +70,7 @@ func (a *Agent) containerPids() ([]int, error) {
 	var pids []int
 	if data, err := a.cg.read("cgroup.procs"); err == nil {
 		for _, f := range strings.Fields(string(data)) {
-			if n, err := strconv.Atoi(f); err == nil {
+			if n, err := strconv.Atoi(f); err == nil && !a.isStage(n) {
 				pids = append(pids, n)
 			}
 		}
@@ -81,7 +81,7 @@ func (a *Agent) containerPids() ([]int, error) {
 		}
 		self := os.Getpid()
 		for _, e := range ents {
-			if n, err := strconv.Atoi(e.Name()); err == nil && n != self {
+			if n, err := strconv.Atoi(e.Name()); err == nil && n != self && !a.isStage(n) {
 				pids = append(pids, n)
 			}
 		}

@@ -173,6 +173,7 @@ func TestPause(t *testing.T) {
 // Pause then resume keeps a process running.
 func TestPauseResumeContinues(t *testing.T) {
 	b := bootFresh(t)
+	b.ensureMain(t)
 	p, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: "yes", Env: []string{"PATH=/bin"},
 		Args: []string{"sh", "-c", "while :; do echo x; done"}})
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -193,6 +195,22 @@ type box struct {
 	layer  string
 	upper  string
 	nextID int
+	main   bool // a main process was started
+}
+
+// ensureMain starts a main process that sleeps unless one was started:
+// execs join the main process's namespaces, as docker exec does.
+func (b *box) ensureMain(t *testing.T) {
+	t.Helper()
+	if b.main {
+		return
+	}
+	p, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: "main", Main: true, Env: []string{"PATH=/bin"}, Args: []string{"sleep", "100000"}})
+	if err != nil {
+		t.Fatalf("start main: %v", err)
+	}
+	p.Close()
+	b.main = true
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -270,6 +288,11 @@ func (b *box) run(t *testing.T, spec wire.ProcessSpec, stdin string) result {
 	if spec.ID == "" {
 		spec.ID = b.id()
 	}
+	if spec.Main {
+		b.main = true
+	} else {
+		b.ensureMain(t)
+	}
 	p, err := b.c.Start(ctxT(t), spec)
 	if err != nil {
 		t.Fatalf("start %q: %v", spec.Args, err)
@@ -310,6 +333,7 @@ func (b *box) sh(t *testing.T, script string) result {
 func TestSandbox(t *testing.T) {
 	b := bootFresh(t)
 	path := []string{"PATH=/bin"}
+	b.ensureMain(t)
 
 	t.Run("echo", func(t *testing.T) {
 		r := b.run(t, wire.ProcessSpec{Args: []string{"echo", "hello"}, Env: path}, "")
@@ -486,12 +510,12 @@ func TestSandbox(t *testing.T) {
 			t.Fatalf("%+v after %v", r, time.Since(start))
 		}
 	})
-	t.Run("orphans reaped", func(t *testing.T) {
-		// The subshell exits at once; its sleep, orphaned, goes to the
-		// agent, which must reap it when it ends.
-		r := b.sh(t, `(sleep 0.1 &); sleep 1; for f in /proc/[0-9]*/stat; do cut -d' ' -f2,3 $f; done`)
-		if strings.Contains(r.stdout, ") Z") || !strings.Contains(r.stdout, "(arca-agent) S") {
-			t.Fatalf("process states:\n%s", r.stdout)
+	t.Run("agent out of sight", func(t *testing.T) {
+		// The container's own pid namespace: its main process is PID 1,
+		// and the agent, with all it holds of the host, is not there.
+		r := b.sh(t, `for f in /proc/[0-9]*/stat; do cut -d' ' -f1,2 $f; done; ls /proc/1/fd | wc -l`)
+		if strings.Contains(r.stdout, "arca-agent") || !strings.Contains(r.stdout, "1 (sleep)") {
+			t.Fatalf("processes:\n%s", r.stdout)
 		}
 	})
 	t.Run("container files", func(t *testing.T) {
@@ -569,13 +593,25 @@ func TestSandbox(t *testing.T) {
 		}
 	})
 	t.Run("main exit kills the rest", func(t *testing.T) {
+		b := bootFresh(t)
+		main, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: "main", Main: true, Args: []string{"sh", "-c", "read x; sleep 100 & echo up"}, Env: path, Stdin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
 		bg, err := b.c.Start(ctxT(t), wire.ProcessSpec{ID: "bg", Args: []string{"sleep", "100"}, Env: path})
 		if err != nil {
 			t.Fatal(err)
 		}
 		bg.Close()
 		start := time.Now()
-		r := b.run(t, wire.ProcessSpec{ID: "main", Main: true, Args: []string{"sh", "-c", "sleep 100 & echo up"}, Env: path}, "")
+		io.WriteString(main.Stdin, "go\n")
+		main.Stdin.Close()
+		out, _ := io.ReadAll(main.Stdout)
+		st, err := main.Wait()
+		r := result{stdout: string(out), status: st}
+		if err != nil {
+			t.Fatal(err)
+		}
 		if r.stdout != "up\n" || r.status.Code != 0 {
 			t.Fatalf("%+v", r)
 		}
@@ -627,9 +663,20 @@ func TestKillLeavesNothing(t *testing.T) {
 		p.Close()
 	}
 	// The shells fork their sleeps in their own time.
-	for deadline := time.Now().Add(10 * time.Second); len(inPidNS(t, pidns)) < 5; time.Sleep(10 * time.Millisecond) {
+	// The agent and b's stage; in the container's own pid namespace a's
+	// shell and sleep, b's shell and sleep.
+	var ctrns string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		kids := descendants(t, agentPid)
+		if len(kids) > 0 && ctrns == "" {
+			// The main process, the agent's first child.
+			ctrns, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", kids[0]))
+		}
+		if len(inPidNS(t, pidns)) == 2 && ctrns != "" && len(inPidNS(t, ctrns)) == 4 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d processes in the sandbox, want agent + 4", len(inPidNS(t, pidns)))
+			t.Fatalf("%d processes in the sandbox, %d in the container, want 2 and 4", len(inPidNS(t, pidns)), len(inPidNS(t, ctrns)))
 		}
 	}
 	if got := mountinfo(t, testRoot); !sameLines(got, mountsBefore) {
@@ -665,7 +712,7 @@ func TestKillLeavesNothing(t *testing.T) {
 	b.c.Close()
 	// The agent's own pid is in its namespace, so this covers it too
 	// (a bare kill(pid, 0) could meet a new process that reused the pid).
-	if left := inPidNS(t, pidns); len(left) > 0 {
+	if left := append(inPidNS(t, pidns), inPidNS(t, ctrns)...); len(left) > 0 {
 		t.Fatalf("processes left in the sandbox: %v", left)
 	}
 	if got := mountinfo(t, testRoot); !sameLines(got, mountsBefore) {
@@ -788,6 +835,44 @@ func openFDs(t *testing.T) int {
 }
 
 // inPidNS lists the pids of processes in the pid namespace ns.
+// descendants lists pid's children, oldest first, and their descendants.
+func descendants(t *testing.T, pid int) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := map[int]int{}
+	var all []int
+	for _, e := range ents {
+		var p int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &p); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// The fields after the command's closing parenthesis: state, ppid.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 {
+			parent[p], _ = strconv.Atoi(fields[1])
+			all = append(all, p)
+		}
+	}
+	var out []int
+	for _, p := range all {
+		for q := parent[p]; q != 0; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
 func inPidNS(t *testing.T, ns string) []int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
