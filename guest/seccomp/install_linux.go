@@ -15,7 +15,9 @@ import (
 // allow every syscall the caller makes between Install and execve (Docker's
 // profile and Boundary do for capset, setgroups, setuid, execve...).
 // Install the Boundary and the process's own filter in either order: each
-// is a separate filter and the kernel applies both.
+// is a separate filter and the kernel applies both. f may compile to
+// several filters, loaded one by one: after an error some may be in
+// place, and the process must not go on to execve.
 func Install(f *specs.LinuxSeccomp) error {
 	c, err := compile(f)
 	if err != nil {

@@ -28,6 +28,11 @@
 //     with conditional rules gets small filters of its own, where its test
 //     is the only one (see compile). The kernel combines the filters, most
 //     restrictive answer first, which gives the profile's meaning back.
+//
+// Also: the profile's architectures list is not read (the native ABI is
+// always filtered, the others refused as above); SCMP_ACT_NOTIFY is refused,
+// nothing listens; syscall names are resolved with the library's table
+// (Linux 6.15), unknown ones skipped.
 package seccomp
 
 import (
