@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/arcavm/arca/actors/security"
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/messages"
@@ -395,7 +396,12 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		a.publish(ctx)
 		return
 	}
-	proc := processSpec(rec)
+	proc, err := mainProcessSpec(rec, a.sharesHostKernel())
+	if err != nil {
+		ctx.Send(ctx.Self(), &machineUp{run: rt.run, err: messages.InvalidParameter("%v", err)})
+		a.publish(ctx)
+		return
+	}
 	run, down := rt.run, rt.down
 	driver := a.env.Driver
 	sys, env, self := ctx.ActorSystem(), a.env, ctx.Self()
@@ -1065,6 +1071,19 @@ func processSpec(rec *persistence.ContainerRecord) wire.ProcessSpec {
 		Main:         true,
 		Capabilities: capabilities(rec.HostConfig),
 	}
+}
+
+// mainProcessSpec is processSpec under the container's security options.
+func mainProcessSpec(rec *persistence.ContainerRecord, sandbox bool) (wire.ProcessSpec, error) {
+	p := processSpec(rec)
+	err := security.Apply(&p, rec.HostConfig, p.Capabilities, sandbox)
+	return p, err
+}
+
+// sharesHostKernel is true on the sandbox driver, where a container's
+// processes are host processes: they get the boundary seccomp filter.
+func (a *containerActor) sharesHostKernel() bool {
+	return a.env.Driver != nil && a.env.Driver.Name() == "sandbox"
 }
 
 // capabilities folds --privileged, --cap-add and --cap-drop into the set

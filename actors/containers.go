@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/arcavm/arca/actors/security"
 	"github.com/arcavm/arca/internal/portmap"
 	"github.com/arcavm/arca/messages"
 	"github.com/arcavm/arca/persistence"
@@ -216,6 +217,10 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 	if m.HostConfig != nil {
 		if err := validateRestartPolicy(m.HostConfig); err != nil {
 			ctx.Respond(err)
+			return
+		}
+		if err := security.Check(m.HostConfig); err != nil {
+			ctx.Respond(messages.InvalidParameter("%v", err))
 			return
 		}
 	}

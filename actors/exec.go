@@ -10,8 +10,10 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/arcavm/arca/actors/security"
 	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
 )
 
 // execState is one exec instance of a container.
@@ -99,22 +101,14 @@ func (a *containerActor) startExec(ctx actor.Context, m *messages.StartExec) {
 		ctx.Respond(&messages.Accepted{})
 		return
 	}
-	ex.started = true
 	cfg := ex.cfg
 	tty := cfg.Tty || m.Tty
-	spec := wire.ProcessSpec{
-		ID:           ex.id,
-		Args:         cfg.Cmd,
-		Env:          mergeEnv(processEnv(rt.rec.Config), cfg.Env),
-		Cwd:          firstNonEmpty(cfg.WorkingDir, rt.rec.Config.WorkingDir, "/"),
-		User:         firstNonEmpty(cfg.User, rt.rec.Config.User),
-		Tty:          tty,
-		Stdin:        cfg.AttachStdin && !m.Detach,
-		Capabilities: capabilities(rt.rec.HostConfig),
+	spec, err := execProcessSpec(ex.id, cfg, rt.rec, tty, cfg.AttachStdin && !m.Detach, a.sharesHostKernel())
+	if err != nil {
+		ctx.Respond(messages.InvalidParameter("%v", err))
+		return
 	}
-	if cfg.Privileged {
-		spec.Capabilities = []string{"ALL"}
-	}
+	ex.started = true
 	size := m.ConsoleSize
 	if size == nil {
 		size = cfg.ConsoleSize
@@ -129,6 +123,27 @@ func (a *containerActor) startExec(ctx actor.Context, m *messages.StartExec) {
 		p, err := c.Start(sctx, spec)
 		return &execStarted{id: id, proc: p, err: err, replyTo: replyTo, detach: m.Detach, tty: tty}
 	})
+}
+
+// execProcessSpec is an exec as the agent runs it.
+func execProcessSpec(id string, cfg container.ExecCreateRequest, rec *persistence.ContainerRecord, tty, stdin, sandbox bool) (wire.ProcessSpec, error) {
+	spec := wire.ProcessSpec{
+		ID:           id,
+		Args:         cfg.Cmd,
+		Env:          mergeEnv(processEnv(rec.Config), cfg.Env),
+		Cwd:          firstNonEmpty(cfg.WorkingDir, rec.Config.WorkingDir, "/"),
+		User:         firstNonEmpty(cfg.User, rec.Config.User),
+		Tty:          tty,
+		Stdin:        stdin,
+		Capabilities: capabilities(rec.HostConfig),
+	}
+	if cfg.Privileged {
+		spec.Capabilities = []string{"ALL"}
+	}
+	// The container's filter, for the container's capabilities even when
+	// the exec is --privileged: runc exec keeps the container's seccomp.
+	err := security.Apply(&spec, rec.HostConfig, capabilities(rec.HostConfig), sandbox)
+	return spec, err
 }
 
 func (a *containerActor) onExecStarted(ctx actor.Context, m *execStarted) {

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 
+	"github.com/arcavm/arca/actors/security"
 	"github.com/arcavm/arca/messages"
 )
 
@@ -120,7 +121,7 @@ func (s *Server) systemInfo(ctx *fasthttp.RequestCtx) {
 		DefaultRuntime:    s.info.Driver,
 		Isolation:         "",
 		InitBinary:        "arca-agent",
-		SecurityOptions:   []string{"name=vm-per-container"},
+		SecurityOptions:   append([]string{"name=vm-per-container"}, security.InfoOptions...),
 		Warnings:          []string{},
 		Swarm:             swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 	}

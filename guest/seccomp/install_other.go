@@ -1,0 +1,17 @@
+//go:build !linux
+
+package seccomp
+
+import (
+	"errors"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Install is Linux only; the compiler works everywhere.
+func Install(f *specs.LinuxSeccomp) error {
+	if f == nil {
+		return nil
+	}
+	return errors.New("install seccomp: not supported on this OS")
+}
