@@ -21,6 +21,8 @@ import (
 )
 
 func runDaemon(args []string) error {
+	// Descriptors the daemon inherited must not reach its machines.
+	markInheritedCloseOnExec()
 	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
 	paths := defaultPaths()
 	socket := fs.String("socket", paths.socket, "unix socket to serve the Docker API on")

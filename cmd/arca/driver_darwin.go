@@ -55,3 +55,6 @@ func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, s
 // releaseStale has nothing to do on a Mac: only the Linux sandbox mounts
 // block volumes on the host.
 func releaseStale(root string) error { return nil }
+
+// markInheritedCloseOnExec: the vz driver starts no processes.
+func markInheritedCloseOnExec() {}

@@ -10,6 +10,7 @@ import (
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/qemu"
 	"github.com/arcavm/arca/guest/vm/sandbox"
+	"golang.org/x/sys/unix"
 )
 
 // defaultSocket is where the daemon serves and `arca actors` asks.
@@ -57,4 +58,10 @@ func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, s
 // daemon's sandboxes left under root (see sandbox.ReleaseStaleDisks).
 func releaseStale(root string) error {
 	return sandbox.ReleaseStaleDisks(filepath.Join(root, "volumes"))
+}
+
+// markInheritedCloseOnExec keeps whatever the daemon inherited past its
+// stdio from passing on to the processes it starts.
+func markInheritedCloseOnExec() {
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 }

@@ -88,6 +88,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.RunDir == "" {
 		cfg.RunDir = DefaultRunDir
 	}
+	// Whatever the agent inherited (its stream included) stays its own:
+	// no process it starts may inherit it.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	a := &Agent{log: cfg.Log, runDir: cfg.RunDir, procs: map[string]*process{}, stages: map[int]bool{}, ctrMnt: -1, ctrPid: -1}
 	// The reaper comes first, before anything can fork.
 	a.reaper = newReaper()

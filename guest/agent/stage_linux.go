@@ -88,7 +88,9 @@ type stageReport struct {
 
 // RunStage is a stage's whole life; it never returns.
 func RunStage() {
-	unix.CloseOnExec(stageCtlFD)
+	// Nothing the stage was handed, or inherited, passes on to the
+	// command but its stdio.
+	unix.CloseRange(stageCtlFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	ctl := os.NewFile(stageCtlFD, "control")
 	report := func(r stageReport) {
 		b, _ := json.Marshal(r)
