@@ -1,12 +1,18 @@
 package actors
 
 import (
+	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
 )
 
 func TestMergeLogConfig(t *testing.T) {
@@ -47,5 +53,38 @@ func TestMergeLogConfig(t *testing.T) {
 				t.Fatalf("got %+v, %v; want %+v", lc, err, c.want)
 			}
 		})
+	}
+}
+
+// A container from before rotation keeps its container.log, under the
+// json-file name, and gets its rotation settings from its record.
+func TestOpenContainerLogMigrates(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "container.log")
+	if err := os.WriteFile(old, []byte(`{"log":"before\n","stream":"stdout","time":"2026-01-01T00:00:00Z"}`+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	rec := &persistence.ContainerRecord{ID: "abc", HostConfig: &container.HostConfig{LogConfig: container.LogConfig{
+		Type: "json-file", Config: map[string]string{"max-size": "1k", "max-file": "2"},
+	}}}
+	w, err := openContainerLog(dir, rec, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		if err := w.Write(1, []byte("after, long enough to rotate soon\n"), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{"abc-json.log", "abc-json.log.1"}; !slices.Equal(names, want) {
+		t.Errorf("files %v, want %v", names, want)
 	}
 }
