@@ -55,7 +55,9 @@ func TestWriteRead(t *testing.T) {
 		{"all", full, all, "std:a\nstd:b\nstd:partialstd:err\nstd:c\nstd:late\n"},
 		{"stderr only", full, Filter{Stderr: true, Tail: -1}, "std:err\n"},
 		{"tail 2", full, Filter{Stdout: true, Stderr: true, Tail: 2}, "std:c\nstd:late\n"},
-		{"tail stderr", full, Filter{Stderr: true, Tail: 5}, "std:err\n"},
+		{"tail stderr", full, Filter{Stderr: true, Tail: 3}, "std:err\n"},
+		{"tail, then the filter", full, Filter{Stderr: true, Tail: 2}, ""},
+		{"tail since", full, Filter{Stdout: true, Stderr: true, Tail: 3, Since: t0.Add(2 * time.Second)}, "std:c\nstd:late\n"},
 		{"tail more than there is", full, Filter{Stdout: true, Stderr: true, Tail: 100}, "std:a\nstd:b\nstd:partialstd:err\nstd:c\nstd:late\n"},
 		{"tail 0", full, Filter{Stdout: true, Stderr: true, Tail: 0}, ""},
 		{"snapshot ends where it was taken", mid, all, "std:a\nstd:b\nstd:partialstd:err\nstd:c\n"},
@@ -306,15 +308,16 @@ func TestTailReadsFromTheEnd(t *testing.T) {
 	s := &Snapshot{parts: []part{{f: cf, size: st.Size()}}}
 	defer s.Close()
 
+	// The last 3 entries, one of them stderr.
 	got := readAll(t, s, Filter{Stdout: true, Tail: 3})
-	if want := "std:" + line(n-2) + "std:" + line(n-1) + "std:last\n"; got != want {
+	if want := "std:" + line(n-1) + "std:last\n"; got != want {
 		t.Errorf("tail 3: got %q want %q", got, want)
 	}
 	if cf.n > 1<<20 {
 		t.Errorf("tail 3 read %d bytes of a %d-byte file", cf.n, st.Size())
 	}
 	cf.n = 0
-	got = readAll(t, s, Filter{Stderr: true, Tail: 1})
+	got = readAll(t, s, Filter{Stderr: true, Tail: 4})
 	if len(got) != 4+200<<10+1 {
 		t.Errorf("long line: got %d bytes", len(got))
 	}

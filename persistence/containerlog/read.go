@@ -18,7 +18,7 @@ import (
 type Filter struct {
 	Stdout, Stderr bool
 	Since, Until   time.Time // zero: unbounded
-	Tail           int       // < 0: all; else the last Tail entries that pass
+	Tail           int       // < 0: all; else the last Tail entries, then filtered
 }
 
 func (f Filter) keep(e *Entry) bool {
@@ -110,9 +110,10 @@ func (s *Snapshot) Close() error {
 	return nil
 }
 
-// Read calls fn for each entry that passes the filter, oldest first. With
-// a Tail it reads the files backwards from their end and stops once it has
-// Tail entries, so the cost follows Tail, not the log's size. Lines that
+// Read calls fn for each entry that passes the filter, oldest first. A Tail
+// picks the last Tail entries before the filter applies, as dockerd does;
+// it reads the files backwards from their end and stops once it has them,
+// so the cost follows Tail, not the log's size. Lines that
 // do not decode (a torn last line after a crash) are skipped.
 func (s *Snapshot) Read(f Filter, fn func(Entry) error) error {
 	if s == nil || f.Tail == 0 {
@@ -126,20 +127,25 @@ func (s *Snapshot) Read(f Filter, fn func(Entry) error) error {
 		}
 		return nil
 	}
+	// As dockerd: the last Tail entries, then the filter on them.
+	every := Filter{Stdout: true, Stderr: true}
 	var rev []Entry // newest first
 	for i := len(s.parts) - 1; i >= 0 && len(rev) < f.Tail; i-- {
 		p := s.parts[i]
 		var err error
 		if p.gz {
-			err = p.tailForward(f, f.Tail, &rev)
+			err = p.tailForward(every, f.Tail, &rev)
 		} else {
-			err = p.backward(f, f.Tail, &rev)
+			err = p.backward(every, f.Tail, &rev)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	for i := len(rev) - 1; i >= 0; i-- {
+		if !f.keep(&rev[i]) {
+			continue
+		}
 		if err := fn(rev[i]); err != nil {
 			return err
 		}
