@@ -322,3 +322,21 @@ func TestTailReadsFromTheEnd(t *testing.T) {
 		t.Errorf("long line: got %d bytes", len(got))
 	}
 }
+
+// A failed write (a full disk) does not stick: later output is tried anew.
+func TestWriteErrorDoesNotStick(t *testing.T) {
+	w, err := OpenWriter("/dev/full", Options{})
+	if err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	defer w.Close()
+	if err := w.Write(1, []byte(strings.Repeat("x", 100<<10)+"\n"), t0); err == nil {
+		t.Fatal("writing to /dev/full succeeded")
+	}
+	if err := w.Write(1, []byte("small\n"), t0); err != nil {
+		t.Errorf("after a failure, a buffered write: %v", err)
+	}
+	if err := w.Flush(); err == nil {
+		t.Error("flush to /dev/full succeeded")
+	}
+}

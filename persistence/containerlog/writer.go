@@ -99,6 +99,7 @@ func (w *Writer) WriteEncoded(lines []byte, t time.Time) error {
 		n, err := w.bw.Write(chunk)
 		w.size += int64(n)
 		if err != nil {
+			w.dropBuffer()
 			return fmt.Errorf("write container log: %w", err)
 		}
 		lines = lines[len(chunk):]
@@ -109,9 +110,20 @@ func (w *Writer) WriteEncoded(lines []byte, t time.Time) error {
 // Flush writes buffered entries to the file.
 func (w *Writer) Flush() error {
 	if err := w.bw.Flush(); err != nil {
+		w.dropBuffer()
 		return fmt.Errorf("write container log: %w", err)
 	}
 	return nil
+}
+
+// dropBuffer forgets what a failed write left buffered: a bufio.Writer
+// keeps failing after one error, and a disk that was full and has room
+// again should get the output that comes next.
+func (w *Writer) dropBuffer() {
+	w.bw.Reset(w.f)
+	if st, err := w.f.Stat(); err == nil {
+		w.size = st.Size()
+	}
 }
 
 // Buffered reports whether entries wait for a Flush.
