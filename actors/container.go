@@ -23,6 +23,7 @@ import (
 	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/messages"
 	"github.com/arcavm/arca/persistence"
+	"github.com/arcavm/arca/persistence/containerlog"
 )
 
 // containerRuntime is the part of a container that must outlive a crash of
@@ -1019,7 +1020,7 @@ func (a *containerActor) attach(ctx actor.Context, m *messages.AttachContainer) 
 	}
 	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce, DetachKeys: m.DetachKeys}
 	if m.Stdout || m.Stderr {
-		sub, _ := rt.hub.subscribe()
+		sub := rt.hub.subscribe()
 		reply.Output = filteredSubscription{sub: sub, stdout: m.Stdout, stderr: m.Stderr}
 	}
 	if m.Stdin && rt.rec.Config.OpenStdin {
@@ -1030,11 +1031,20 @@ func (a *containerActor) attach(ctx actor.Context, m *messages.AttachContainer) 
 
 func (a *containerActor) logs(ctx actor.Context, m *messages.ContainerLogs) {
 	rt := a.rt
-	reply := &messages.LogsReply{Tty: rt.rec.Config.Tty, Path: filepath.Join(a.env.containerDir(rt.rec.ID), "container.log"), Offset: -1}
+	reply := &messages.LogsReply{Tty: rt.rec.Config.Tty}
+	var err error
 	if m.Follow && (a.running() || rt.starting) {
-		sub, off := rt.hub.subscribe()
-		reply.Offset = off
-		reply.Live = sub
+		var sub *subscription
+		sub, reply.Log, err = rt.hub.subscribeAfterLog()
+		if sub != nil {
+			reply.Live = sub
+		}
+	} else {
+		reply.Log, err = rt.hub.snapshot()
+	}
+	if err != nil {
+		ctx.Respond(messages.Internal("logs %s: %v", rt.rec.ID, err))
+		return
 	}
 	ctx.Respond(reply)
 }
@@ -1191,7 +1201,7 @@ func (a *containerActor) inspect() container.InspectResponse {
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		HostnamePath:   filepath.Join(dir, "hostname"),
 		HostsPath:      filepath.Join(dir, "hosts"),
-		LogPath:        filepath.Join(dir, "container.log"),
+		LogPath:        filepath.Join(dir, containerlog.FileName(rec.ID)),
 		Name:           "/" + rec.Name,
 		RestartCount:   rec.RestartCount,
 		Driver:         "overlayfs",

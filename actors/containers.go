@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -186,7 +185,7 @@ func (s *containersSupervisor) spawn(ctx actor.Context, rec *persistence.Contain
 	if err := os.MkdirAll(s.env.containerDir(rec.ID), 0o700); err != nil {
 		return fmt.Errorf("container dir: %w", err)
 	}
-	logw, err := containerlog.OpenWriter(filepath.Join(s.env.containerDir(rec.ID), "container.log"))
+	logw, err := openContainerLog(s.env.containerDir(rec.ID), rec, s.env.Log)
 	if err != nil {
 		return err
 	}
@@ -212,6 +211,13 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 	}
 	if m.Config.Image == "" {
 		ctx.Respond(messages.InvalidParameter("no image specified"))
+		return
+	}
+	if m.HostConfig == nil {
+		m.HostConfig = &container.HostConfig{}
+	}
+	if err := mergeLogConfig(&m.HostConfig.LogConfig, s.env.LogOpts); err != nil {
+		ctx.Respond(err)
 		return
 	}
 	if m.HostConfig != nil {
@@ -406,7 +412,7 @@ func newContainerRecord(name string, m *messages.CreateContainer, img *messages.
 		hc.NetworkMode = "bridge"
 	}
 	if hc.LogConfig.Type == "" {
-		hc.LogConfig.Type = "json-file"
+		hc.LogConfig.Type = containerlog.DriverName
 	}
 	return &persistence.ContainerRecord{
 		ID:         id,

@@ -39,6 +39,9 @@ type Env struct {
 	// address (see internal/gateway); nil: containers reach nothing
 	// outside their networks.
 	Gateway func(address netip.Addr) (*gateway.Gateway, error)
+	// LogOpts are the daemon's defaults for the json-file log driver's
+	// options (--log-opt), merged into each container's at create.
+	LogOpts map[string]string
 
 	// PIDs of the well-known actors, set as the tree is built.
 	images     *actor.PID

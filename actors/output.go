@@ -12,40 +12,84 @@ import (
 
 // outputHub is a container's output fan-out: each frame the pump reads is
 // appended to the log and handed to every attached subscriber. It belongs
-// to one container actor; the actor registers subscribers, the pump writes.
-// Log append and subscriber snapshot happen under one lock, so a follower
-// that starts from Offset() at subscription time sees every frame once.
+// to one container actor; the actor registers subscribers, the pump writes,
+// on its own goroutine: a flood of output costs that goroutine and the
+// disk, never the actor's mailbox. Log append and subscriber snapshot happen
+// under one lock, so a follower that reads the log snapshot taken at
+// subscription sees every frame once.
 type outputHub struct {
 	mu   sync.Mutex
 	log  *containerlog.Writer // nil when the log could not be opened
 	subs map[*subscription]struct{}
+	// flushArmed: a timer will write out what the log buffers, so tools
+	// reading the file directly lag by at most flushDelay.
+	flushArmed bool
 }
+
+// flushDelay bounds how long written output may wait in the log's buffer.
+const flushDelay = 100 * time.Millisecond
 
 func newOutputHub(log *containerlog.Writer) *outputHub {
 	return &outputHub{log: log, subs: map[*subscription]struct{}{}}
 }
 
-// subscribe registers a subscriber and returns it with the log offset up
-// to which the log file holds everything it will not receive live.
-func (h *outputHub) subscribe() (*subscription, int64) {
-	s := &subscription{ch: make(chan messages.Frame, 64), gone: make(chan struct{})}
+// subscribe registers a subscriber for the frames from now on.
+func (h *outputHub) subscribe() *subscription {
+	s := newSubscription()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs[s] = struct{}{}
-	var off int64
-	if h.log != nil {
-		off = h.log.Size()
-	}
-	return s, off
+	return s
 }
 
-// write is called by the pump only. It blocks on slow subscribers (the
-// process then blocks on its output, as with dockerd), never on gone ones.
-func (h *outputHub) write(stream int, data []byte) {
+// subscribeAfterLog registers a subscriber and returns it with a snapshot
+// of the log holding everything it will not receive live (nil without a
+// log).
+func (h *outputHub) subscribeAfterLog() (*subscription, *containerlog.Snapshot, error) {
+	s := newSubscription()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	snap, err := h.snapshotLocked()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.subs[s] = struct{}{}
+	return s, snap, nil
+}
+
+func newSubscription() *subscription {
+	return &subscription{ch: make(chan messages.Frame, 64), gone: make(chan struct{})}
+}
+
+// snapshot opens the log as it is now (nil without a log). Opening is all
+// it does under the lock; reading is the caller's, on its own goroutine.
+func (h *outputHub) snapshot() (*containerlog.Snapshot, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.snapshotLocked()
+}
+
+func (h *outputHub) snapshotLocked() (*containerlog.Snapshot, error) {
+	if h.log == nil {
+		return nil, nil
+	}
+	return h.log.Snapshot()
+}
+
+// write is called by the pump only, with a scratch buffer of its own for
+// encoding, which happens outside the lock. It blocks on slow subscribers
+// (the process then blocks on its output, as with dockerd), never on gone
+// ones.
+func (h *outputHub) write(stream int, data []byte, scratch *[]byte) {
 	f := messages.Frame{Stream: stream, Data: data, Time: time.Now()}
+	*scratch = containerlog.AppendEntries((*scratch)[:0], stream, data, f.Time)
 	h.mu.Lock()
 	if h.log != nil {
-		_ = h.log.Write(stream, data, f.Time) // a full disk must not stop the container
+		_ = h.log.WriteEncoded(*scratch, f.Time) // a full disk must not stop the container
+		if !h.flushArmed && h.log.Buffered() {
+			h.flushArmed = true
+			time.AfterFunc(flushDelay, h.flush)
+		}
 	}
 	subs := make([]*subscription, 0, len(h.subs))
 	for s := range h.subs {
@@ -58,6 +102,15 @@ func (h *outputHub) write(stream int, data []byte) {
 		case <-s.gone:
 			h.drop(s)
 		}
+	}
+}
+
+func (h *outputHub) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flushArmed = false
+	if h.log != nil {
+		_ = h.log.Flush()
 	}
 }
 
@@ -75,6 +128,9 @@ func (h *outputHub) endRun() {
 	for s := range h.subs {
 		close(s.ch)
 		delete(h.subs, s)
+	}
+	if h.log != nil {
+		_ = h.log.Flush()
 	}
 }
 
@@ -112,11 +168,12 @@ func pumpOutput(h *outputHub, stdout, stderr io.Reader) {
 	var wg sync.WaitGroup
 	copyStream := func(stream int, r io.Reader) {
 		defer wg.Done()
+		var scratch []byte
 		for {
 			buf := make([]byte, 32<<10)
 			n, err := r.Read(buf)
 			if n > 0 {
-				h.write(stream, buf[:n])
+				h.write(stream, buf[:n], &scratch)
 			}
 			if err != nil {
 				return

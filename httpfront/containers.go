@@ -273,9 +273,10 @@ func (s *Server) containerLogs(ctx *fasthttp.RequestCtx) {
 	streamNow(ctx)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		fw := &frameWriter{w: w, raw: reply.Tty, timestamps: msg.Timestamps}
-		err := containerlog.Read(reply.Path, reply.Offset, filter, func(e containerlog.Entry) error {
+		err := reply.Log.Read(filter, func(e containerlog.Entry) error {
 			return fw.write(containerlog.StreamNumber(e.Stream), []byte(e.Log), e.Time)
 		})
+		reply.Log.Close()
 		if err == nil {
 			err = w.Flush()
 		}

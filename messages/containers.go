@@ -6,6 +6,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/arcavm/arca/persistence/containerlog"
 )
 
 // ContainerRef is implemented by every message addressed to one container.
@@ -142,11 +144,12 @@ type ContainerLogs struct {
 
 type LogsReply struct {
 	Tty bool
-	// Path of the container's log file (json lines), read by the caller up
-	// to Offset. If Follow, Live continues from exactly there.
-	Path   string
-	Offset int64
-	Live   OutputSubscription // nil unless Follow and the container runs
+	// Log is the container's log files as they were when the request was
+	// served (nil: there is no log), for the caller to read on its own
+	// goroutine and then Close. If Follow, Live continues from exactly
+	// where it ends.
+	Log  *containerlog.Snapshot
+	Live OutputSubscription // nil unless Follow and the container runs
 }
 
 // ContainerImageUsage asks the containers supervisor which containers use

@@ -3,7 +3,7 @@
 //	db/                 badger: the metadata below (sync writes)
 //	blobs/sha256/<hex>  OCI content (package blobs)
 //	layers/<chainID>/   layers unpacked once, overlayfs format (package layers)
-//	containers/<id>/    writable layer (upper, work), container.log, machine state
+//	containers/<id>/    writable layer (upper, work), <id>-json.log (.1, .2… when rotated), machine state
 //	volumes/<name>/_data  a local volume's data
 //	volumes/<name>/disk.ext4  a block volume's image (mnt/ beside it: its
 //	                    mount point on the sandbox while a container runs)

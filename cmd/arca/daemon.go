@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/arcavm/arca/internal/gateway"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
+	"github.com/arcavm/arca/persistence/containerlog"
 	"github.com/arcavm/arca/persistence/layers"
 )
 
@@ -40,8 +42,22 @@ func runDaemon(args []string) error {
 		}
 		return err
 	})
+	logOpts := map[string]string{}
+	fs.Func("log-opt", "default option of the json-file log driver (key=value, e.g. max-size=10m, max-file=3); repeatable; a container's own --log-opt wins", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want key=value, got %q", v)
+		}
+		logOpts[k] = val
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	// Bad defaults would fail every create: refuse them now, as dockerd
+	// refuses a daemon.json with bad log-opts.
+	if _, err := containerlog.ParseOptions(logOpts); err != nil {
+		return fmt.Errorf("--log-opt: %w", err)
 	}
 	if len(resolvers) == 0 {
 		resolvers = gateway.HostResolvers("/etc/resolv.conf")
@@ -125,6 +141,7 @@ func runDaemon(args []string) error {
 		Log:      log,
 		Underlay: pool,
 		Gateway:  newGateway,
+		LogOpts:  logOpts,
 	})
 	if err != nil {
 		return err
