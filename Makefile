@@ -22,7 +22,7 @@ PKGS     ?= ./...
 BUILD_FLAGS := -trimpath -buildvcs=false
 LDFLAGS     := -s -w
 
-.PHONY: all build deps run test vet fmt lint compose clean
+.PHONY: all build deps run test vet fmt lint compose clean fuzz
 
 all: build
 
@@ -58,7 +58,22 @@ ifneq ($(UNAME),Darwin)
 # compose first: the compose e2e test drives the real plugin.
 test: deps build vet compose
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)
+	@$(MAKE) --no-print-directory fuzz
 endif
+
+# The request decoders' fuzz targets, each for a bounded time after the
+# tests (which already replay their seed corpora). go test fuzzes one target
+# per run, so they go one after another. Minimizing is capped: a new input
+# that widens coverage would otherwise take the whole budget to shrink.
+FUZZTIME     ?= 8s
+FUZZ_TARGETS := ./actors:FuzzCreateContainer ./httpfront:FuzzFilters \
+	./guest/agent:FuzzArchivePut ./persistence/imagearchive:FuzzLoad \
+	./guest/wire:FuzzReadFrame ./guest/wire:FuzzChunkReader
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s $${t%%:*}; \
+	done
 
 # Tracked and new files, not whatever caches sit in the tree (.cache/).
 GOFILES = $$(git ls-files -co --exclude-standard '*.go')
