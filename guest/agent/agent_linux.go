@@ -111,8 +111,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("open stage binary: %w", err)
 	}
-	defer unix.Close(fd)
-	a.stageExe = fd
+	// Above any descriptor a stage is handed: the child resolves
+	// /proc/self/fd/N after its own descriptors took their places.
+	hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("open stage binary: %w", err)
+	}
+	defer unix.Close(hi)
+	a.stageExe = hi
 	if err := a.prepare(); err != nil {
 		return err
 	}
