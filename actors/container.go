@@ -1064,7 +1064,18 @@ func processSpec(rec *persistence.ContainerRecord) wire.ProcessSpec {
 		Stdin:        cfg.OpenStdin,
 		Main:         true,
 		Capabilities: capabilities(rec.HostConfig),
+		Rlimits:      hostRlimits(rec.HostConfig),
 	}
+}
+
+// hostRlimits is --ulimit as the agent sets it; the values were checked
+// at create.
+func hostRlimits(hc *container.HostConfig) []wire.Rlimit {
+	if hc == nil {
+		return nil
+	}
+	rl, _ := rlimits(hc.Ulimits)
+	return rl
 }
 
 // capabilities folds --privileged, --cap-add and --cap-drop into the set

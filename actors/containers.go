@@ -219,6 +219,10 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 			return
 		}
 	}
+	if err := validateSettings(m.Config, m.HostConfig, false); err != nil {
+		ctx.Respond(err)
+		return
+	}
 	if m.Platform != "" && !strings.HasPrefix(m.Platform, "linux") {
 		ctx.Respond(messages.InvalidParameter("platform %q is not supported: containers run linux guests", m.Platform))
 		return

@@ -111,6 +111,7 @@ func (a *containerActor) startExec(ctx actor.Context, m *messages.StartExec) {
 		Tty:          tty,
 		Stdin:        cfg.AttachStdin && !m.Detach,
 		Capabilities: capabilities(rt.rec.HostConfig),
+		Rlimits:      hostRlimits(rt.rec.HostConfig),
 	}
 	if cfg.Privileged {
 		spec.Capabilities = []string{"ALL"}

@@ -1,0 +1,131 @@
+package actors
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/messages"
+)
+
+// Bounds dockerd checks limits against (daemon/daemon_unix.go).
+const (
+	minMemory      = 6 << 20 // linuxMinMemory
+	maxHostnameLen = 64      // HOST_NAME_MAX
+	maxCPUShares   = 262144  // the kernel's MAX_SHARES
+)
+
+// validateSettings checks what a user asked for in Config and HostConfig
+// before anything is stored, as dockerd's verifyContainerSettings does,
+// in its words: a bad value is a 400 at create, not a 500 at start.
+// update relaxes what an update may leave out (Memory with MemorySwap).
+// It normalises as dockerd does: a PidsLimit of 0 or less is no limit.
+func validateSettings(cfg *container.Config, hc *container.HostConfig, update bool) error {
+	if cfg != nil && len(cfg.Hostname) > maxHostnameLen {
+		return messages.InvalidParameter("hostname %q is too long (maximum %d bytes)", cfg.Hostname, maxHostnameLen)
+	}
+	if hc == nil {
+		return nil
+	}
+	if err := validateResources(&hc.Resources, update); err != nil {
+		return err
+	}
+	if hc.ShmSize < 0 {
+		return messages.InvalidParameter("SHM size can not be less than 0")
+	}
+	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
+		return messages.InvalidParameter("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
+	}
+	return nil
+}
+
+// validateResources is dockerd's verifyPlatformContainerResources for a
+// host that has every controller.
+func validateResources(r *container.Resources, update bool) error {
+	bad := messages.InvalidParameter
+	if r.Memory != 0 && r.Memory < minMemory {
+		return bad("Minimum memory limit allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
+		return bad("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if r.Memory == 0 && r.MemorySwap > 0 && !update {
+		return bad("You should always set the Memory limit when using Memoryswap limit, see usage")
+	}
+	if r.MemorySwap < -1 {
+		// dockerd passes this on and the runtime fails at start.
+		return bad("Invalid value %d for memory swap: it is -1 (unlimited) or at least the memory limit", r.MemorySwap)
+	}
+	if r.MemorySwappiness != nil && *r.MemorySwappiness != -1 {
+		if s := *r.MemorySwappiness; s < 0 || s > 100 {
+			return bad("Invalid value: %v, valid memory swappiness range is 0-100", s)
+		}
+	}
+	if r.MemoryReservation != 0 && r.MemoryReservation < minMemory {
+		return bad("Minimum memory reservation allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemoryReservation > 0 && r.Memory < r.MemoryReservation {
+		return bad("Minimum memory limit can not be less than memory reservation limit, see usage")
+	}
+	if r.PidsLimit != nil && *r.PidsLimit <= 0 {
+		// 0 and -1 are "unlimited"; historically any negative value was.
+		r.PidsLimit = nil
+	}
+	if r.NanoCPUs > 0 && r.CPUPeriod > 0 {
+		return bad("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	if r.NanoCPUs > 0 && r.CPUQuota > 0 {
+		return bad("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+	}
+	if nc := int64(runtime.NumCPU()); r.NanoCPUs != 0 && (r.NanoCPUs < 0 || r.NanoCPUs > nc*1e9) {
+		return bad("range of CPUs is from 0.01 to %[1]d.00, as there are only %[1]d CPUs available", nc)
+	}
+	if r.CPUShares < 0 || r.CPUShares > maxCPUShares {
+		// dockerd leaves this to the runtime on Linux; its Windows words.
+		return bad("range of CPUShares is from 2 to %d", maxCPUShares)
+	}
+	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
+		return bad("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+	}
+	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
+		return bad("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+	}
+	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
+		return bad("Range of blkio weight is from 10 to 1000")
+	}
+	if r.IOMaximumBandwidth != 0 || r.IOMaximumIOps != 0 {
+		return bad("Invalid QoS settings: %s does not support Maximum IO Bandwidth or Maximum IO IOps", runtime.GOOS)
+	}
+	_, err := rlimits(r.Ulimits)
+	return err
+}
+
+// rlimits turns --ulimit into what the agent sets, checking each as the
+// CLI's parser does (go-units ParseUlimit), in its words: a known name,
+// soft no more than hard. -1 is unlimited (RLIM_INFINITY).
+func rlimits(ulimits []*container.Ulimit) ([]wire.Rlimit, error) {
+	var out []wire.Rlimit
+	seen := map[string]int{}
+	for _, u := range ulimits {
+		if u == nil {
+			continue
+		}
+		if u.Soft < -1 || u.Hard < -1 {
+			return nil, messages.InvalidParameter("invalid ulimit %s: a limit is -1 (unlimited) or not negative, got %d:%d", u.Name, u.Soft, u.Hard)
+		}
+		if _, err := units.ParseUlimit(fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard)); err != nil {
+			return nil, messages.InvalidParameter("%v", err)
+		}
+		rl := wire.Rlimit{Name: u.Name, Soft: uint64(u.Soft), Hard: uint64(u.Hard)}
+		if i, ok := seen[u.Name]; ok {
+			out[i] = rl // the last one wins, as the runtime applies them in order
+			continue
+		}
+		seen[u.Name] = len(out)
+		out = append(out, rl)
+	}
+	return out, nil
+}
