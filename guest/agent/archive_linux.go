@@ -72,6 +72,13 @@ func archiveErr(p string, err error) error {
 		return wire.Errorf(wire.KindInvalid, "not a directory: %s", p)
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		return wire.Errorf(wire.KindPermission, "permission denied: %s", p)
+	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+		// RESOLVE_NO_MAGICLINKS refuses /proc/<pid>/root and the like.
+		return wire.Errorf(wire.KindInvalid, "invalid path %s: it goes through a magic link or too many symbolic links", p)
+	case errors.Is(err, unix.ENAMETOOLONG):
+		return wire.Errorf(wire.KindInvalid, "invalid path %s: file name too long", p)
+	case errors.Is(err, unix.EINVAL):
+		return wire.Errorf(wire.KindInvalid, "invalid path %q", p)
 	}
 	return err
 }
@@ -435,6 +442,36 @@ func (x *extractor) inside(name string) (string, error) {
 	return path.Join(x.dst, rel), nil
 }
 
+// linkSource resolves a hard link's target as dockerd does, under the
+// destination (an absolute Linkname too), and requires an existing
+// non-directory there: it returns the held parent and the name in it.
+func (x *extractor) linkSource(hdr *tar.Header) (int, string, error) {
+	bad := func(why string) (int, string, error) {
+		return -1, "", wire.Errorf(wire.KindInvalid, "invalid hardlink %q -> %q: %s", hdr.Name, hdr.Linkname, why)
+	}
+	if hdr.Linkname == "" {
+		return bad("no target")
+	}
+	src, err := x.inside(hdr.Linkname)
+	if err != nil {
+		return bad("the target is outside the destination")
+	}
+	sfd, err := x.root.open(path.Dir(src), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return bad(fmt.Sprintf("the target %s is not in the container (%v)", src, err))
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(sfd, path.Base(src), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Close(sfd)
+		return bad(fmt.Sprintf("the target %s is not in the container (%v)", src, err))
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		unix.Close(sfd)
+		return bad(fmt.Sprintf("the target %s is a directory", src))
+	}
+	return sfd, path.Base(src), nil
+}
+
 func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader, tar.TypeXHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
@@ -448,6 +485,15 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		return nil // "./": the destination itself stays as it is
 	}
 	parent, base := path.Dir(full), path.Base(full)
+	// A hard link's target is checked before anything is made or removed:
+	// a bad one fails the entry with nothing written.
+	linkDir, linkBase := -1, ""
+	if hdr.Typeflag == tar.TypeLink {
+		if linkDir, linkBase, err = x.linkSource(hdr); err != nil {
+			return err
+		}
+		defer unix.Close(linkDir)
+	}
 	pfd, err := x.root.mkdirAll(parent)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", hdr.Name, err)
@@ -496,17 +542,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 			return fmt.Errorf("extract %s: %w", hdr.Name, err)
 		}
 	case tar.TypeLink:
-		src, err := x.inside(hdr.Linkname)
-		if err != nil {
-			return err
-		}
-		sfd, err := x.root.open(path.Dir(src), unix.O_PATH|unix.O_DIRECTORY, 0)
-		if err != nil {
-			return fmt.Errorf("extract %s: link to %s: %w", hdr.Name, hdr.Linkname, err)
-		}
-		err = unix.Linkat(sfd, path.Base(src), pfd, base, 0)
-		unix.Close(sfd)
-		if err != nil {
+		if err := unix.Linkat(linkDir, linkBase, pfd, base, 0); err != nil {
 			return fmt.Errorf("extract %s: link to %s: %w", hdr.Name, hdr.Linkname, err)
 		}
 		return nil // the target already carries owner, mode and times
