@@ -390,6 +390,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		ResolvConf: resolvConf(),
 		Mounts:     a.env.wireMounts(rec.Mounts),
 	}
+	hostLimits(&setup, rec.HostConfig)
 	if len(setup.Mounts) > 0 && !hostPathMounts(a.env.Driver) {
 		ctx.Send(ctx.Self(), &machineUp{run: rt.run, err: messages.NotImplemented("volumes, binds and tmpfs mounts are not supported by the %s driver yet", a.env.Driver.Name())})
 		a.publish(ctx)
@@ -1065,6 +1066,20 @@ func processSpec(rec *persistence.ContainerRecord) wire.ProcessSpec {
 		Main:         true,
 		Capabilities: capabilities(rec.HostConfig),
 		Rlimits:      hostRlimits(rec.HostConfig),
+	}
+}
+
+// hostLimits puts what the agent enforces at setup into its request:
+// --read-only, --shm-size and --pids-limit (≤ 0 is none, as dockerd reads
+// it).
+func hostLimits(setup *wire.SetupRequest, hc *container.HostConfig) {
+	if hc == nil {
+		return
+	}
+	setup.ReadonlyRootfs = hc.ReadonlyRootfs
+	setup.ShmSize = hc.ShmSize
+	if hc.PidsLimit != nil && *hc.PidsLimit > 0 {
+		setup.PidsLimit = *hc.PidsLimit
 	}
 }
 

@@ -108,3 +108,24 @@ func TestProcessSpecRlimits(t *testing.T) {
 func recordWith(hc *container.HostConfig) *persistence.ContainerRecord {
 	return &persistence.ContainerRecord{ID: "c", Path: "sh", Config: &container.Config{}, HostConfig: hc}
 }
+
+func TestHostLimits(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	cases := []struct {
+		hc   *container.HostConfig
+		want wire.SetupRequest
+	}{
+		{nil, wire.SetupRequest{}},
+		{&container.HostConfig{}, wire.SetupRequest{}},
+		{&container.HostConfig{ReadonlyRootfs: true, ShmSize: 1 << 20, Resources: container.Resources{PidsLimit: i64(5)}},
+			wire.SetupRequest{ReadonlyRootfs: true, ShmSize: 1 << 20, PidsLimit: 5}},
+		{&container.HostConfig{Resources: container.Resources{PidsLimit: i64(-1)}}, wire.SetupRequest{}},
+	}
+	for i, c := range cases {
+		var got wire.SetupRequest
+		hostLimits(&got, c.hc)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%d: %+v, want %+v", i, got, c.want)
+		}
+	}
+}

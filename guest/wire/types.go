@@ -33,6 +33,16 @@ type SetupRequest struct {
 	// Mounts go on the root after it is mounted, before the container's
 	// /etc files are provided.
 	Mounts []Mount `json:"mounts,omitempty"`
+	// ReadonlyRootfs makes the container's root read-only once its mounts
+	// and /etc files are in place (--read-only), as runc does; volumes,
+	// binds, tmpfs mounts and /dev, /dev/shm, /proc keep their own modes.
+	ReadonlyRootfs bool `json:"readonlyRootfs,omitempty"`
+	// ShmSize is the size of /dev/shm in bytes (--shm-size); 0 is
+	// Docker's 64 MiB.
+	ShmSize int64 `json:"shmSize,omitempty"`
+	// PidsLimit is pids.max of the container's cgroup (--pids-limit);
+	// 0 is no limit.
+	PidsLimit int64 `json:"pidsLimit,omitempty"`
 }
 
 // ProcessSpec is a process to start in the container: its main process or
