@@ -416,6 +416,9 @@ func (x *extractor) run(tr *tar.Reader) error {
 			return wire.Errorf(wire.KindInvalid, "read archive: %v", err)
 		}
 		if err := x.entry(hdr, tr); err != nil {
+			if errors.Is(err, unix.EROFS) {
+				return x.readOnly()
+			}
 			return err
 		}
 	}
@@ -430,6 +433,22 @@ func (x *extractor) run(tr *tar.Reader) error {
 		unix.Close(pfd)
 	}
 	return nil
+}
+
+// readOnly words a write refused by a read-only mount as dockerd does
+// (it checks before extracting): the destination's filesystem is the
+// root's (--read-only) or a volume's or bind's.
+func (x *extractor) readOnly() error {
+	var root, dst unix.Stat_t
+	fd, err := x.root.open(x.dst, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err == nil {
+		err = unix.Fstat(fd, &dst)
+		unix.Close(fd)
+	}
+	if err == nil && unix.Fstat(x.root.fd, &root) == nil && root.Dev != dst.Dev {
+		return wire.Errorf(wire.KindInvalid, "mounted volume is marked read-only")
+	}
+	return wire.Errorf(wire.KindInvalid, "container rootfs is marked read-only")
 }
 
 // inside joins an archive name to the destination, refusing names that

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/arcavm/arca/guest/wire"
+	"golang.org/x/sys/unix"
 )
 
 // TestExtractHardlinks: a hard link's target must be a file already under
@@ -69,5 +70,46 @@ func TestExtractHardlinks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExtractReadOnly: a write a read-only mount refuses is a client
+// error in dockerd's words, for the root and for a volume.
+func TestExtractReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "dst", "vol")
+	os.MkdirAll(vol, 0o755)
+	if err := unix.Mount("tmpfs", vol, "tmpfs", unix.MS_RDONLY, ""); err != nil {
+		t.Skipf("mount: %v", err)
+	}
+	defer unix.Unmount(vol, unix.MNT_DETACH)
+	ro := t.TempDir()
+	os.MkdirAll(filepath.Join(ro, "dst"), 0o755)
+	if err := unix.Mount(ro, ro, "", unix.MS_BIND, ""); err != nil {
+		t.Skipf("mount: %v", err)
+	}
+	defer unix.Unmount(ro, unix.MNT_DETACH)
+	if err := unix.Mount("", ro, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Skipf("mount: %v", err)
+	}
+	for _, c := range []struct{ root, dst, want string }{
+		{dir, "/dst/vol", "mounted volume is marked read-only"},
+		{ro, "/dst", "container rootfs is marked read-only"},
+	} {
+		root, err := openRootDir(c.root, "/proc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+		tw.Write([]byte("y"))
+		tw.Close()
+		x := &extractor{root: root, dst: c.dst, uid: -1}
+		err = x.run(tar.NewReader(&buf))
+		root.close()
+		if err == nil || err.Error() != c.want || wire.KindOf(err) != wire.KindInvalid {
+			t.Errorf("%s: %v (kind %q), want invalid %q", c.dst, err, wire.KindOf(err), c.want)
+		}
 	}
 }
