@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/arcavm/arca/messages"
 )
 
 // TestRequestsRefusedBeforeActors drives the router with requests that
@@ -109,5 +111,15 @@ func TestCheckPlatformAccepts(t *testing.T) {
 		if err := checkPlatform(p); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// TestErrorBodyNotHTMLEscaped: messages go out as dockerd writes them,
+// without \u003c for "<" (its WriteJSON turns HTML escaping off).
+func TestErrorBodyNotHTMLEscaped(t *testing.T) {
+	var ctx fasthttp.RequestCtx
+	writeError(&ctx, messages.InvalidParameter("soft limit: 200 > 100 & <x>"))
+	if got := string(ctx.Response.Body()); got != `{"message":"soft limit: 200 > 100 & <x>"}`+"\n" {
+		t.Errorf("body %q", got)
 	}
 }
