@@ -1,0 +1,130 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/arcavm/arca/internal/testenv"
+)
+
+// TestCreateRefusesBadLimits: limits dockerd refuses are a 400 at create
+// in its words, through the CLI and the
+// raw API for what the CLI checks itself.
+func TestCreateRefusesBadLimits(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	nc := runtime.NumCPU()
+	cli := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--memory", "5m"}, "Minimum memory limit allowed is 6MB"},
+		{[]string{"--memory", "64m", "--memory-swap", "32m"}, "Minimum memoryswap limit should be larger than memory limit, see usage"},
+		{[]string{"--memory-reservation", "1m"}, "Minimum memory reservation allowed is 6MB"},
+		{[]string{"--cpus", fmt.Sprint(nc + 1)}, fmt.Sprintf("range of CPUs is from 0.01 to %[1]d.00, as there are only %[1]d CPUs available", nc)},
+		{[]string{"--cpus", "1", "--cpu-period", "100000"}, "Conflicting options: Nano CPUs and CPU Period cannot both be set"},
+		{[]string{"--cpu-shares", "-5"}, "range of CPUShares is from 2 to 262144"},
+		{[]string{"--blkio-weight", "5"}, "Range of blkio weight is from 10 to 1000"},
+		{[]string{"--oom-score-adj", "2000"}, "Invalid value 2000, range for oom score adj is [-1000, 1000]"},
+		{[]string{"--platform", "bogus/arch"}, `"bogus/arch": unknown operating system or architecture: invalid argument`},
+	}
+	for _, c := range cli {
+		r := d.Docker(t, append(append([]string{"create"}, c.args...), img, "true")...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "Error response from daemon: "+c.want) {
+			t.Errorf("create %v: code %d, stderr %q; want a failure with %q", c.args, r.Code, r.Stderr, c.want)
+		}
+	}
+	if r := d.Docker(t, "pull", "--platform", "bogus/arch", img).MustFail(t); !strings.Contains(r.Stderr, `"bogus/arch": unknown operating system or architecture: invalid argument`) {
+		t.Errorf("pull --platform bogus/arch: %s", r.Stderr)
+	}
+	api := []struct {
+		hostConfig string
+		name       string
+		want       string
+	}{
+		{`{"ShmSize":-1}`, "", "SHM size can not be less than 0"},
+		{`{"Memory":-1}`, "", "Minimum memory limit allowed is 6MB"},
+		{`{"NanoCpus":-1}`, "", "range of CPUs is from 0.01"},
+		{`{"Ulimits":[{"Name":"bogus","Soft":1,"Hard":1}]}`, "", "invalid ulimit type: bogus"},
+		{`{"Ulimits":[{"Name":"nofile","Soft":200,"Hard":100}]}`, "", "ulimit soft limit must be less than or equal to hard limit: 200 > 100"},
+		{`{}`, strings.Repeat("n", 300), "Invalid container name: 300 bytes long, at most 255 are allowed"},
+	}
+	for _, c := range api {
+		path := "/containers/create"
+		if c.name != "" {
+			path += "?name=" + c.name
+		}
+		code, _, body := call(t, d, "POST", path, `{"Image":"`+img+`","Cmd":["true"],"HostConfig":`+c.hostConfig+`}`)
+		if code != 400 || !strings.Contains(body, c.want) {
+			t.Errorf("create with %s: %d %s; want 400 with %q", c.hostConfig, code, body, c.want)
+		}
+	}
+	// Values dockerd accepts still create.
+	name := testenv.Name(t)
+	d.Docker(t, "create", "--name", name, "--memory", "64m", "--cpus", "0.5", "--pids-limit", "-1", "--ulimit", "nofile=100:200", img, "true").Must(t)
+	d.Docker(t, "rm", name).Must(t)
+}
+
+// TestBadInputIsNot500: hostile values in archive paths and unserved
+// routes answer 4xx or 501, never 500; a tar hard link to a path outside
+// the destination writes nothing.
+func TestBadInputIsNot500(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	name := testenv.Name(t)
+	d.Docker(t, "run", "-d", "--name", name, img, "sleep", "300").Must(t)
+	defer d.Docker(t, "rm", "-f", name)
+	q := url.QueryEscape
+	cases := []struct {
+		method, path string
+		status       int
+		want         string
+	}{
+		{"GET", "/containers/" + name + "/archive?path=" + q("/etc/\x00passwd"), 400, "NUL byte"},
+		{"PUT", "/containers/" + name + "/archive?path=" + q("/tmp/"+strings.Repeat("n", 300)), 400, "file name too long"},
+		{"GET", "/containers/" + name + "/archive?path=" + q(strings.Repeat("/abc", 1100)), 400, "file name too long"},
+		{"GET", "/containers/" + name + "/archive?path=" + q("/proc/1/root/etc/passwd"), 400, "/proc/<pid>/root"},
+		{"GET", "/containers/" + name + "/archive?path=" + q("/nope/"+strings.Repeat("n", 200)), 404, "Could not find the file"},
+		{"POST", "/v1.51/build", 501, "is not implemented by Arca"},
+		{"POST", "/containers/" + name + "/update", 501, "container update (POST /containers/{id}/update) is not implemented by Arca"},
+		{"GET", "/swarm", 501, "is not implemented by Arca"},
+		{"GET", "/no/such/route", 404, "page not found"},
+	}
+	for _, c := range cases {
+		code, _, body := call(t, d, c.method, c.path, "")
+		if code != c.status || !strings.Contains(body, c.want) {
+			t.Errorf("%s %.80s: %d %s; want %d with %q", c.method, c.path, code, body, c.status, c.want)
+		}
+	}
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "sub/evil", Linkname: "/etc/shadow", Typeflag: tar.TypeLink})
+	tw.Close()
+	code, _, body := call(t, d, "PUT", "/containers/"+name+"/archive?path=/tmp", buf.String())
+	if code != 400 || !strings.Contains(body, "invalid hardlink") {
+		t.Errorf("hard link out of the destination: %d %s", code, body)
+	}
+	if r := d.Docker(t, "exec", name, "ls", "/tmp/sub"); r.Code == 0 {
+		t.Errorf("the refused tar made /tmp/sub: %q", r.Stdout)
+	}
+}
+
+// TestRunCapDropAll: --cap-drop ALL leaves the process no capability.
+func TestRunCapDropAll(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	out := d.Docker(t, "run", "--rm", "--cap-drop", "ALL", img, "grep", "-E", "^Cap(Eff|Prm|Bnd)", "/proc/self/status").Must(t).Stdout
+	want := "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n"
+	if out != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+	if r := d.Docker(t, "run", "--rm", "--cap-drop", "ALL", img, "chown", "nobody", "/tmp"); r.Code == 0 {
+		t.Error("chown without CAP_CHOWN succeeded")
+	}
+}
