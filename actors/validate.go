@@ -2,7 +2,11 @@ package actors
 
 import (
 	"fmt"
+	"path"
 	"runtime"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
@@ -24,20 +28,98 @@ const (
 // update relaxes what an update may leave out (Memory with MemorySwap).
 // It normalises as dockerd does: a PidsLimit of 0 or less is no limit.
 func validateSettings(cfg *container.Config, hc *container.HostConfig, update bool) error {
+	if err := validateConfig(cfg); err != nil {
+		return err
+	}
 	if cfg != nil && len(cfg.Hostname) > maxHostnameLen {
 		return messages.InvalidParameter("hostname %q is too long (maximum %d bytes)", cfg.Hostname, maxHostnameLen)
 	}
 	if hc == nil {
 		return nil
 	}
+	if err := validateCapabilities(hc.CapAdd, "CapAdd"); err != nil {
+		return err
+	}
+	if err := validateCapabilities(hc.CapDrop, "CapDrop"); err != nil {
+		return err
+	}
 	if err := validateResources(&hc.Resources, update); err != nil {
 		return err
+	}
+	if !hc.IpcMode.Valid() {
+		return messages.InvalidParameter("invalid IPC mode: %v", hc.IpcMode)
+	}
+	if !hc.PidMode.Valid() {
+		return messages.InvalidParameter("invalid PID mode: %v", hc.PidMode)
+	}
+	if !hc.UTSMode.Valid() {
+		return messages.InvalidParameter("invalid UTS mode: %v", hc.UTSMode)
+	}
+	if !hc.CgroupnsMode.Valid() {
+		return messages.InvalidParameter("invalid cgroup namespace mode: %v", hc.CgroupnsMode)
 	}
 	if hc.ShmSize < 0 {
 		return messages.InvalidParameter("SHM size can not be less than 0")
 	}
 	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
 		return messages.InvalidParameter("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
+	}
+	return nil
+}
+
+// validateConfig is dockerd's validateContainerConfig: an absolute
+// WorkingDir, a known StopSignal, no variable without a name, health
+// check durations of at least 1ms.
+func validateConfig(cfg *container.Config) error {
+	if cfg == nil {
+		return nil
+	}
+	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
+		return messages.InvalidParameter("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	if cfg.StopSignal != "" {
+		if _, err := parseSignal(cfg.StopSignal); err != nil {
+			return err
+		}
+	}
+	for _, e := range cfg.Env {
+		if k, _, _ := strings.Cut(e, "="); k == "" {
+			return messages.InvalidParameter("invalid environment variable: %s", e)
+		}
+	}
+	h := cfg.Healthcheck
+	if h == nil {
+		return nil
+	}
+	short := func(d time.Duration) bool { return d != 0 && d < container.MinimumDuration }
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"Interval", h.Interval}, {"Timeout", h.Timeout}, {"StartPeriod", h.StartPeriod}, {"StartInterval", h.StartInterval}} {
+		if short(f.d) {
+			return messages.InvalidParameter("%s in Healthcheck cannot be less than %s", f.name, container.MinimumDuration)
+		}
+	}
+	if h.Retries < 0 {
+		return messages.InvalidParameter("Retries in Healthcheck cannot be negative")
+	}
+	return nil
+}
+
+// validateCapabilities refuses names the kernel does not define, as
+// dockerd's NormalizeLegacyCapabilities, in its words.
+func validateCapabilities(caps []string, field string) error {
+	for _, c := range caps {
+		c = strings.ToUpper(c)
+		if c == "ALL" {
+			continue
+		}
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		if !slices.Contains(wire.KnownCapabilities, strings.TrimPrefix(c, "CAP_")) {
+			return messages.InvalidParameter("invalid %s: unknown capability: %q", field, c)
+		}
 	}
 	return nil
 }
