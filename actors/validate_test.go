@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
@@ -67,7 +68,10 @@ func TestValidateSettings(t *testing.T) {
 		{name: "health retries", cfg: container.Config{Healthcheck: &container.HealthConfig{Retries: -1}}, want: "Retries in Healthcheck cannot be negative"},
 		{name: "cap add unknown", hc: func(h *container.HostConfig) { h.CapAdd = []string{"BOGUS"} }, want: `invalid CapAdd: unknown capability: "CAP_BOGUS"`},
 		{name: "cap drop unknown", hc: func(h *container.HostConfig) { h.CapDrop = []string{"cap_nope"} }, want: `invalid CapDrop: unknown capability: "CAP_NOPE"`},
-		{name: "caps ok", hc: func(h *container.HostConfig) { h.CapAdd = []string{"net_admin", "CAP_SYS_PTRACE"}; h.CapDrop = []string{"all"} }},
+		{name: "caps ok", hc: func(h *container.HostConfig) {
+			h.CapAdd = []string{"net_admin", "CAP_SYS_PTRACE"}
+			h.CapDrop = []string{"all"}
+		}},
 		{name: "ipc mode", hc: func(h *container.HostConfig) { h.IpcMode = "bogus" }, want: "invalid IPC mode: bogus"},
 		{name: "pid mode", hc: func(h *container.HostConfig) { h.PidMode = "bogus" }, want: "invalid PID mode: bogus"},
 		{name: "uts mode", hc: func(h *container.HostConfig) { h.UTSMode = "bogus" }, want: "invalid UTS mode: bogus"},
@@ -140,5 +144,14 @@ func TestHostLimits(t *testing.T) {
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%d: %+v, want %+v", i, got, c.want)
 		}
+	}
+}
+
+func TestVolumeNameLength(t *testing.T) {
+	if err := volumeNameLength(strings.Repeat("v", 255)); err != nil {
+		t.Error(err)
+	}
+	if err := volumeNameLength(strings.Repeat("v", 256)); messages.KindOf(err) != messages.KindInvalidParameter {
+		t.Errorf("256 bytes: %v", err)
 	}
 }

@@ -102,6 +102,10 @@ func TestBadInputIsNot500(t *testing.T) {
 		}
 	}
 
+	if code, _, body := call(t, d, "POST", "/volumes/create", `{"Name":"`+strings.Repeat("v", 300)+`"}`); code != 400 || !strings.Contains(body, "volume name is too long") {
+		t.Errorf("volume with a 300-byte name: %d %s", code, body)
+	}
+
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	tw.WriteHeader(&tar.Header{Name: "sub/evil", Linkname: "/etc/shadow", Typeflag: tar.TypeLink})
