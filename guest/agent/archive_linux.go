@@ -416,10 +416,7 @@ func (x *extractor) run(tr *tar.Reader) error {
 			return wire.Errorf(wire.KindInvalid, "read archive: %v", err)
 		}
 		if err := x.entry(hdr, tr); err != nil {
-			if errors.Is(err, unix.EROFS) {
-				return x.readOnly()
-			}
-			return err
+			return x.entryErr(err)
 		}
 	}
 	// Directory times last: adding entries changed them.
@@ -433,6 +430,29 @@ func (x *extractor) run(tr *tar.Reader) error {
 		unix.Close(pfd)
 	}
 	return nil
+}
+
+// entryErr classes what writing an entry met: what the archive asked for
+// that this destination cannot hold is the client's error (400), a
+// permission refused a 403; the rest (I/O, a full disk) stays internal.
+func (x *extractor) entryErr(err error) error {
+	var errno unix.Errno
+	switch {
+	case wire.KindOf(err) != wire.KindInternal:
+		return err
+	case errors.Is(err, unix.EROFS):
+		return x.readOnly()
+	case !errors.As(err, &errno):
+		return err
+	}
+	switch errno {
+	case unix.ENAMETOOLONG, unix.ELOOP, unix.EXDEV, unix.ENOTDIR, unix.EISDIR, unix.EINVAL,
+		unix.ENOENT, unix.EEXIST, unix.EMLINK, unix.ENOTEMPTY, unix.EBUSY:
+		return wire.Errorf(wire.KindInvalid, "%v", err)
+	case unix.EPERM, unix.EACCES:
+		return wire.Errorf(wire.KindPermission, "%v", err)
+	}
+	return err
 }
 
 // readOnly words a write refused by a read-only mount as dockerd does
@@ -474,6 +494,10 @@ func (x *extractor) linkSource(hdr *tar.Header) (int, string, error) {
 	src, err := x.inside(hdr.Linkname)
 	if err != nil {
 		return bad("the target is outside the destination")
+	}
+	if full, _ := x.inside(hdr.Name); src == full || strings.HasPrefix(src, full+"/") {
+		// Replacing the entry's path would remove the target first.
+		return bad("the link would replace its own target")
 	}
 	sfd, err := x.root.open(path.Dir(src), unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {

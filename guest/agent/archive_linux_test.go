@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/arcavm/arca/guest/wire"
@@ -28,6 +29,8 @@ func TestExtractHardlinks(t *testing.T) {
 		{"climbing link", []ent{{"evil", "../outside"}}, true, []string{"outside"}, []string{"dst/evil"}},
 		{"link to a directory", []ent{{"d", "sub"}}, true, nil, []string{"dst/d"}},
 		{"link over an existing file", []ent{{"keep", "/missing"}}, true, []string{"dst/keep"}, nil},
+		{"link to itself", []ent{{"keep", "keep"}}, true, []string{"dst/keep"}, nil},
+		{"link over its target's directory", []ent{{"sub/f", ""}, {"sub", "sub/f"}}, true, []string{"dst/sub/f"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -110,6 +113,29 @@ func TestExtractReadOnly(t *testing.T) {
 		root.close()
 		if err == nil || err.Error() != c.want || wire.KindOf(err) != wire.KindInvalid {
 			t.Errorf("%s: %v (kind %q), want invalid %q", c.dst, err, wire.KindOf(err), c.want)
+		}
+	}
+}
+
+// TestExtractErrnoKinds: what a destination cannot hold is the client's
+// error, not the agent's.
+func TestExtractErrnoKinds(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "dst"), 0o755)
+	root, err := openRootDir(dir, "/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.close()
+	for _, name := range []string{strings.Repeat("n", 300), strings.Repeat("d/", 2100) + "f"} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+		tw.Write([]byte("y"))
+		tw.Close()
+		x := &extractor{root: root, dst: "/dst", uid: -1}
+		if err := x.run(tar.NewReader(&buf)); wire.KindOf(err) != wire.KindInvalid {
+			t.Errorf("%.20s...: %v (kind %q), want invalid", name, err, wire.KindOf(err))
 		}
 	}
 }
