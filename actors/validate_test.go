@@ -155,3 +155,16 @@ func TestVolumeNameLength(t *testing.T) {
 		t.Errorf("256 bytes: %v", err)
 	}
 }
+
+func TestImagePruneUntil(t *testing.T) {
+	for _, v := range []string{"24h", "2026-01-02T15:04:05Z", "1700000000"} {
+		if _, ok := imagePruneUntil(v); !ok {
+			t.Errorf("%s: refused", v)
+		}
+	}
+	for _, v := range []string{"bogus", "", "24 h"} {
+		if _, ok := imagePruneUntil(v); ok {
+			t.Errorf("%q: accepted", v)
+		}
+	}
+}
