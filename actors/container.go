@@ -661,6 +661,11 @@ func startError(err error) error {
 	case 126:
 		return messages.Forbidden("%s: unknown", msg)
 	}
+	if wire.KindOf(err) == wire.KindInvalid {
+		// The container's own settings (an unknown user, say): the
+		// client's to fix, not the daemon's.
+		return messages.InvalidParameter("%s", msg)
+	}
 	return messages.Internal("%s", msg)
 }
 

@@ -5,6 +5,7 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,9 @@ const (
 // It normalises as dockerd does: a PidsLimit of 0 or less is no limit.
 func validateSettings(cfg *container.Config, hc *container.HostConfig, update bool) error {
 	if err := validateConfig(cfg); err != nil {
+		return err
+	}
+	if err := validateStrings(cfg, hc); err != nil {
 		return err
 	}
 	if cfg != nil && len(cfg.Hostname) > maxHostnameLen {
@@ -102,6 +106,103 @@ func validateConfig(cfg *container.Config) error {
 	}
 	if h.Retries < 0 {
 		return messages.InvalidParameter("Retries in Healthcheck cannot be negative")
+	}
+	return nil
+}
+
+// Linux's PATH_MAX (with its NUL) and NAME_MAX.
+const (
+	pathMax = 4096
+	nameMax = 255
+)
+
+// validateStrings refuses, at create, what no syscall takes and would
+// fail the start with a 500: a NUL byte in what becomes an argument, a
+// variable, a user, a name or a path; a path over PATH_MAX or with a name
+// over NAME_MAX; a tmpfs size or mode that does not parse.
+func validateStrings(cfg *container.Config, hc *container.HostConfig) error {
+	nul := func(what, v string) error {
+		if strings.IndexByte(v, 0) >= 0 {
+			return messages.InvalidParameter("invalid %s %q: it contains a NUL byte", what, v)
+		}
+		return nil
+	}
+	pathOK := func(what, p string) error {
+		if err := nul(what, p); err != nil {
+			return err
+		}
+		if len(p) >= pathMax {
+			return messages.InvalidParameter("invalid %s: file name too long (%d bytes, at most %d)", what, len(p), pathMax-1)
+		}
+		for _, n := range strings.Split(p, "/") {
+			if len(n) > nameMax {
+				return messages.InvalidParameter("invalid %s: file name too long (a name of %d bytes, at most %d)", what, len(n), nameMax)
+			}
+		}
+		return nil
+	}
+	var errs []error
+	if cfg != nil {
+		for _, a := range cfg.Entrypoint {
+			errs = append(errs, nul("entrypoint", a))
+		}
+		for _, a := range cfg.Cmd {
+			errs = append(errs, nul("command", a))
+		}
+		for _, e := range cfg.Env {
+			errs = append(errs, nul("environment variable", e))
+		}
+		errs = append(errs, nul("user", cfg.User), nul("hostname", cfg.Hostname), nul("domainname", cfg.Domainname),
+			pathOK("working directory", cfg.WorkingDir))
+		if len(cfg.Domainname) > maxHostnameLen {
+			errs = append(errs, messages.InvalidParameter("domainname %q is too long (maximum %d bytes)", cfg.Domainname, maxHostnameLen))
+		}
+		for v := range cfg.Volumes {
+			errs = append(errs, pathOK("volume path", v))
+		}
+	}
+	if hc != nil {
+		for _, b := range hc.Binds {
+			errs = append(errs, pathOK("bind", b))
+		}
+		for _, m := range hc.Mounts {
+			errs = append(errs, pathOK("mount source", m.Source), pathOK("mount target", m.Target))
+			if m.TmpfsOptions != nil && m.TmpfsOptions.SizeBytes < 0 {
+				errs = append(errs, messages.InvalidParameter("invalid tmpfs size %d for %s: it cannot be negative", m.TmpfsOptions.SizeBytes, m.Target))
+			}
+		}
+		for dst, opts := range hc.Tmpfs {
+			errs = append(errs, pathOK("tmpfs path", dst), nul("tmpfs options", opts), tmpfsOptions(dst, opts))
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tmpfsOptions checks --tmpfs's size and mode, which the kernel would
+// refuse at start.
+func tmpfsOptions(dst, opts string) error {
+	for _, o := range strings.Split(opts, ",") {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "size":
+			if strings.HasSuffix(v, "%") {
+				if _, err := strconv.ParseUint(strings.TrimSuffix(v, "%"), 10, 32); err == nil {
+					continue // a share of memory, as the kernel takes it
+				}
+			}
+			if n, err := units.RAMInBytes(v); err != nil || n < 0 {
+				return messages.InvalidParameter("invalid tmpfs option %q for %s: want a size like 64m", o, dst)
+			}
+		case "mode":
+			if _, err := strconv.ParseUint(v, 8, 32); err != nil {
+				return messages.InvalidParameter("invalid tmpfs option %q for %s: want an octal mode like 1777", o, dst)
+			}
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 	"runtime"
 	"strings"
@@ -76,7 +77,18 @@ func TestValidateSettings(t *testing.T) {
 		{name: "pid mode", hc: func(h *container.HostConfig) { h.PidMode = "bogus" }, want: "invalid PID mode: bogus"},
 		{name: "uts mode", hc: func(h *container.HostConfig) { h.UTSMode = "bogus" }, want: "invalid UTS mode: bogus"},
 		{name: "cgroupns mode", hc: func(h *container.HostConfig) { h.CgroupnsMode = "bogus" }, want: "invalid cgroup namespace mode: bogus"},
-		{name: "hostname", cfg: container.Config{Hostname: string(make([]byte, 65))}, want: fmt.Sprintf("hostname %q is too long (maximum 64 bytes)", string(make([]byte, 65)))},
+		{name: "nul in cmd", cfg: container.Config{Cmd: []string{"true\x00x"}}, want: `invalid command "true\x00x": it contains a NUL byte`},
+		{name: "nul in env", cfg: container.Config{Env: []string{"A=\x00"}}, want: `invalid environment variable "A=\x00": it contains a NUL byte`},
+		{name: "nul in user", cfg: container.Config{User: "a\x00"}, want: `invalid user "a\x00": it contains a NUL byte`},
+		{name: "long workdir", cfg: container.Config{WorkingDir: "/" + strings.Repeat("a", 300)}, want: "invalid working directory: file name too long (a name of 300 bytes, at most 255)"},
+		{name: "long domainname", cfg: container.Config{Domainname: strings.Repeat("a", 65)}, want: fmt.Sprintf("domainname %q is too long (maximum 64 bytes)", strings.Repeat("a", 65))},
+		{name: "nul in bind", hc: func(h *container.HostConfig) { h.Binds = []string{"/tmp/x\x00:/x"} }, want: `invalid bind "/tmp/x\x00:/x": it contains a NUL byte`},
+		{name: "long bind", hc: func(h *container.HostConfig) { h.Binds = []string{"/tmp:/" + strings.Repeat("a/", 2100)} }, want: "invalid bind: file name too long (4206 bytes, at most 4095)"},
+		{name: "tmpfs size", hc: func(h *container.HostConfig) { h.Tmpfs = map[string]string{"/t": "size=abc"} }, want: `invalid tmpfs option "size=abc" for /t: want a size like 64m`},
+		{name: "tmpfs mode", hc: func(h *container.HostConfig) { h.Tmpfs = map[string]string{"/t": "mode=999"} }, want: `invalid tmpfs option "mode=999" for /t: want an octal mode like 1777`},
+		{name: "tmpfs ok", hc: func(h *container.HostConfig) { h.Tmpfs = map[string]string{"/t": "rw,size=64m,mode=1777,noexec"} }},
+		{name: "tmpfs percent", hc: func(h *container.HostConfig) { h.Tmpfs = map[string]string{"/t": "size=50%"} }},
+		{name: "hostname", cfg: container.Config{Hostname: strings.Repeat("h", 65)}, want: fmt.Sprintf("hostname %q is too long (maximum 64 bytes)", strings.Repeat("h", 65))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,5 +178,15 @@ func TestImagePruneUntil(t *testing.T) {
 		if _, ok := imagePruneUntil(v); ok {
 			t.Errorf("%q: accepted", v)
 		}
+	}
+}
+
+func TestStartErrorInvalidIsClientError(t *testing.T) {
+	err := startError(fmt.Errorf("start process main: %w", wire.Errorf(wire.KindInvalid, "unable to find user nosuch: no matching entries in passwd file")))
+	if messages.KindOf(err) != messages.KindInvalidParameter || err.Error() != "failed to create task for container: start process main: unable to find user nosuch: no matching entries in passwd file" {
+		t.Errorf("%v (kind %v)", err, messages.KindOf(err))
+	}
+	if err := startError(fmt.Errorf("boot: %w", io.ErrUnexpectedEOF)); messages.KindOf(err) != messages.KindInternal {
+		t.Errorf("machine failure: kind %v", messages.KindOf(err))
 	}
 }
