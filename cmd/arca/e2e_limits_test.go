@@ -32,6 +32,9 @@ func TestCreateRefusesBadLimits(t *testing.T) {
 		{[]string{"--blkio-weight", "5"}, "Range of blkio weight is from 10 to 1000"},
 		{[]string{"--oom-score-adj", "2000"}, "Invalid value 2000, range for oom score adj is [-1000, 1000]"},
 		{[]string{"--platform", "bogus/arch"}, `"bogus/arch": unknown operating system or architecture: invalid argument`},
+		{[]string{"--cap-add", "BOGUS"}, `invalid CapAdd: unknown capability: "CAP_BOGUS"`},
+		{[]string{"-w", "rel"}, "the working directory 'rel' is invalid, it needs to be an absolute path"},
+		{[]string{"--tmpfs", "/t:size=abc"}, `invalid tmpfs option "size=abc" for /t: want a size like 64m`},
 	}
 	for _, c := range cli {
 		r := d.Docker(t, append(append([]string{"create"}, c.args...), img, "true")...)
@@ -63,6 +66,15 @@ func TestCreateRefusesBadLimits(t *testing.T) {
 		if code != 400 || !strings.Contains(body, c.want) {
 			t.Errorf("create with %s: %d %s; want 400 with %q", c.hostConfig, code, body, c.want)
 		}
+	}
+	// What the agent refuses at start is the client's error too.
+	id := strings.TrimSpace(d.Docker(t, "create", "-u", "nosuchuser", img, "true").Must(t).Stdout)
+	if code, _, body := call(t, d, "POST", "/containers/"+id+"/start", ""); code != 400 || !strings.Contains(body, "unable to find user nosuchuser") {
+		t.Errorf("start with an unknown user: %d %s", code, body)
+	}
+	d.Docker(t, "rm", id)
+	if code, _, body := call(t, d, "POST", "/containers/create", `{"Image":"`+img+`","Cmd":["true\u0000x"]}`); code != 400 || !strings.Contains(body, "NUL byte") {
+		t.Errorf("NUL in the command: %d %s", code, body)
 	}
 	// Values dockerd accepts still create.
 	name := testenv.Name(t)
