@@ -392,6 +392,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		ResolvConf: resolvConf(),
 		Mounts:     a.env.wireMounts(rec.Mounts),
 	}
+	hostLimits(&setup, rec.HostConfig)
 	if len(setup.Mounts) > 0 && !hostPathMounts(a.env.Driver) {
 		ctx.Send(ctx.Self(), &machineUp{run: rt.run, err: messages.NotImplemented("volumes, binds and tmpfs mounts are not supported by the %s driver yet", a.env.Driver.Name())})
 		a.publish(ctx)
@@ -666,6 +667,11 @@ func startError(err error) error {
 		return messages.InvalidParameter("%s: unknown", msg)
 	case 126:
 		return messages.Forbidden("%s: unknown", msg)
+	}
+	if wire.KindOf(err) == wire.KindInvalid {
+		// The container's own settings (an unknown user, say): the
+		// client's to fix, not the daemon's.
+		return messages.InvalidParameter("%s", msg)
 	}
 	return messages.Internal("%s", msg)
 }
@@ -1080,6 +1086,7 @@ func processSpec(rec *persistence.ContainerRecord) wire.ProcessSpec {
 		Stdin:        cfg.OpenStdin,
 		Main:         true,
 		Capabilities: capabilities(rec.HostConfig),
+		Rlimits:      hostRlimits(rec.HostConfig),
 	}
 }
 
@@ -1094,6 +1101,30 @@ func mainProcessSpec(rec *persistence.ContainerRecord, sandbox bool) (wire.Proce
 // processes are host processes: they get the boundary seccomp filter.
 func (a *containerActor) sharesHostKernel() bool {
 	return a.env.Driver != nil && a.env.Driver.Name() == "sandbox"
+}
+
+// hostLimits puts what the agent enforces at setup into its request:
+// --read-only, --shm-size and --pids-limit (≤ 0 is none, as dockerd reads
+// it).
+func hostLimits(setup *wire.SetupRequest, hc *container.HostConfig) {
+	if hc == nil {
+		return
+	}
+	setup.ReadonlyRootfs = hc.ReadonlyRootfs
+	setup.ShmSize = hc.ShmSize
+	if hc.PidsLimit != nil && *hc.PidsLimit > 0 {
+		setup.PidsLimit = *hc.PidsLimit
+	}
+}
+
+// hostRlimits is --ulimit as the agent sets it; the values were checked
+// at create.
+func hostRlimits(hc *container.HostConfig) []wire.Rlimit {
+	if hc == nil {
+		return nil
+	}
+	rl, _ := rlimits(hc.Ulimits)
+	return rl
 }
 
 // capabilities folds --privileged, --cap-add and --cap-drop into the set

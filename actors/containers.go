@@ -204,6 +204,23 @@ func (s *containersSupervisor) spawn(ctx actor.Context, rec *persistence.Contain
 
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
+// maxNameLen bounds a container name. dockerd has no bound of its own
+// (the request line has one); here a name is a store key and appears in
+// events and DNS answers, so it is held to a file name's 255 bytes.
+const maxNameLen = 255
+
+// checkName checks a name given to create or rename, as dockerd does, and
+// its length.
+func checkName(name string) error {
+	if !validName.MatchString(name) {
+		return messages.InvalidParameter("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	if n := len(strings.TrimPrefix(name, "/")); n > maxNameLen {
+		return messages.InvalidParameter("Invalid container name: %d bytes long, at most %d are allowed", n, maxNameLen)
+	}
+	return nil
+}
+
 func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateContainer) {
 	if m.Config == nil {
 		ctx.Respond(messages.InvalidParameter("config cannot be empty in order to create a container"))
@@ -230,14 +247,20 @@ func (s *containersSupervisor) create(ctx actor.Context, m *messages.CreateConta
 			return
 		}
 	}
+	if err := validateSettings(m.Config, m.HostConfig, false); err != nil {
+		ctx.Respond(err)
+		return
+	}
 	if m.Platform != "" && !strings.HasPrefix(m.Platform, "linux") {
 		ctx.Respond(messages.InvalidParameter("platform %q is not supported: containers run linux guests", m.Platform))
 		return
 	}
 	name := strings.TrimPrefix(m.Name, "/")
-	if m.Name != "" && !validName.MatchString(m.Name) {
-		ctx.Respond(messages.InvalidParameter("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", m.Name))
-		return
+	if m.Name != "" {
+		if err := checkName(m.Name); err != nil {
+			ctx.Respond(err)
+			return
+		}
 	}
 	if name == "" {
 		name = s.generateName()
@@ -701,8 +724,8 @@ func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameConta
 		return
 	}
 	name := strings.TrimPrefix(m.Name, "/")
-	if name == "" || !validName.MatchString(m.Name) {
-		ctx.Respond(messages.InvalidParameter("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", m.Name))
+	if err := checkName(m.Name); err != nil {
+		ctx.Respond(err)
 		return
 	}
 	e := s.byID[id]

@@ -136,6 +136,7 @@ func execProcessSpec(id string, cfg container.ExecCreateRequest, rec *persistenc
 		Tty:          tty,
 		Stdin:        stdin,
 		Capabilities: capabilities(rec.HostConfig),
+		Rlimits:      hostRlimits(rec.HostConfig),
 	}
 	if cfg.Privileged {
 		spec.Capabilities = []string{"ALL"}

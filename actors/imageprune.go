@@ -34,7 +34,15 @@ func (a *imagesActor) prune(ctx actor.Context, m *messages.PruneImages) {
 					return
 				}
 			}
-		case "until", "label", "label!":
+		case "until":
+			// A value not understood would prune regardless of age.
+			for _, v := range vals {
+				if _, ok := imagePruneUntil(v); !ok {
+					ctx.Respond(messages.InvalidParameter("invalid filter 'until=%s'", v))
+					return
+				}
+			}
+		case "label", "label!":
 		default:
 			ctx.Respond(messages.InvalidParameter("invalid filter '%s'", k))
 			return
@@ -70,12 +78,8 @@ func (a *imagesActor) pruneCandidates(filters map[string][]string) []digest.Dige
 	}
 	var until time.Time
 	for _, v := range filters["until"] {
-		if d, err := time.ParseDuration(v); err == nil {
-			until = time.Now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		if t, ok := imagePruneUntil(v); ok {
 			until = t
-		} else if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			until = time.Unix(n, 0)
 		}
 	}
 	var out []digest.Digest
@@ -127,4 +131,19 @@ func (a *imagesActor) onPruneDecided(ctx actor.Context, m *pruneDecided) {
 	}
 	a.env.publish(ctx, messages.NewEvent(events.ImageEventType, events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(report.SpaceReclaimed, 10)}))
 	ctx.Send(m.replyTo, &messages.PruneImagesReply{Report: report})
+}
+
+// imagePruneUntil reads an until filter: a duration before now, an RFC
+// 3339 time or Unix seconds.
+func imagePruneUntil(v string) (time.Time, bool) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return time.Now().Add(-d), true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, true
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), true
+	}
+	return time.Time{}, false
 }

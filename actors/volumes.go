@@ -162,6 +162,9 @@ func (a *volumesActor) create(ctx actor.Context, name, driver string, labels, op
 	if !validVolumeName.MatchString(name) {
 		return nil, messages.InvalidParameter("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed", name, name)
 	}
+	if err := volumeNameLength(name); err != nil {
+		return nil, err
+	}
 	if v := a.byName[name]; v != nil {
 		return v, nil
 	}
@@ -198,6 +201,10 @@ func (a *volumesActor) createBlock(ctx actor.Context, req volume.CreateRequest) 
 	}
 	if !validVolumeName.MatchString(name) {
 		ctx.Respond(messages.InvalidParameter("create %s: %q includes invalid characters for a volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed", name, name))
+		return
+	}
+	if err := volumeNameLength(name); err != nil {
+		ctx.Respond(err)
 		return
 	}
 	if v := a.byName[name]; v != nil {
@@ -482,4 +489,13 @@ func otherThan(ids []string, id string) []string {
 		}
 	}
 	return out
+}
+
+// volumeNameLength: a volume is a directory named after it, so its name
+// is held to NAME_MAX (255 bytes); longer, mkdir would fail with a 500.
+func volumeNameLength(name string) error {
+	if len(name) > 255 {
+		return messages.InvalidParameter("create %.32s...: volume name is too long (%d bytes, at most 255)", name, len(name))
+	}
+	return nil
 }

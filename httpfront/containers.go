@@ -34,9 +34,14 @@ func (s *Server) containerCreate(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, messages.InvalidParameter("config cannot be empty in order to create a container"))
 		return
 	}
+	platform, err := platformParam(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
 	res, err := s.ask(s.sys.Containers, &messages.CreateContainer{
 		Name:             string(ctx.QueryArgs().Peek("name")),
-		Platform:         string(ctx.QueryArgs().Peek("platform")),
+		Platform:         platform,
 		Config:           req.Config,
 		HostConfig:       req.HostConfig,
 		NetworkingConfig: req.NetworkingConfig,

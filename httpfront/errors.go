@@ -1,7 +1,6 @@
 package httpfront
 
 import (
-	"encoding/json"
 	"errors"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -51,6 +50,6 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 		msg = "the daemon did not answer in time"
 	}
 	ctx.SetContentType("application/json")
-	b, _ := json.Marshal(errorBody{Message: msg})
-	ctx.SetBody(append(b, '\n'))
+	b, _ := marshalJSON(errorBody{Message: msg})
+	ctx.SetBody(b)
 }

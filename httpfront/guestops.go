@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -172,12 +174,43 @@ func archiveError(err error) error {
 	return messages.Internal("%v", err)
 }
 
+// Linux's PATH_MAX and NAME_MAX: a longer path or name is a client error
+// (ENAMETOOLONG), not one for the agent to meet.
+const (
+	pathMax = 4096
+	nameMax = 255
+)
+
+// procMagic matches /proc/<pid>/{root,cwd,exe,fd,map_files}: magic links
+// into other processes' views, which the agent never follows.
+var procMagic = regexp.MustCompile(`^/proc/[^/]+/(root|cwd|exe|fd|map_files)(/|$)`)
+
+// pathParam is the archive path, refused early when no filesystem could
+// hold it.
 func pathParam(ctx *fasthttp.RequestCtx) (string, error) {
 	p := string(ctx.QueryArgs().Peek("path"))
 	if p == "" {
 		return "", messages.InvalidParameter("path is required")
 	}
-	return p, nil
+	return p, checkArchivePath(p)
+}
+
+func checkArchivePath(p string) error {
+	if strings.IndexByte(p, 0) >= 0 {
+		return messages.InvalidParameter("invalid path %q: it contains a NUL byte", p)
+	}
+	if len(p) >= pathMax {
+		return messages.InvalidParameter("invalid path: file name too long (%d bytes, at most %d)", len(p), pathMax-1)
+	}
+	for _, name := range strings.Split(p, "/") {
+		if len(name) > nameMax {
+			return messages.InvalidParameter("invalid path: file name too long (a name of %d bytes, at most %d)", len(name), nameMax)
+		}
+	}
+	if procMagic.MatchString(path.Clean("/" + p)) {
+		return messages.InvalidParameter("invalid path %q: /proc/<pid>/root, cwd, exe, fd and map_files are not followed", p)
+	}
+	return nil
 }
 
 // setPathStat sets the header docker cp reads.

@@ -29,7 +29,12 @@ type progressLine struct {
 func (s *Server) imageCreate(ctx *fasthttp.RequestCtx) {
 	q := ctx.QueryArgs()
 	if len(q.Peek("fromSrc")) > 0 {
-		writeError(ctx, messages.NotImplemented("image import is not supported yet"))
+		writeError(ctx, notImplementedError("image import (POST /images/create?fromSrc=)"))
+		return
+	}
+	platform, err := platformParam(ctx)
+	if err != nil {
+		writeError(ctx, err)
 		return
 	}
 	from, tag := string(q.Peek("fromImage")), string(q.Peek("tag"))
@@ -38,7 +43,6 @@ func (s *Server) imageCreate(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	platform := string(q.Peek("platform"))
 	progress := make(chan messages.ProgressEvent, 256)
 	if _, err := s.ask(s.sys.Images, &messages.PullImage{Ref: ref, Platform: platform, Progress: progress}, quickDeadline); err != nil {
 		writeError(ctx, err)
@@ -158,6 +162,8 @@ func (s *Server) imageGet(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, fasthttp.StatusOK, res.(*messages.ImageHistoryReply).History)
 	case strings.HasSuffix(name, "/get"):
 		s.imageSave(ctx, []string{strings.TrimSuffix(name, "/get")})
+	case strings.HasSuffix(name, "/attestations"):
+		writeError(ctx, notImplementedError("image attestations (GET /images/{name}/attestations)"))
 	default:
 		writeError(ctx, messages.NotFound("page not found"))
 	}
@@ -170,7 +176,7 @@ func (s *Server) imagePost(ctx *fasthttp.RequestCtx) {
 	case strings.HasSuffix(name, "/tag"):
 		s.imageTag(ctx, strings.TrimSuffix(name, "/tag"))
 	case strings.HasSuffix(name, "/push"):
-		writeError(ctx, messages.NotImplemented("image push is not supported yet"))
+		writeError(ctx, notImplementedError("image push (POST /images/{name}/push)"))
 	default:
 		writeError(ctx, messages.NotFound("page not found"))
 	}

@@ -76,6 +76,9 @@ func (s *Server) routes() {
 	r.POST("/images/{name:*}", s.imagePost)
 	r.DELETE("/images/{name:*}", s.imageRemove)
 
+	// The rest of Docker's API: 501, not 404.
+	registerUnimplemented(r)
+
 	// Arca's own.
 	r.GET("/arca/v1/actors", s.actorTree)
 	if s.info.Debug {

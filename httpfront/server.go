@@ -181,14 +181,26 @@ func (s *Server) ask(pid *actor.PID, msg any, timeout time.Duration) (any, error
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, code int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		writeError(ctx, messages.Internal("encode response: %v", err))
 		return
 	}
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
+	ctx.SetBody(b)
+}
+
+// marshalJSON encodes v as dockerd's httputils.WriteJSON does: no HTML
+// escaping ("a > b", not "a \u003e b"), a newline at the end.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // decodeJSON reads a JSON body into v; an empty body leaves v as is.

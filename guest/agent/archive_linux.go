@@ -72,6 +72,13 @@ func archiveErr(p string, err error) error {
 		return wire.Errorf(wire.KindInvalid, "not a directory: %s", p)
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		return wire.Errorf(wire.KindPermission, "permission denied: %s", p)
+	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+		// RESOLVE_NO_MAGICLINKS refuses /proc/<pid>/root and the like.
+		return wire.Errorf(wire.KindInvalid, "invalid path %s: it goes through a magic link or too many symbolic links", p)
+	case errors.Is(err, unix.ENAMETOOLONG):
+		return wire.Errorf(wire.KindInvalid, "invalid path %s: file name too long", p)
+	case errors.Is(err, unix.EINVAL):
+		return wire.Errorf(wire.KindInvalid, "invalid path %q", p)
 	}
 	return err
 }
@@ -409,7 +416,7 @@ func (x *extractor) run(tr *tar.Reader) error {
 			return wire.Errorf(wire.KindInvalid, "read archive: %v", err)
 		}
 		if err := x.entry(hdr, tr); err != nil {
-			return err
+			return x.entryErr(err)
 		}
 	}
 	// Directory times last: adding entries changed them.
@@ -425,6 +432,45 @@ func (x *extractor) run(tr *tar.Reader) error {
 	return nil
 }
 
+// entryErr classes what writing an entry met: what the archive asked for
+// that this destination cannot hold is the client's error (400), a
+// permission refused a 403; the rest (I/O, a full disk) stays internal.
+func (x *extractor) entryErr(err error) error {
+	var errno unix.Errno
+	switch {
+	case wire.KindOf(err) != wire.KindInternal:
+		return err
+	case errors.Is(err, unix.EROFS):
+		return x.readOnly()
+	case !errors.As(err, &errno):
+		return err
+	}
+	switch errno {
+	case unix.ENAMETOOLONG, unix.ELOOP, unix.EXDEV, unix.ENOTDIR, unix.EISDIR, unix.EINVAL,
+		unix.ENOENT, unix.EEXIST, unix.EMLINK, unix.ENOTEMPTY, unix.EBUSY:
+		return wire.Errorf(wire.KindInvalid, "%v", err)
+	case unix.EPERM, unix.EACCES:
+		return wire.Errorf(wire.KindPermission, "%v", err)
+	}
+	return err
+}
+
+// readOnly words a write refused by a read-only mount as dockerd does
+// (it checks before extracting): the destination's filesystem is the
+// root's (--read-only) or a volume's or bind's.
+func (x *extractor) readOnly() error {
+	var root, dst unix.Stat_t
+	fd, err := x.root.open(x.dst, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err == nil {
+		err = unix.Fstat(fd, &dst)
+		unix.Close(fd)
+	}
+	if err == nil && unix.Fstat(x.root.fd, &root) == nil && root.Dev != dst.Dev {
+		return wire.Errorf(wire.KindInvalid, "mounted volume is marked read-only")
+	}
+	return wire.Errorf(wire.KindInvalid, "container rootfs is marked read-only")
+}
+
 // inside joins an archive name to the destination, refusing names that
 // climb out of it, as dockerd does.
 func (x *extractor) inside(name string) (string, error) {
@@ -433,6 +479,40 @@ func (x *extractor) inside(name string) (string, error) {
 		return "", wire.Errorf(wire.KindInvalid, "invalid archive entry %q: it points outside the destination", name)
 	}
 	return path.Join(x.dst, rel), nil
+}
+
+// linkSource resolves a hard link's target as dockerd does, under the
+// destination (an absolute Linkname too), and requires an existing
+// non-directory there: it returns the held parent and the name in it.
+func (x *extractor) linkSource(hdr *tar.Header) (int, string, error) {
+	bad := func(why string) (int, string, error) {
+		return -1, "", wire.Errorf(wire.KindInvalid, "invalid hardlink %q -> %q: %s", hdr.Name, hdr.Linkname, why)
+	}
+	if hdr.Linkname == "" {
+		return bad("no target")
+	}
+	src, err := x.inside(hdr.Linkname)
+	if err != nil {
+		return bad("the target is outside the destination")
+	}
+	if full, _ := x.inside(hdr.Name); src == full || strings.HasPrefix(src, full+"/") {
+		// Replacing the entry's path would remove the target first.
+		return bad("the link would replace its own target")
+	}
+	sfd, err := x.root.open(path.Dir(src), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return bad(fmt.Sprintf("the target %s is not in the container (%v)", src, err))
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(sfd, path.Base(src), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Close(sfd)
+		return bad(fmt.Sprintf("the target %s is not in the container (%v)", src, err))
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		unix.Close(sfd)
+		return bad(fmt.Sprintf("the target %s is a directory", src))
+	}
+	return sfd, path.Base(src), nil
 }
 
 func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
@@ -448,6 +528,15 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		return nil // "./": the destination itself stays as it is
 	}
 	parent, base := path.Dir(full), path.Base(full)
+	// A hard link's target is checked before anything is made or removed:
+	// a bad one fails the entry with nothing written.
+	linkDir, linkBase := -1, ""
+	if hdr.Typeflag == tar.TypeLink {
+		if linkDir, linkBase, err = x.linkSource(hdr); err != nil {
+			return err
+		}
+		defer unix.Close(linkDir)
+	}
 	pfd, err := x.root.mkdirAll(parent)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", hdr.Name, err)
@@ -496,17 +585,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 			return fmt.Errorf("extract %s: %w", hdr.Name, err)
 		}
 	case tar.TypeLink:
-		src, err := x.inside(hdr.Linkname)
-		if err != nil {
-			return err
-		}
-		sfd, err := x.root.open(path.Dir(src), unix.O_PATH|unix.O_DIRECTORY, 0)
-		if err != nil {
-			return fmt.Errorf("extract %s: link to %s: %w", hdr.Name, hdr.Linkname, err)
-		}
-		err = unix.Linkat(sfd, path.Base(src), pfd, base, 0)
-		unix.Close(sfd)
-		if err != nil {
+		if err := unix.Linkat(linkDir, linkBase, pfd, base, 0); err != nil {
 			return fmt.Errorf("extract %s: link to %s: %w", hdr.Name, hdr.Linkname, err)
 		}
 		return nil // the target already carries owner, mode and times

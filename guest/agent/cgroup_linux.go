@@ -286,3 +286,18 @@ func (a *Agent) Resume(ctx context.Context) error {
 	a.mu.Unlock()
 	return nil
 }
+
+// limitPids sets pids.max of the container's cgroup (--pids-limit; 0 or
+// less is no limit). It bounds the container's processes, not the agent.
+// Only cgroup v2: on a hybrid host whose pids controller is on v1 the
+// machine's v1 cgroup, which the driver owns, would need it instead.
+func (cg *cgroups) limitPids(n int64) error {
+	v := "max"
+	if n > 0 {
+		v = strconv.FormatInt(n, 10)
+	}
+	if err := cg.write("pids.max", v); err != nil {
+		return fmt.Errorf("pids limit: %w", err)
+	}
+	return nil
+}

@@ -33,6 +33,16 @@ type SetupRequest struct {
 	// Mounts go on the root after it is mounted, before the container's
 	// /etc files are provided.
 	Mounts []Mount `json:"mounts,omitempty"`
+	// ReadonlyRootfs makes the container's root read-only once its mounts
+	// and /etc files are in place (--read-only), as runc does; volumes,
+	// binds, tmpfs mounts and /dev, /dev/shm, /proc keep their own modes.
+	ReadonlyRootfs bool `json:"readonlyRootfs,omitempty"`
+	// ShmSize is the size of /dev/shm in bytes (--shm-size); 0 is
+	// Docker's 64 MiB.
+	ShmSize int64 `json:"shmSize,omitempty"`
+	// PidsLimit is pids.max of the container's cgroup (--pids-limit);
+	// 0 is no limit.
+	PidsLimit int64 `json:"pidsLimit,omitempty"`
 }
 
 // ProcessSpec is a process to start in the container: its main process or
@@ -108,6 +118,19 @@ type ExitStatus struct {
 var DefaultCapabilities = []string{
 	"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
 	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+}
+
+// KnownCapabilities are the capabilities the kernel defines (to
+// CAP_CHECKPOINT_RESTORE, 40), in number order, without "CAP_": what
+// CapAdd and CapDrop may name. The host refuses any other at create.
+var KnownCapabilities = []string{
+	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+	"SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+	"NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
+	"SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+	"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
+	"AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
 }
 
 // Change is a path of the container's filesystem that differs from its

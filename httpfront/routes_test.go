@@ -1,0 +1,125 @@
+package httpfront
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/arcavm/arca/messages"
+)
+
+// TestRequestsRefusedBeforeActors drives the router with requests that
+// must be answered without asking any actor (the server has none here):
+// Docker routes Arca does not serve are 501, unknown paths 404, and
+// hostile values a 400, never a 500.
+func TestRequestsRefusedBeforeActors(t *testing.T) {
+	s := New(nil, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	q := url.QueryEscape
+	create := `{"Image":"busybox"}`
+	cases := []struct {
+		method, uri, body string
+		status            int
+		msg               string // substring of the message
+	}{
+		// Unimplemented Docker routes: 501, with and without a version.
+		{"POST", "/build", "", 501, "image build (POST /build) is not implemented by Arca"},
+		{"POST", "/v1.51/build?t=x", "", 501, "image build"},
+		{"POST", "/commit?container=x", "", 501, "commit (POST /commit) is not implemented by Arca"},
+		{"GET", "/containers/abc/export", "", 501, "container export"},
+		{"POST", "/containers/abc/update", "{}", 501, "container update"},
+		{"POST", "/session", "", 501, "build session"},
+		{"POST", "/grpc", "", 501, "BuildKit gRPC"},
+		{"POST", "/auth", "{}", 501, "registry login"},
+		{"GET", "/images/search?term=x", "", 501, "image search"},
+		{"GET", "/images/busybox/attestations", "", 501, "image attestations"},
+		{"POST", "/images/busybox/push", "", 501, "image push"},
+		{"POST", "/images/create?fromSrc=-", "", 501, "image import"},
+		{"GET", "/swarm", "", 501, "swarm (GET /swarm) is not implemented by Arca"},
+		{"POST", "/swarm/init", "{}", 501, "swarm"},
+		{"GET", "/nodes", "", 501, "swarm nodes"},
+		{"GET", "/services", "", 501, "swarm services"},
+		{"GET", "/tasks/x/logs", "", 501, "swarm tasks"},
+		{"GET", "/secrets", "", 501, "swarm secrets"},
+		{"DELETE", "/configs/x", "", 501, "swarm configs"},
+		{"GET", "/plugins", "", 501, "plugins"},
+		{"GET", "/plugins/vieux/sshfs:latest/json", "", 501, "plugins (GET /plugins/{name})"},
+		{"POST", "/plugins/vieux/sshfs/enable", "", 501, "plugins"},
+		{"DELETE", "/plugins/vieux/sshfs", "", 501, "plugins"},
+		{"GET", "/distribution/docker.io/library/busybox/json", "", 501, "distribution inspect"},
+		{"PUT", "/volumes/x", "{}", 501, "cluster volume update"},
+		// Real 404s stay.
+		{"GET", "/nope", "", 404, "page not found"},
+		{"GET", "/v1.45/swarmy", "", 404, "page not found"},
+		{"GET", "/plugins/x/nope", "", 404, "page not found"},
+		{"GET", "/distribution/busybox", "", 404, "page not found"},
+		{"GET", "/images/busybox/nope", "", 404, "page not found"},
+		// Hostile archive paths.
+		{"GET", "/containers/x/archive?path=" + q("/etc/\x00passwd"), "", 400, "NUL byte"},
+		{"HEAD", "/containers/x/archive?path=" + q("/a\x00"), "", 400, ""},
+		{"PUT", "/containers/x/archive?path=" + q("/tmp\x00"), "", 400, "NUL byte"},
+		{"GET", "/containers/x/archive?path=" + q("/"+strings.Repeat("a/", 2100)), "", 400, "file name too long"},
+		{"GET", "/containers/x/archive?path=" + q("/tmp/"+strings.Repeat("n", 256)), "", 400, "file name too long"},
+		{"PUT", "/containers/x/archive?path=" + q("/tmp/"+strings.Repeat("n", 256)), "", 400, "file name too long"},
+		{"GET", "/containers/x/archive?path=" + q("/proc/1/root/etc/passwd"), "", 400, "/proc/<pid>/root"},
+		{"GET", "/containers/x/archive?path=" + q("/proc/self/root"), "", 400, "/proc/<pid>/root"},
+		{"PUT", "/containers/x/archive?path=" + q("proc/1/cwd/"), "", 400, "/proc/<pid>/root"},
+		{"GET", "/containers/x/archive?path=" + q("/proc/../proc/1/root/x"), "", 400, "/proc/<pid>/root"},
+		{"GET", "/containers/x/archive", "", 400, "path is required"},
+		// Platforms: dockerd's parser and words.
+		{"POST", "/containers/create?platform=" + q("bogus/arch"), create, 400, `"bogus/arch": unknown operating system or architecture: invalid argument`},
+		{"POST", "/containers/create?platform=bogus", create, 400, `"bogus": unknown operating system or architecture: invalid argument`},
+		{"POST", "/containers/create?platform=" + q("linux/*"), create, 400, `"linux/*": wildcards not yet supported: invalid argument`},
+		{"POST", "/containers/create?platform=" + q("linux/a b"), create, 400, `"a b" is an invalid component of "linux/a b"`},
+		{"POST", "/containers/create?platform=" + q("linux/amd64/v1/x"), create, 400, `cannot parse platform specifier`},
+		{"POST", "/images/create?fromImage=busybox&platform=" + q("bogus/arch"), "", 400, `"bogus/arch": unknown operating system or architecture: invalid argument`},
+		{"POST", "/images/create?fromImage=busybox&platform=" + q("linux/"), "", 400, `is an invalid component`},
+		// Bodies.
+		{"POST", "/containers/create", `{"Image":`, 400, ""},
+		{"POST", "/containers/create", `{}`, 400, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.uri[:min(len(c.uri), 60)], func(t *testing.T) {
+			var ctx fasthttp.RequestCtx
+			ctx.Request.Header.SetMethod(c.method)
+			ctx.Request.SetRequestURI(c.uri)
+			ctx.Request.SetBodyString(c.body)
+			s.serve(&ctx)
+			if got := ctx.Response.StatusCode(); got != c.status {
+				t.Fatalf("status %d, want %d: %s", got, c.status, ctx.Response.Body())
+			}
+			if c.method == "HEAD" {
+				return
+			}
+			var body errorBody
+			if err := json.Unmarshal(ctx.Response.Body(), &body); err != nil {
+				t.Fatalf("body %q: %v", ctx.Response.Body(), err)
+			}
+			if !strings.Contains(body.Message, c.msg) {
+				t.Errorf("message %q, want it to contain %q", body.Message, c.msg)
+			}
+		})
+	}
+}
+
+func TestCheckPlatformAccepts(t *testing.T) {
+	for _, p := range []string{"linux", "amd64", "linux/amd64", "linux/arm64/v8", "Linux/x86_64", "linux/arm/v7", "windows/amd64", "linux/aarch64", "darwin/arm64"} {
+		if err := checkPlatform(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
+
+// TestErrorBodyNotHTMLEscaped: messages go out as dockerd writes them,
+// without \u003c for "<" (its WriteJSON turns HTML escaping off).
+func TestErrorBodyNotHTMLEscaped(t *testing.T) {
+	var ctx fasthttp.RequestCtx
+	writeError(&ctx, messages.InvalidParameter("soft limit: 200 > 100 & <x>"))
+	if got := string(ctx.Response.Body()); got != `{"message":"soft limit: 200 > 100 & <x>"}`+"\n" {
+		t.Errorf("body %q", got)
+	}
+}

@@ -1,0 +1,108 @@
+package httpfront
+
+import (
+	"strings"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+
+	"github.com/arcavm/arca/messages"
+)
+
+// unimplemented lists the Docker Engine API routes (swagger of API 1.51
+// and the BuildKit hijack endpoints) that Arca does not serve. Each
+// answers 501 with a JSON message, so a client can tell "not here" from
+// "no such thing" (a real 404 stays for unknown paths and missing objects).
+var unimplemented = []struct{ method, path, what string }{
+	{"GET", "/containers/{id}/export", "container export"},
+	{"POST", "/containers/{id}/update", "container update"},
+	{"GET", "/containers/{id}/attach/ws", "attach over websocket"},
+	{"POST", "/commit", "commit"},
+	{"POST", "/build", "image build"},
+	{"POST", "/build/prune", "build cache prune"},
+	{"POST", "/session", "build session"},
+	{"POST", "/grpc", "BuildKit gRPC"},
+	{"GET", "/images/search", "image search"},
+	{"POST", "/auth", "registry login"},
+	{"PUT", "/volumes/{name}", "cluster volume update"},
+	{"GET", "/distribution/{name:*}", "distribution inspect"},
+	{"GET", "/swarm", "swarm"},
+	{"POST", "/swarm/init", "swarm"},
+	{"POST", "/swarm/join", "swarm"},
+	{"POST", "/swarm/leave", "swarm"},
+	{"POST", "/swarm/update", "swarm"},
+	{"GET", "/swarm/unlockkey", "swarm"},
+	{"POST", "/swarm/unlock", "swarm"},
+	{"GET", "/nodes", "swarm nodes"},
+	{"GET", "/nodes/{id}", "swarm nodes"},
+	{"DELETE", "/nodes/{id}", "swarm nodes"},
+	{"POST", "/nodes/{id}/update", "swarm nodes"},
+	{"GET", "/services", "swarm services"},
+	{"POST", "/services/create", "swarm services"},
+	{"GET", "/services/{id}", "swarm services"},
+	{"DELETE", "/services/{id}", "swarm services"},
+	{"POST", "/services/{id}/update", "swarm services"},
+	{"GET", "/services/{id}/logs", "swarm services"},
+	{"GET", "/tasks", "swarm tasks"},
+	{"GET", "/tasks/{id}", "swarm tasks"},
+	{"GET", "/tasks/{id}/logs", "swarm tasks"},
+	{"GET", "/secrets", "swarm secrets"},
+	{"POST", "/secrets/create", "swarm secrets"},
+	{"GET", "/secrets/{id}", "swarm secrets"},
+	{"DELETE", "/secrets/{id}", "swarm secrets"},
+	{"POST", "/secrets/{id}/update", "swarm secrets"},
+	{"GET", "/configs", "swarm configs"},
+	{"POST", "/configs/create", "swarm configs"},
+	{"GET", "/configs/{id}", "swarm configs"},
+	{"DELETE", "/configs/{id}", "swarm configs"},
+	{"POST", "/configs/{id}/update", "swarm configs"},
+	{"GET", "/plugins", "plugins"},
+	{"GET", "/plugins/privileges", "plugins"},
+	{"POST", "/plugins/pull", "plugins"},
+	{"POST", "/plugins/create", "plugins"},
+	// Plugin names carry slashes: the rest of the path is checked below.
+	{"GET", "/plugins/{name:*}", "plugins"},
+	{"POST", "/plugins/{name:*}", "plugins"},
+	{"DELETE", "/plugins/{name:*}", "plugins"},
+}
+
+// catchAllSuffixes are the endpoints a catch-all route stands for, by the
+// last path element; anything else under it stays a 404.
+var catchAllSuffixes = map[string][]string{
+	"GET /distribution/{name:*}": {"/json"},
+	"GET /plugins/{name:*}":      {"/json"},
+	"POST /plugins/{name:*}":     {"/enable", "/disable", "/upgrade", "/push", "/set"},
+	"DELETE /plugins/{name:*}":   {""},
+}
+
+func registerUnimplemented(r *router.Router) {
+	for _, u := range unimplemented {
+		route := u.method + " " + strings.ReplaceAll(u.path, "{name:*}", "{name}")
+		r.Handle(u.method, u.path, notImplemented(u.what+" ("+route+")", catchAllSuffixes[u.method+" "+u.path]))
+	}
+}
+
+// notImplemented answers 501 "<what> is not implemented by Arca". With
+// suffixes, the path must end in one of them ("" is any).
+func notImplemented(what string, suffixes []string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if suffixes != nil {
+			name := nameParam(ctx)
+			ok := false
+			for _, s := range suffixes {
+				if strings.HasSuffix(name, s) && len(name) > len(s) {
+					ok = true
+				}
+			}
+			if !ok {
+				writeError(ctx, messages.NotFound("page not found"))
+				return
+			}
+		}
+		writeError(ctx, notImplementedError(what))
+	}
+}
+
+func notImplementedError(what string) error {
+	return messages.NotImplemented("%s is not implemented by Arca", what)
+}
