@@ -385,6 +385,9 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 	if rec.HostConfig != nil {
 		spec.MemoryBytes = rec.HostConfig.Memory
 		spec.NanoCPUs = rec.HostConfig.NanoCPUs
+		if pl := rec.HostConfig.PidsLimit; pl != nil && *pl > 0 {
+			spec.PidsLimit = *pl
+		}
 	}
 	setup := wire.SetupRequest{
 		Hostname:   rec.Config.Hostname,

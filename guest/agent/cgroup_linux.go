@@ -164,7 +164,13 @@ func (cg *cgroups) v1Cgroup(controller string) (int, error) {
 	}
 	var st unix.Statfs_t
 	if unix.Statfs(dir, &st) != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
-		if err := unix.Mount("cgroup", dir, "cgroup", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, hier); err != nil {
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY)
+		if controller == "pids" {
+			// Writable: processes join the container's pids cgroup
+			// (joinV1Pids). The container never sees this mount.
+			flags &^= unix.MS_RDONLY
+		}
+		if err := unix.Mount("cgroup", dir, "cgroup", flags, hier); err != nil {
 			return -1, fmt.Errorf("mount v1 %s cgroup: %w", hier, err)
 		}
 	}
@@ -174,6 +180,31 @@ func (cg *cgroups) v1Cgroup(controller string) (int, error) {
 	}
 	cg.v1[controller] = fd
 	return fd, nil
+}
+
+// joinV1Pids moves pid into the container's v1 pids cgroup (ctr), which
+// the sandbox makes on a host whose pids controller is on v1 for
+// --pids-limit. Without one it does nothing.
+func (cg *cgroups) joinV1Pids(pid int) error {
+	if cg == nil {
+		return nil
+	}
+	fd, err := cg.v1Cgroup("pids")
+	if err != nil {
+		return nil // no v1 pids hierarchy: the limit, if any, is on v2
+	}
+	wfd, err := unix.Openat(fd, "ctr/cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("join pids cgroup: %w", err)
+	}
+	defer unix.Close(wfd)
+	if _, err := unix.Write(wfd, []byte(strconv.Itoa(pid))); err != nil {
+		return fmt.Errorf("join pids cgroup: %w", err)
+	}
+	return nil
 }
 
 // v1Path finds controller's hierarchy ("cpu,cpuacct") and the process's

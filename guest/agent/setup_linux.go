@@ -77,7 +77,7 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 		root.close()
 		return err
 	}
-	if err := mountKernelFS(root, devices, a.netNS()); err != nil {
+	if err := mountKernelFS(root, devices, a.netNS(), req.ShmSize); err != nil {
 		root.close()
 		return err
 	}
@@ -88,6 +88,21 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 	if err := a.provideEtc(root, req); err != nil {
 		root.close()
 		return err
+	}
+	if req.ReadonlyRootfs {
+		// Last, over the mounts and /etc files just made in it, which
+		// keep their own modes, as runc does for --read-only.
+		if err := remountReadonly(rootPath); err != nil {
+			root.close()
+			return err
+		}
+	}
+	if req.PidsLimit > 0 && a.cg.ok() {
+		// Exact on the container's cgroup where the pids controller is
+		// there (a VM); on a v1 host the sandbox bounds the machine.
+		if err := a.cg.limitPids(req.PidsLimit); err != nil {
+			a.log.Warn("pids limit left to the machine's cgroup", "err", err)
+		}
 	}
 	if req.Hostname != "" {
 		if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
@@ -238,12 +253,16 @@ type kernelMount struct {
 // namespace, whose interfaces it then lists. /proc, and the masks over
 // /proc and /sys, come with the main process (mainStage): a procfs shows
 // the pid namespace of whoever mounts it.
-func mountKernelFS(root *rootDir, devices string, ns *netNS) error {
+func mountKernelFS(root *rootDir, devices string, ns *netNS, shmSize int64) error {
+	shm := "mode=1777,size=65536k"
+	if shmSize > 0 {
+		shm = fmt.Sprintf("mode=1777,size=%dk", (shmSize+1023)/1024)
+	}
 	mounts := []kernelMount{
 		{"/sys", "sysfs", "sysfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV | unix.MS_RDONLY, ""},
 		{"/dev", "tmpfs", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_STRICTATIME, "mode=755,size=65536k"},
 		{"/dev/pts", "devpts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"},
-		{"/dev/shm", "tmpfs", "shm", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=1777,size=65536k"},
+		{"/dev/shm", "tmpfs", "shm", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, shm},
 		{"/dev/mqueue", "mqueue", "mqueue", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 	}
 	for _, m := range mounts {

@@ -610,6 +610,9 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 			return failed(fmt.Errorf("start %s: join cgroup: %w", path.Base(cfg.Path), err))
 		}
 	}
+	if err := a.cg.joinV1Pids(pid); err != nil {
+		return failed(fmt.Errorf("start %s: %w", path.Base(cfg.Path), err))
+	}
 	if err := ctl.send(cfg); err != nil {
 		return failed(fmt.Errorf("start %s: stage: %w", path.Base(cfg.Path), err))
 	}

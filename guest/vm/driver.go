@@ -31,6 +31,10 @@ type MachineSpec struct {
 	Hostname    string
 	MemoryBytes int64 // 0: driver default
 	NanoCPUs    int64 // 0: driver default
+	// PidsLimit is --pids-limit (0: none). The agent sets it exactly on
+	// the container's own cgroup where it can; the sandbox also bounds
+	// the whole machine, agent included, a little above it.
+	PidsLimit int64
 	// UnderlayMAC, when set, asks for a NIC on the daemon's underlay
 	// network with this hardware address; the agent finds it by that.
 	UnderlayMAC string

@@ -101,7 +101,11 @@ func newMachineCgroup(spec vm.MachineSpec) (*machineCgroup, error) {
 	return cg, nil
 }
 
-// limit writes the machine's memory and CPU limits where their
+// agentPids is what the sandbox's pids limit leaves the agent: its
+// threads, and a stage for each exec running at once.
+const agentPids = 48
+
+// limit writes the machine's memory, CPU and pids limits where their
 // controllers are.
 func (cg *machineCgroup) limit(spec vm.MachineSpec, v2 map[string]bool, mounts cgroupLayout) error {
 	v1dir := func(c string) string {
@@ -138,6 +142,29 @@ func (cg *machineCgroup) limit(spec vm.MachineSpec, v2 map[string]bool, mounts c
 			}
 		default:
 			return errors.New("no memory controller for the memory limit")
+		}
+	}
+	if spec.PidsLimit > 0 {
+		// The agent's threads and an exec's stage share the machine's
+		// cgroup with the container's processes: they get room above.
+		n := strconv.FormatInt(spec.PidsLimit+agentPids, 10)
+		switch {
+		case v2["pids"]:
+			if err := writeCgroup(cg.v2, "pids.max", n); err != nil {
+				return err
+			}
+		case v1dir("pids") != "":
+			// v1 has no agent-made child: the host makes the container's
+			// (ctr), which the agent moves each process into, exact.
+			ctr := filepath.Join(v1dir("pids"), "ctr")
+			if err := os.Mkdir(ctr, 0o755); err != nil {
+				return err
+			}
+			if err := writeCgroup(ctr, "pids.max", strconv.FormatInt(spec.PidsLimit, 10)); err != nil {
+				return err
+			}
+		default:
+			return errors.New("no pids controller for the pids limit")
 		}
 	}
 	if spec.NanoCPUs > 0 {
