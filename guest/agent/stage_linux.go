@@ -593,6 +593,11 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 	run := &stageRun{stageProcess: ctl, dec: json.NewDecoder(ctl.ctl)}
 	failed := func(err error) (int, int, <-chan unix.WaitStatus, *stageRun, error) {
 		unix.Kill(pid, unix.SIGKILL)
+		if cfg.Main {
+			a.mu.Lock()
+			a.closeContainerNamespaces()
+			a.mu.Unlock()
+		}
 		if pidfd >= 0 {
 			unix.Close(pidfd)
 		}
@@ -613,6 +618,13 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 	if err := a.cg.joinV1Pids(pid); err != nil {
 		return failed(fmt.Errorf("start %s: %w", path.Base(cfg.Path), err))
 	}
+	if cfg.Main {
+		// Now, while the stage waits for its config: once the command
+		// runs it may exit and be reaped at any moment.
+		if err := a.setContainerNamespaces(pid); err != nil {
+			return failed(err)
+		}
+	}
 	if err := ctl.send(cfg); err != nil {
 		return failed(fmt.Errorf("start %s: stage: %w", path.Base(cfg.Path), err))
 	}
@@ -620,9 +632,6 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 	if cfg.Main {
 		if errors.Is(err, io.EOF) {
 			// Closed on exec: the command runs, as PID 1.
-			if err := a.setContainerNamespaces(pid); err != nil {
-				return failed(err)
-			}
 			run.close()
 			return pid, pidfd, waited, nil, nil
 		}
