@@ -56,12 +56,10 @@ var unimplemented = []struct{ method, path, what string }{
 	{"GET", "/configs/{id}", "swarm configs"},
 	{"DELETE", "/configs/{id}", "swarm configs"},
 	{"POST", "/configs/{id}/update", "swarm configs"},
-	{"GET", "/plugins", "plugins"},
 	{"GET", "/plugins/privileges", "plugins"},
 	{"POST", "/plugins/pull", "plugins"},
 	{"POST", "/plugins/create", "plugins"},
 	// Plugin names carry slashes: the rest of the path is checked below.
-	{"GET", "/plugins/{name:*}", "plugins"},
 	{"POST", "/plugins/{name:*}", "plugins"},
 	{"DELETE", "/plugins/{name:*}", "plugins"},
 }
@@ -70,12 +68,23 @@ var unimplemented = []struct{ method, path, what string }{
 // last path element; anything else under it stays a 404.
 var catchAllSuffixes = map[string][]string{
 	"GET /distribution/{name:*}": {"/json"},
-	"GET /plugins/{name:*}":      {"/json"},
 	"POST /plugins/{name:*}":     {"/enable", "/disable", "/upgrade", "/push", "/set"},
 	"DELETE /plugins/{name:*}":   {""},
 }
 
 func registerUnimplemented(r *router.Router) {
+	// Arca has no plugins: the list is empty and each inspect a 404, so
+	// that docker inspect, which tries every kind of object, ends with
+	// "No such object" as on dockerd.
+	r.GET("/plugins", func(ctx *fasthttp.RequestCtx) { writeJSON(ctx, fasthttp.StatusOK, []struct{}{}) })
+	r.GET("/plugins/{name:*}", func(ctx *fasthttp.RequestCtx) {
+		name, ok := strings.CutSuffix(nameParam(ctx), "/json")
+		if !ok || name == "" {
+			writeError(ctx, messages.NotFound("page not found"))
+			return
+		}
+		writeError(ctx, messages.NotFound("plugin %q not found", name))
+	})
 	for _, u := range unimplemented {
 		route := u.method + " " + strings.ReplaceAll(u.path, "{name:*}", "{name}")
 		r.Handle(u.method, u.path, notImplemented(u.what+" ("+route+")", catchAllSuffixes[u.method+" "+u.path]))

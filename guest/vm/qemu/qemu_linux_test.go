@@ -166,6 +166,13 @@ func session(t *testing.T, d *Driver, spec vm.MachineSpec) (vm.Machine, *wire.Cl
 	if err := c.Setup(ctx, wire.SetupRequest{Rootfs: m.Rootfs(), Hostname: spec.Hostname}); err != nil {
 		t.Fatalf("setup: %v; console:\n%s", err, hostproc.Tail(filepath.Join(spec.StateDir, consoleLog), 4000))
 	}
+	// The processes the tests run are execs: they join the main
+	// process's namespaces, as docker exec does.
+	p, err := c.Start(ctx, wire.ProcessSpec{ID: "main", Main: true, Args: []string{"sleep", "100000"}})
+	if err != nil {
+		t.Fatalf("start main: %v; console:\n%s", err, hostproc.Tail(filepath.Join(spec.StateDir, consoleLog), 4000))
+	}
+	p.Close()
 	return m, c, ready
 }
 
