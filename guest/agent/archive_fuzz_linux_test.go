@@ -4,25 +4,21 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/internal/treecheck"
 )
 
 // fuzzHostDir stands for the host outside a container: a fixed path, so
 // seeds (and what the fuzzer makes of them) can name it by absolute path
 // and by ../ climbs. It is only ever read here; the workers share it.
-const fuzzHostDir = "/tmp/arca-fuzz-host"
+const fuzzHostDir = treecheck.HostStandIn
 
 type fuzzEntry struct {
 	name, link, body string
@@ -91,10 +87,10 @@ func FuzzArchivePut(f *testing.F) {
 	f.Add([]byte{}, "/tmp", uint8(0))
 	f.Add([]byte("not a tar"), "/", uint8(0))
 
-	if err := ensureFuzzHostDir(); err != nil {
+	if err := treecheck.EnsureHostStandIn(); err != nil {
 		f.Fatal(err)
 	}
-	hostBefore, err := snapshotTree(fuzzHostDir, "")
+	hostBefore, err := treecheck.Snapshot(fuzzHostDir, "")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -126,7 +122,7 @@ func FuzzArchivePut(f *testing.F) {
 		// As an image might have them: links out, absolute and relative.
 		os.Symlink(fuzzHostDir, root+"/hostlink")
 		os.Symlink("../outside", root+"/uplink")
-		before, err := snapshotTree(base, root)
+		before, err := treecheck.Snapshot(base, root)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,92 +141,19 @@ func FuzzArchivePut(f *testing.F) {
 			_ = extract(bytes.NewReader(data))
 		}
 
-		after, err := snapshotTree(base, root)
+		after, err := treecheck.Snapshot(base, root)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := diffTrees(before, after); d != "" {
+		if d := treecheck.Diff(before, after); d != "" {
 			t.Fatalf("extraction changed the root's sibling:\n%s", d)
 		}
-		host, err := snapshotTree(fuzzHostDir, "")
+		host, err := treecheck.Snapshot(fuzzHostDir, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := diffTrees(hostBefore, host); d != "" {
+		if d := treecheck.Diff(hostBefore, host); d != "" {
 			t.Fatalf("extraction changed %s:\n%s", fuzzHostDir, d)
 		}
 	})
-}
-
-// ensureFuzzHostDir makes the host stand-in once, whole, by rename, so a
-// worker never sees it half made.
-func ensureFuzzHostDir() error {
-	if _, err := os.Stat(fuzzHostDir + "/secret"); err == nil {
-		return nil
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(fuzzHostDir), ".arca-fuzz-host")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(tmp+"/secret", []byte("host secret"), 0o600); err != nil {
-		return err
-	}
-	os.Chmod(tmp, 0o755)
-	if err := os.Rename(tmp, fuzzHostDir); err != nil {
-		os.RemoveAll(tmp)
-		if _, serr := os.Stat(fuzzHostDir + "/secret"); serr != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// snapshotTree describes every entry under dir, except the subtree skip:
-// type, mode, owner, link count, size and content or link target.
-func snapshotTree(dir, skip string) (map[string]string, error) {
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if skip != "" && p == skip {
-			return filepath.SkipDir
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		desc := fmt.Sprintf("mode %o uid %d gid %d nlink %d size %d", st.Mode, st.Uid, st.Gid, st.Nlink, st.Size)
-		switch st.Mode & syscall.S_IFMT {
-		case syscall.S_IFREG:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			desc += fmt.Sprintf(" sha256 %x", sha256.Sum256(b))
-		case syscall.S_IFLNK:
-			l, _ := os.Readlink(p)
-			desc += " -> " + l
-		}
-		out[p] = desc
-		return nil
-	})
-	return out, err
-}
-
-func diffTrees(a, b map[string]string) string {
-	var d []string
-	for p, v := range a {
-		if w, ok := b[p]; !ok {
-			d = append(d, "- "+p+": "+v)
-		} else if v != w {
-			d = append(d, "~ "+p+": "+v+" => "+w)
-		}
-	}
-	for p, w := range b {
-		if _, ok := a[p]; !ok {
-			d = append(d, "+ "+p+": "+w)
-		}
-	}
-	return strings.Join(d, "\n")
 }

@@ -6,12 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/arcavm/arca/internal/treecheck"
 	"github.com/arcavm/arca/persistence/blobs"
 	"github.com/arcavm/arca/persistence/layers"
 )
@@ -28,7 +26,7 @@ import (
 // fuzzHostDir stands for the rest of the host: a fixed path so that seeds
 // (and what the fuzzer makes of them) can name it from inside a layer. It
 // is only ever read here.
-const fuzzHostDir = "/tmp/arca-fuzz-host"
+const fuzzHostDir = treecheck.HostStandIn
 
 type fuzzFile struct {
 	name, link string
@@ -172,10 +170,10 @@ func FuzzLoad(f *testing.F) {
 		f.Add(seed)
 	}
 
-	if err := ensureFuzzHostDir(); err != nil {
+	if err := treecheck.EnsureHostStandIn(); err != nil {
 		f.Fatal(err)
 	}
-	hostBefore, err := snapshotTree(fuzzHostDir)
+	hostBefore, err := treecheck.Snapshot(fuzzHostDir, "")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -205,7 +203,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sibBefore, err := snapshotTree(outside)
+		sibBefore, err := treecheck.Snapshot(outside, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,81 +254,11 @@ func FuzzLoad(f *testing.F) {
 		if len(top) != 2 {
 			t.Fatalf("load made entries beside the stores: %v", top)
 		}
-		if after, err := snapshotTree(outside); err != nil || diffTrees(sibBefore, after) != "" {
-			t.Fatalf("load changed the stores' sibling (%v):\n%s", err, diffTrees(sibBefore, after))
+		if after, err := treecheck.Snapshot(outside, ""); err != nil || treecheck.Diff(sibBefore, after) != "" {
+			t.Fatalf("load changed the stores' sibling (%v):\n%s", err, treecheck.Diff(sibBefore, after))
 		}
-		if host, err := snapshotTree(fuzzHostDir); err != nil || diffTrees(hostBefore, host) != "" {
-			t.Fatalf("load changed %s (%v):\n%s", fuzzHostDir, err, diffTrees(hostBefore, host))
+		if host, err := treecheck.Snapshot(fuzzHostDir, ""); err != nil || treecheck.Diff(hostBefore, host) != "" {
+			t.Fatalf("load changed %s (%v):\n%s", fuzzHostDir, err, treecheck.Diff(hostBefore, host))
 		}
 	})
-}
-
-// ensureFuzzHostDir makes the host stand-in once, whole, by rename, so a
-// worker never sees it half made.
-func ensureFuzzHostDir() error {
-	if _, err := os.Stat(fuzzHostDir + "/secret"); err == nil {
-		return nil
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(fuzzHostDir), ".arca-fuzz-host")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(tmp+"/secret", []byte("host secret"), 0o600); err != nil {
-		return err
-	}
-	os.Chmod(tmp, 0o755)
-	if err := os.Rename(tmp, fuzzHostDir); err != nil {
-		os.RemoveAll(tmp)
-		if _, serr := os.Stat(fuzzHostDir + "/secret"); serr != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// snapshotTree describes every entry under dir: type, mode, owner, link
-// count, size and content or link target.
-func snapshotTree(dir string) (map[string]string, error) {
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		desc := fmt.Sprintf("mode %o uid %d gid %d nlink %d size %d", st.Mode, st.Uid, st.Gid, st.Nlink, st.Size)
-		switch st.Mode & syscall.S_IFMT {
-		case syscall.S_IFREG:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			desc += fmt.Sprintf(" sha256 %x", sha256.Sum256(b))
-		case syscall.S_IFLNK:
-			l, _ := os.Readlink(p)
-			desc += " -> " + l
-		}
-		out[p] = desc
-		return nil
-	})
-	return out, err
-}
-
-func diffTrees(a, b map[string]string) string {
-	var d []string
-	for p, v := range a {
-		if w, ok := b[p]; !ok {
-			d = append(d, "- "+p+": "+v)
-		} else if v != w {
-			d = append(d, "~ "+p+": "+v+" => "+w)
-		}
-	}
-	for p, w := range b {
-		if _, ok := a[p]; !ok {
-			d = append(d, "+ "+p+": "+w)
-		}
-	}
-	return strings.Join(d, "\n")
 }
