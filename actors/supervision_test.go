@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/arcavm/arca/guest/vm"
@@ -149,5 +150,24 @@ func TestStartFailureIsReported(t *testing.T) {
 	}
 	if got := inspect(t, sys, "third"); got.State.Running || !strings.Contains(got.State.Error, "no machines") {
 		t.Errorf("after failed start: %+v", got.State)
+	}
+}
+
+// A panic in work answered by respondLater reaches the requester as an
+// error (a 500), not as a value the front end cannot read.
+func TestBackgroundPanicIsAnError(t *testing.T) {
+	sys := actor.NewActorSystem()
+	pid := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if _, ok := ctx.Message().(string); ok {
+			respondLater(ctx, func() any { panic("boom") })
+		}
+	}))
+	res, err := sys.Root.RequestFuture(pid, "go", 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := res.(error)
+	if !ok || messages.KindOf(e) != messages.KindInternal || !strings.Contains(e.Error(), "boom") {
+		t.Fatalf("reply %#v", res)
 	}
 }

@@ -122,3 +122,18 @@ func TestErrorBodyNotHTMLEscaped(t *testing.T) {
 		t.Errorf("body %q", got)
 	}
 }
+
+// A handler that panics is answered with a 500 and the server goes on.
+func TestPanicIsA500(t *testing.T) {
+	s := New(nil, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.router.GET("/boom", func(*fasthttp.RequestCtx) { panic("boom") })
+	for range 2 {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("GET")
+		ctx.Request.SetRequestURI("/boom")
+		s.serve(&ctx)
+		if got := ctx.Response.StatusCode(); got != 500 || !strings.Contains(string(ctx.Response.Body()), "internal error: boom") {
+			t.Fatalf("status %d body %s", got, ctx.Response.Body())
+		}
+	}
+}
