@@ -46,6 +46,7 @@ type containerRuntime struct {
 	ports   *portRun // this run's published ports; nil without any
 
 	starting      bool
+	afterStart    []deferredRequest // stop and kill that came while starting
 	startWaiters  []*actor.PID
 	stopWaiters   []*actor.PID
 	waiters       []waiter
@@ -149,6 +150,9 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *processExited:
 		a.onExit(ctx, m)
 	case *messages.StopContainer:
+		if a.deferWhileStarting(ctx) {
+			return
+		}
 		a.stop(ctx, m, true)
 	case *messages.RestartContainer:
 		a.restart(ctx, m)
@@ -165,6 +169,9 @@ func (a *containerActor) Receive(ctx actor.Context) {
 			a.signal(ctx, syscall.SIGKILL)
 		}
 	case *messages.KillContainer:
+		if a.deferWhileStarting(ctx) {
+			return
+		}
 		a.kill(ctx, m)
 	case *messages.RemoveContainer:
 		a.remove(ctx, m)
@@ -564,12 +571,40 @@ func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest
 // ms is d in milliseconds, to a tenth.
 func ms(d time.Duration) float64 { return float64(d/(100*time.Microsecond)) / 10 }
 
+// deferredRequest is a request put off until the start in progress ends.
+type deferredRequest struct {
+	msg    any
+	sender *actor.PID
+}
+
+// deferWhileStarting keeps the current request for when the start ends,
+// as dockerd's stop and kill wait for a start holding the container: a
+// stop right after a start stops the started container rather than
+// failing with "is starting".
+func (a *containerActor) deferWhileStarting(ctx actor.Context) bool {
+	if !a.rt.starting {
+		return false
+	}
+	a.rt.afterStart = append(a.rt.afterStart, deferredRequest{ctx.Message(), ctx.Sender()})
+	return true
+}
+
+// replayDeferred hands the requests put off during the start back to the
+// mailbox, in their order, with their senders.
+func (a *containerActor) replayDeferred(ctx actor.Context) {
+	for _, d := range a.rt.afterStart {
+		ctx.RequestWithCustomSender(ctx.Self(), d.msg, d.sender)
+	}
+	a.rt.afterStart = nil
+}
+
 func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	rt := a.rt
 	if m.run != rt.run {
 		return
 	}
 	rt.starting = false
+	defer a.replayDeferred(ctx)
 	waiters := rt.startWaiters
 	rt.startWaiters = nil
 	if m.err != nil {
@@ -833,10 +868,6 @@ func (a *containerActor) signal(ctx actor.Context, sig syscall.Signal) {
 
 func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer, reply bool) {
 	rt := a.rt
-	if rt.starting {
-		ctx.Respond(messages.Conflict("container %s is starting", shortID(rt.rec.ID)))
-		return
-	}
 	if rt.rec.State.Status == container.StateRestarting {
 		// Stopping a container between policy restarts ends the restarts.
 		a.cancelRestart()

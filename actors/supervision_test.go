@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -169,5 +170,50 @@ func TestBackgroundPanicIsAnError(t *testing.T) {
 	e, ok := res.(error)
 	if !ok || messages.KindOf(e) != messages.KindInternal || !strings.Contains(e.Error(), "boom") {
 		t.Fatalf("reply %#v", res)
+	}
+}
+
+// gatedDriver's Boot reports that it was called, then waits for release
+// and fails: a start that stays in progress as long as a test needs.
+type gatedDriver struct {
+	booting, release chan struct{}
+}
+
+func (gatedDriver) Name() string { return "gated" }
+func (d gatedDriver) Boot(context.Context, vm.MachineSpec) (vm.Machine, error) {
+	d.booting <- struct{}{}
+	<-d.release
+	return nil, errors.New("no machines in this test")
+}
+
+// TestStopWaitsForStart: stop and kill that arrive while a start is in
+// progress wait for it, as on dockerd, instead of a 409 "is starting".
+func TestStopWaitsForStart(t *testing.T) {
+	a := testRecord(strings.Repeat("d", 64), "fourth")
+	sys, env := startTestTree(t, a)
+	d := gatedDriver{booting: make(chan struct{}, 1), release: make(chan struct{})}
+	env.Driver = d
+	start := sys.Root.RequestFuture(sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: "fourth"}}, 10*time.Second)
+	select {
+	case <-d.booting:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the start never reached its boot")
+	}
+	stop := sys.Root.RequestFuture(sys.Containers, &messages.StopContainer{Ref: messages.Ref{ID: "fourth"}}, 10*time.Second)
+	kill := sys.Root.RequestFuture(sys.Containers, &messages.KillContainer{Ref: messages.Ref{ID: "fourth"}}, 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	close(d.release)
+	if res, err := start.Result(); err != nil || !strings.Contains(fmt.Sprint(res), "no machines") {
+		t.Fatalf("start: %v %v", res, err)
+	}
+	// The start failed, so there is nothing to stop or kill: the answers
+	// a stopped container gets, after the start, not "is starting".
+	res, err := stop.Result()
+	if e, ok := res.(error); err != nil || !ok || messages.KindOf(e) != messages.KindNotModified {
+		t.Fatalf("stop: %v %v", res, err)
+	}
+	res, err = kill.Result()
+	if e, ok := res.(error); err != nil || !ok || !strings.Contains(e.Error(), "is not running") {
+		t.Fatalf("kill: %v %v", res, err)
 	}
 }
