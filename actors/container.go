@@ -1058,12 +1058,29 @@ func (a *containerActor) attach(ctx actor.Context, m *messages.AttachContainer) 
 		ctx.Respond(messages.Conflict("container %s is restarting, wait until the container is running", rt.rec.ID))
 		return
 	}
-	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce, DetachKeys: m.DetachKeys}
-	if m.Stdout || m.Stderr {
-		sub := rt.hub.subscribe()
+	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce, DetachKeys: m.DetachKeys, Stdout: m.Stdout, Stderr: m.Stderr}
+	// logs=1 replays the log first and stream=1 goes on live from where it
+	// ends; stream=0 is the log alone, after which the attach ends, as on
+	// dockerd.
+	out := m.Stdout || m.Stderr
+	var sub *subscription
+	var err error
+	switch {
+	case out && m.Logs && m.Stream:
+		sub, reply.Log, err = rt.hub.subscribeAfterLog()
+	case out && m.Logs:
+		reply.Log, err = rt.hub.snapshot()
+	case out && m.Stream:
+		sub = rt.hub.subscribe()
+	}
+	if err != nil {
+		ctx.Respond(messages.Internal("attach %s: %v", rt.rec.ID, err))
+		return
+	}
+	if sub != nil {
 		reply.Output = filteredSubscription{sub: sub, stdout: m.Stdout, stderr: m.Stderr}
 	}
-	if m.Stdin && rt.rec.Config.OpenStdin {
+	if m.Stdin && m.Stream && rt.rec.Config.OpenStdin {
 		reply.Stdin = rt.stdin
 	}
 	ctx.Respond(reply)
