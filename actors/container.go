@@ -734,7 +734,7 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 		st.ExitCode = 137
 		st.Error = fmt.Sprintf("machine stopped: %v", m.err)
 	}
-	_ = a.persist(ctx)
+	persisted := a.persist(ctx)
 	rt.hub.endRun()
 	rt.stdin.shut()
 	rt.stdin = newStdinGate()
@@ -748,8 +748,13 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 	if len(rt.stopWaiters) > 0 {
 		a.event(ctx, events.ActionStop, nil)
 	}
+	// A stop is done when the stopped state is durable, not before.
+	var stopReply any = &messages.Accepted{}
+	if persisted != nil {
+		stopReply = messages.Internal("stop %s: %v", shortID(rt.rec.ID), persisted)
+	}
 	for _, w := range rt.stopWaiters {
-		ctx.Send(w, &messages.Accepted{})
+		ctx.Send(w, stopReply)
 	}
 	rt.stopWaiters = nil
 	a.notifyWaiters(container.WaitConditionNextExit)
@@ -873,7 +878,12 @@ func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer, repl
 		a.cancelRestart()
 		rt.rec.State.Status = container.StateExited
 		rt.rec.StoppedByUser = true
-		_ = a.persist(ctx)
+		// Acknowledged only once durable: a lost StoppedByUser would
+		// bring an unless-stopped container back after a crash.
+		if err := a.persist(ctx); err != nil {
+			ctx.Respond(messages.Internal("stop %s: %v", shortID(rt.rec.ID), err))
+			return
+		}
 		ctx.Respond(&messages.Accepted{})
 		return
 	}
