@@ -715,8 +715,9 @@ lagoon lynx magpie meadow meteor nebula orca osprey otter panda pelican
 pine plover quasar raven reef sequoia sparrow summit tundra walrus willow
 wolf yak zephyr`)
 
-// rename moves the name in the supervisor's index, then lets the container
-// record it.
+// rename reserves the new name in the supervisor's index, lets the
+// container record it, and moves the name in the index only once the
+// record is durable; a failed rename gives the reservation back.
 func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameContainer) {
 	id, err := s.resolve(m.ContainerRef())
 	if err != nil {
@@ -737,11 +738,26 @@ func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameConta
 		ctx.Respond(messages.Conflict("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", "/"+name, other))
 		return
 	}
-	delete(s.names, e.snap.Name)
 	s.names[name] = id
-	e.snap.Name = name
-	m.Name = name
-	ctx.Forward(e.pid)
+	old, sender := e.snap.Name, ctx.Sender()
+	renamed := *m
+	renamed.Name = name
+	ask(ctx, e.pid, &renamed, 10*time.Second, func(res any, err error) {
+		if err != nil {
+			if s.names[name] == id {
+				delete(s.names, name)
+			}
+			ctx.Send(sender, err)
+			return
+		}
+		if s.names[old] == id {
+			delete(s.names, old)
+		}
+		if cur := s.byID[id]; cur != nil {
+			cur.snap.Name = name
+		}
+		ctx.Send(sender, res)
+	})
 }
 
 // restartOnDaemonStart: always comes back; unless-stopped unless the user

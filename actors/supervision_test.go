@@ -217,3 +217,23 @@ func TestStopWaitsForStart(t *testing.T) {
 		t.Fatalf("kill: %v %v", res, err)
 	}
 }
+
+// TestRenameIsDurableFirst: a rename the store refuses leaves both names
+// as they were in the index; one it accepts moves the name.
+func TestRenameIsDurableFirst(t *testing.T) {
+	a := testRecord(strings.Repeat("e", 64), "fifth")
+	sys, env := startTestTree(t, a)
+	inspect(t, sys, "fifth")
+	env.Store.Close() // every write fails from here
+	res, err := sys.Root.RequestFuture(sys.Containers, &messages.RenameContainer{Ref: messages.Ref{ID: "fifth"}, Name: "sixth"}, 5*time.Second).Result()
+	if _, ok := res.(error); err != nil || !ok {
+		t.Fatalf("rename with a broken store: %v %v", res, err)
+	}
+	if got := inspect(t, sys, "fifth"); got.Name != "/fifth" {
+		t.Fatalf("old name after a failed rename: %q", got.Name)
+	}
+	res, _ = sys.Root.RequestFuture(sys.Containers, &messages.InspectContainer{Ref: messages.Ref{ID: "sixth"}}, 5*time.Second).Result()
+	if e, ok := res.(error); !ok || messages.KindOf(e) != messages.KindNotFound {
+		t.Fatalf("the new name resolves after a failed rename: %v", res)
+	}
+}
