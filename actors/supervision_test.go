@@ -237,3 +237,40 @@ func TestRenameIsDurableFirst(t *testing.T) {
 		t.Fatalf("the new name resolves after a failed rename: %v", res)
 	}
 }
+
+// TestDeadContainerActor: an actor that fails past its supervision's
+// limit leaves its container dead, inspectable and removable, instead of
+// a PID whose requests time out.
+func TestDeadContainerActor(t *testing.T) {
+	a := testRecord(strings.Repeat("f", 64), "seventh")
+	sys, env := startTestTree(t, a)
+	inspect(t, sys, "seventh")
+	pid := sys.Actors.NewLocalPID(sys.Containers.Id + "/" + a.ID)
+	for range 20 {
+		sys.Root.Send(pid, &goroutinePanic{reason: "injected by test"})
+	}
+	// Requests queued to the actor while it failed may be lost with it:
+	// poll with short deadlines.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, _ := sys.Root.RequestFuture(sys.Containers, &messages.InspectContainer{Ref: messages.Ref{ID: "seventh"}}, 500*time.Millisecond).Result()
+		if r, ok := res.(*messages.InspectContainerReply); ok && r.Container.State.Dead {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container never showed as dead")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err := sys.Root.RequestFuture(sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: "seventh"}}, 5*time.Second).Result()
+	if e, ok := res.(error); err != nil || !ok || !strings.Contains(e.Error(), "is dead") {
+		t.Fatalf("start of a dead container: %v %v", res, err)
+	}
+	res, err = sys.Root.RequestFuture(sys.Containers, &messages.RemoveContainer{Ref: messages.Ref{ID: "seventh"}}, 5*time.Second).Result()
+	if _, ok := res.(*messages.Accepted); err != nil || !ok {
+		t.Fatalf("rm of a dead container: %v %v", res, err)
+	}
+	if recs, _ := env.Store.Containers(); len(recs) != 0 {
+		t.Fatalf("the dead container's record outlived its rm: %d records", len(recs))
+	}
+}
