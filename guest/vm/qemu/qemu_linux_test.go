@@ -6,7 +6,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"github.com/arcavm/arca/guest/vm/hostproc"
 	"io"
 	"os"
 	"os/exec"
@@ -16,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/arcavm/arca/guest/agent"
+	"github.com/arcavm/arca/guest/vm/hostproc"
+
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/wire"
 )
@@ -47,8 +47,8 @@ func TestMain(m *testing.M) {
 }
 
 func TestPortNameMatchesAgent(t *testing.T) {
-	if agentPortName != agent.VMPortName {
-		t.Fatalf("driver serves port %q, agent looks for %q", agentPortName, agent.VMPortName)
+	if agentPortName != wire.VMPortName {
+		t.Fatalf("driver serves port %q, agent looks for %q", agentPortName, wire.VMPortName)
 	}
 }
 
