@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/arcavm/arca/guest/vm/hostproc"
+	"github.com/arcavm/arca/internal/prereq"
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/wire"
@@ -59,7 +60,7 @@ func TestPortNameMatchesAgent(t *testing.T) {
 func kitOrSkip(t *testing.T, env, def, target string, check func(k *Kit) string) *Kit {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("qemu tests need root")
+		prereq.Missing(t, "qemu tests need root")
 	}
 	dir := os.Getenv(env)
 	if dir == "" {
