@@ -1,0 +1,93 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseChallenges(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want map[string]map[string]string
+	}{
+		{[]string{`Basic realm="arca-test"`}, map[string]map[string]string{"basic": {"realm": "arca-test"}}},
+		{[]string{`Bearer realm="https://auth.docker.io/token",service="registry.docker.io"`},
+			map[string]map[string]string{"bearer": {"realm": "https://auth.docker.io/token", "service": "registry.docker.io"}}},
+		{[]string{`Bearer realm="http://h/t?a=1,b",service=reg, scope="repository:x:pull,push"`},
+			map[string]map[string]string{"bearer": {"realm": "http://h/t?a=1,b", "service": "reg", "scope": "repository:x:pull,push"}}},
+		{[]string{`Basic`}, map[string]map[string]string{"basic": {}}},
+	} {
+		if got := parseChallenges(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseChallenges(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRegistryHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                            "registry-1.docker.io",
+		"docker.io":                   "registry-1.docker.io",
+		"https://index.docker.io/v1/": "registry-1.docker.io",
+		"127.0.0.1:5000":              "127.0.0.1:5000",
+		"http://localhost:5000/path":  "localhost:5000",
+		"registry.example.com":        "registry.example.com",
+	} {
+		if got := RegistryHost(in); got != want {
+			t.Errorf("RegistryHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A token registry: the password goes to the realm, whose refusal is
+// dockerd's "unauthorized: <details>", and the token to /v2/.
+func TestLoginBearer(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/token":
+			u, p, _ := r.BasicAuth()
+			if u != "joe" || p != "right" || r.URL.Query().Get("service") != "test" || r.URL.Query().Get("account") != "joe" {
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"details":"incorrect username or password"}`)
+				return
+			}
+			fmt.Fprint(w, `{"token":"tok"}`)
+		case "/v2/":
+			if r.Header.Get("Authorization") == "Bearer tok" {
+				return
+			}
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="test"`, srv.URL))
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	ep := srv.URL + "/v2/"
+	ctx := context.Background()
+	if _, err := login(ctx, http.DefaultTransport, ep, &Credentials{Username: "joe", Password: "right"}); err != nil {
+		t.Errorf("login: %v", err)
+	}
+	_, err := login(ctx, http.DefaultTransport, ep, &Credentials{Username: "joe", Password: "wrong"})
+	want := fmt.Sprintf("Get %q: unauthorized: incorrect username or password", ep)
+	if err == nil || err.Error() != want || !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("wrong password: %v, want %s (unauthorized)", err, want)
+	}
+	_, err = login(ctx, http.DefaultTransport, "http://127.0.0.1:1/v2/", nil)
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("unreachable: %v", err)
+	}
+}
+
+func TestCredentialsHideSecrets(t *testing.T) {
+	c := &Credentials{Username: "joe", Password: "hunter2", IdentityToken: "idtok"}
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v", c, c, c)} {
+		if strings.Contains(s, "hunter2") || strings.Contains(s, "idtok") {
+			t.Errorf("secret shown: %s", s)
+		}
+	}
+}
