@@ -115,7 +115,8 @@ func login(ctx context.Context, rt http.RoundTripper, ep string, creds *Credenti
 		authz = "Bearer " + tok
 	case ch["basic"] != nil:
 		if creds.Username == "" && creds.Password == "" {
-			return "", &wrapped{msg: fmt.Sprintf("Get %q: no basic auth credentials", ep), kind: ErrUnauthorized, cause: errors.New("no basic auth credentials")}
+			// not "unauthorized" for dockerd either: its status is 500
+			return "", fmt.Errorf("Get %q: no basic auth credentials", ep)
 		}
 		req, _ := http.NewRequest(http.MethodGet, ep, nil)
 		req.SetBasicAuth(creds.Username, creds.Password)

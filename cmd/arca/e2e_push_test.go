@@ -1,0 +1,94 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/arcavm/arca/internal/testenv"
+)
+
+// TestPushAndPullBack: docker push to a registry streams dockerd's lines,
+// a second push finds every layer there, and the image pulls back, after
+// docker rmi, as the same image.
+func TestPushAndPullBack(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	src := pulled(t, d)
+	reg := testenv.Registry(t)
+	dst := reg + "/pushed:v1"
+	d.Docker(t, "tag", src, dst).Must(t)
+	t.Cleanup(func() { d.Docker(t, "rmi", dst) })
+	id := strings.TrimSpace(d.Docker(t, "image", "inspect", "-f", "{{.Id}}", src).Must(t).Stdout)
+
+	out := d.Docker(t, "push", dst).Must(t).Stdout
+	for _, want := range []string{"The push refers to repository [" + reg + "/pushed]", ": Pushed", "v1: digest: sha256:", " size: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("push output lacks %q:\n%s", want, out)
+		}
+	}
+	// the image now lists the digest it has in that repository
+	digests := d.Docker(t, "image", "inspect", "-f", "{{json .RepoDigests}}", dst).Must(t).Stdout
+	if !strings.Contains(digests, reg+"/pushed@sha256:") {
+		t.Errorf("RepoDigests after push: %s", digests)
+	}
+
+	out = d.Docker(t, "push", dst).Must(t).Stdout
+	if !strings.Contains(out, ": Layer already exists") || strings.Contains(out, ": Pushed") {
+		t.Errorf("second push:\n%s", out)
+	}
+
+	d.Docker(t, "rmi", dst).Must(t)
+	d.Docker(t, "pull", dst).Must(t)
+	if got := strings.TrimSpace(d.Docker(t, "image", "inspect", "-f", "{{.Id}}", dst).Must(t).Stdout); got != id {
+		t.Errorf("pulled back %s, pushed %s", got, id)
+	}
+
+	r := d.Docker(t, "push", reg+"/never-tagged:v1").MustFail(t)
+	if !strings.Contains(r.Stderr, "An image does not exist locally with the tag: "+reg+"/never-tagged") {
+		t.Errorf("push of an unknown image: %s", r.Stderr)
+	}
+}
+
+// TestLoginAndAuthRegistry: a registry behind a password. Its daemon is
+// its own, since docker login writes the CLI's config.
+func TestLoginAndAuthRegistry(t *testing.T) {
+	plain := testenv.Registry(t)
+	src := testenv.PushBusybox(t, plain)
+	ar := testenv.AuthRegistry(t)
+	d := testenv.StartDaemon(t, testenv.Options{})
+	d.Docker(t, "pull", "-q", src).Must(t)
+	dst := ar.Addr + "/private:1"
+	d.Docker(t, "tag", src, dst).Must(t)
+
+	r := d.Docker(t, "push", dst).MustFail(t)
+	if !strings.Contains(r.Stdout+r.Stderr, "no basic auth credentials") {
+		t.Errorf("push without login: %s %s", r.Stdout, r.Stderr)
+	}
+
+	r = d.DockerStdin(t, strings.NewReader("wrong\n"), "login", "-u", ar.User, "--password-stdin", ar.Addr).MustFail(t)
+	if want := "login attempt to http://" + ar.Addr + "/v2/ failed with status: 401 Unauthorized"; !strings.Contains(r.Stderr, want) {
+		t.Errorf("login with a wrong password: %s, want %s", r.Stderr, want)
+	}
+	out := d.DockerStdin(t, strings.NewReader(ar.Password+"\n"), "login", "-u", ar.User, "--password-stdin", ar.Addr).Must(t).Stdout
+	if !strings.Contains(out, "Login Succeeded") {
+		t.Errorf("login: %s", out)
+	}
+
+	out = d.Docker(t, "push", dst).Must(t).Stdout
+	if !strings.Contains(out, "1: digest: sha256:") {
+		t.Errorf("push after login:\n%s", out)
+	}
+	d.Docker(t, "rmi", dst).Must(t)
+	d.Docker(t, "pull", dst).Must(t)
+	d.Docker(t, "rmi", dst).Must(t)
+	// docker create pulls a missing image itself, with the stored login
+	d.Docker(t, "create", "--name", "from-private", dst, "true").Must(t)
+	d.Docker(t, "rm", "from-private").Must(t)
+	d.Docker(t, "rmi", dst).Must(t)
+
+	// the daemon kept nothing: once the CLI forgets, the registry refuses
+	d.Docker(t, "logout", ar.Addr).Must(t)
+	r = d.Docker(t, "pull", dst).MustFail(t)
+	if want := `Head "http://` + ar.Addr + `/v2/private/manifests/1": no basic auth credentials`; !strings.Contains(r.Stderr, want) {
+		t.Errorf("pull after logout: %s, want %s", r.Stderr, want)
+	}
+}
