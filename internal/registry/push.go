@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -54,6 +56,9 @@ type PushResult struct {
 type pushJob struct {
 	desc descriptor.Descriptor
 	id   string // short diff ID, as dockerd names pushed layers
+	// file, when set, is a gzip copy of an uncompressed stored layer,
+	// made for this push only and removed after it
+	file string
 }
 
 // Push uploads the image rec as target ("host/repo:tag", normalized): its
@@ -76,20 +81,29 @@ func (p *Pusher) Push(ctx context.Context, rec *persistence.ImageRecord, target 
 	rc := regclient.New(append(opts, p.Options...)...)
 	defer rc.Close(context.Background(), r)
 
-	raw, mt, err := p.manifestFor(rec)
+	// base first, as in the manifest
+	byLayer := make([]*pushJob, len(rec.Layers))
+	defer func() {
+		for _, j := range byLayer {
+			if j != nil && j.file != "" {
+				os.Remove(j.file)
+			}
+		}
+	}()
+	for i, l := range rec.Layers {
+		if byLayer[i], err = p.layerJob(l); err != nil {
+			return PushResult{}, err
+		}
+	}
+	raw, mt, err := p.manifestFor(rec, byLayer)
 	if err != nil {
 		return PushResult{}, err
 	}
 
 	// dockerd lists layers from the top one down
-	jobs := make([]*pushJob, 0, len(rec.Layers))
-	for i := len(rec.Layers) - 1; i >= 0; i-- {
-		l := rec.Layers[i]
-		d, err := p.layerDesc(l)
-		if err != nil {
-			return PushResult{}, err
-		}
-		jobs = append(jobs, &pushJob{desc: d, id: shortID(l.DiffID)})
+	jobs := make([]*pushJob, 0, len(byLayer))
+	for i := len(byLayer) - 1; i >= 0; i-- {
+		jobs = append(jobs, byLayer[i])
 	}
 	for _, j := range jobs {
 		rep.layer(j.id, statusPreparing)
@@ -106,7 +120,7 @@ func (p *Pusher) Push(ctx context.Context, rec *persistence.ImageRecord, target 
 		return PushResult{}, fmt.Errorf("image config %s: %w", rec.ID, err)
 	}
 	cfgDesc := descriptor.Descriptor{MediaType: configMediaType(mt), Digest: rec.ID, Size: cfgSize}
-	if err := p.putBlob(ctx, rc, r, cfgDesc, nil); err != nil {
+	if err := p.putBlob(ctx, rc, r, cfgDesc, "", nil); err != nil {
 		return PushResult{}, p.pushError(ctx, r, err)
 	}
 
@@ -128,13 +142,13 @@ func (p *Pusher) Push(ctx context.Context, rec *persistence.ImageRecord, target 
 
 // manifestFor is the manifest to push: the one pulled, when it is a
 // single image's (so its digest stays), else one made from the record.
-func (p *Pusher) manifestFor(rec *persistence.ImageRecord) ([]byte, string, error) {
+func (p *Pusher) manifestFor(rec *persistence.ImageRecord, jobs []*pushJob) ([]byte, string, error) {
 	switch rec.ManifestMediaType {
 	case mediatype.Docker2Manifest, mediatype.OCI1Manifest:
 		if rc, err := p.Blobs.Open(rec.ManifestDigest); err == nil {
 			raw, err := io.ReadAll(io.LimitReader(rc, 4<<20))
 			rc.Close()
-			if err == nil && manifestMatches(raw, rec) {
+			if err == nil && manifestMatches(raw, rec.ID, jobs) {
 				return raw, rec.ManifestMediaType, nil
 			}
 		}
@@ -146,11 +160,8 @@ func (p *Pusher) manifestFor(rec *persistence.ImageRecord) ([]byte, string, erro
 	// Docker's media types unless a layer is OCI-only (zstd, plain OCI tar)
 	mt := mediatype.Docker2Manifest
 	var layerDescs []ocispec.Descriptor
-	for _, l := range rec.Layers {
-		d, err := p.layerDesc(l)
-		if err != nil {
-			return nil, "", err
-		}
+	for _, j := range jobs {
+		d := j.desc
 		if d.MediaType != mediatype.Docker2LayerGzip && d.MediaType != mediatype.Docker2Layer {
 			mt = mediatype.OCI1Manifest
 		}
@@ -182,19 +193,19 @@ func (p *Pusher) manifestFor(rec *persistence.ImageRecord) ([]byte, string, erro
 	return raw, mt, nil
 }
 
-// manifestMatches checks that a stored manifest names the record's config
-// and layers, so that a record changed since (or a corrupt blob) is not
-// pushed under its name.
-func manifestMatches(raw []byte, rec *persistence.ImageRecord) bool {
+// manifestMatches checks that a stored manifest names the config and the
+// very blobs to push, so that a record changed since, a corrupt blob or
+// layers compressed for this push do not go under its name.
+func manifestMatches(raw []byte, config digest.Digest, jobs []*pushJob) bool {
 	var m struct {
 		Config ocispec.Descriptor   `json:"config"`
 		Layers []ocispec.Descriptor `json:"layers"`
 	}
-	if json.Unmarshal(raw, &m) != nil || m.Config.Digest != rec.ID || len(m.Layers) != len(rec.Layers) {
+	if json.Unmarshal(raw, &m) != nil || m.Config.Digest != config || len(m.Layers) != len(jobs) {
 		return false
 	}
 	for i, l := range m.Layers {
-		if l.Digest != rec.Layers[i].Digest {
+		if l.Digest != jobs[i].desc.Digest {
 			return false
 		}
 	}
@@ -208,21 +219,76 @@ func configMediaType(manifestType string) string {
 	return mediatype.Docker2ImageConfig
 }
 
-// layerDesc describes a stored layer blob, which must be there: a pulled
-// layer's compressed blob, or a loaded one as it came.
-func (p *Pusher) layerDesc(l persistence.LayerRef) (descriptor.Descriptor, error) {
+// layerJob describes what goes up for a stored layer blob, which must be
+// there: a compressed blob as it is (a pulled layer's), an uncompressed one
+// (a loaded or committed layer's) gzipped first, as dockerd pushes them.
+// gzip at one level is deterministic, so a second push of it finds it in
+// the registry.
+func (p *Pusher) layerJob(l persistence.LayerRef) (*pushJob, error) {
+	j := &pushJob{id: shortID(l.DiffID)}
 	size, err := p.Blobs.Size(l.Digest)
 	if err != nil {
-		return descriptor.Descriptor{}, fmt.Errorf("layer %s has no stored blob: %w", l.Digest, err)
+		return nil, fmt.Errorf("layer %s has no stored blob: %w", l.Digest, err)
 	}
 	mt := l.MediaType
-	if mt == "" {
-		mt, err = p.sniffLayer(l.Digest)
-		if err != nil {
-			return descriptor.Descriptor{}, err
+	if mt == "" || mt == mediatype.OCI1Layer || mt == mediatype.Docker2Layer {
+		if mt, err = p.sniffLayer(l.Digest); err != nil {
+			return nil, err
 		}
 	}
-	return descriptor.Descriptor{MediaType: mt, Digest: l.Digest, Size: size}, nil
+	if mt != mediatype.OCI1Layer {
+		j.desc = descriptor.Descriptor{MediaType: mt, Digest: l.Digest, Size: size}
+		return j, nil
+	}
+	if j.file, j.desc, err = p.gzipLayer(l.Digest); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// gzipLayer writes a gzip copy of an uncompressed layer blob to a temp file.
+func (p *Pusher) gzipLayer(d digest.Digest) (string, descriptor.Descriptor, error) {
+	src, err := p.Blobs.Open(d)
+	if err != nil {
+		return "", descriptor.Descriptor{}, fmt.Errorf("layer %s: %w", d, err)
+	}
+	defer src.Close()
+	f, err := os.CreateTemp("", "arca-push-layer-")
+	if err != nil {
+		return "", descriptor.Descriptor{}, fmt.Errorf("compress layer %s: %w", d, err)
+	}
+	defer f.Close()
+	fail := func(err error) (string, descriptor.Descriptor, error) {
+		os.Remove(f.Name())
+		return "", descriptor.Descriptor{}, fmt.Errorf("compress layer %s: %w", d, err)
+	}
+	dg := digest.SHA256.Digester()
+	cw := &countWriter{w: io.MultiWriter(f, dg.Hash())}
+	zw, err := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := io.Copy(zw, src); err != nil {
+		return fail(err)
+	}
+	if err := zw.Close(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	return f.Name(), descriptor.Descriptor{MediaType: mediatype.Docker2LayerGzip, Digest: dg.Digest(), Size: cw.n}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // sniffLayer names a layer blob's type by its compression.
@@ -293,7 +359,7 @@ func (p *Pusher) pushLayer(ctx context.Context, rc *regclient.RegClient, r ref.R
 			return ctx.Err()
 		}
 	}
-	if err := p.putBlob(ctx, rc, r, j.desc, func(br io.Reader) io.Reader {
+	if err := p.putBlob(ctx, rc, r, j.desc, j.file, func(br io.Reader) io.Reader {
 		return &progressReader{r: br, rep: rep, id: j.id, status: statusPushing, total: j.desc.Size}
 	}); err != nil {
 		return err
@@ -302,12 +368,19 @@ func (p *Pusher) pushLayer(ctx context.Context, rc *regclient.RegClient, r ref.R
 	return nil
 }
 
-// putBlob uploads a stored blob unless the registry has it already.
-func (p *Pusher) putBlob(ctx context.Context, rc *regclient.RegClient, r ref.Ref, d descriptor.Descriptor, wrap func(io.Reader) io.Reader) error {
+// putBlob uploads a stored blob (or file, when not empty) unless the
+// registry has it already.
+func (p *Pusher) putBlob(ctx context.Context, rc *regclient.RegClient, r ref.Ref, d descriptor.Descriptor, file string, wrap func(io.Reader) io.Reader) error {
 	if wrap == nil && exists(ctx, rc, r, d) {
 		return nil
 	}
-	f, err := p.Blobs.Open(d.Digest)
+	var f io.ReadCloser
+	var err error
+	if file != "" {
+		f, err = os.Open(file)
+	} else {
+		f, err = p.Blobs.Open(d.Digest)
+	}
 	if err != nil {
 		return fmt.Errorf("open blob %s: %w", d.Digest, err)
 	}

@@ -1,16 +1,24 @@
 package registry_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/arcavm/arca/internal/registry"
 	"github.com/arcavm/arca/internal/testenv"
+	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
 	"github.com/arcavm/arca/persistence/layers"
 )
@@ -149,5 +157,59 @@ func TestAuthRegistry(t *testing.T) {
 	}
 	if _, err := registry.Login(ctx, "http://"+plain, nil); err != nil {
 		t.Errorf("login to an open registry: %v", err)
+	}
+}
+
+// A layer stored uncompressed (a loaded or committed image's) goes up
+// gzipped, as dockerd sends it, the same bytes each time.
+func TestPushUncompressedLayer(t *testing.T) {
+	bs, _ := stores(t)
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	body := []byte("hello from an uncompressed layer\n")
+	tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+	tw.Write(body)
+	tw.Close()
+	layer := digest.FromBytes(tarBuf.Bytes())
+	if _, err := bs.Put(bytes.NewReader(tarBuf.Bytes()), layer); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := json.Marshal(ocispec.Image{
+		Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer}},
+	})
+	id := digest.FromBytes(cfg)
+	if _, err := bs.Put(bytes.NewReader(cfg), id); err != nil {
+		t.Fatal(err)
+	}
+	rec := &persistence.ImageRecord{ID: id, Layers: []persistence.LayerRef{{Digest: layer, DiffID: layer, ChainID: layer, Size: int64(tarBuf.Len())}}}
+	reg := testenv.Registry(t)
+	p := &registry.Pusher{Blobs: bs}
+	var first registry.PushResult
+	for i, want := range []string{"Pushed", "Layer already exists"} {
+		var lines []string
+		res, err := p.Push(context.Background(), rec, reg+"/raw:1", statuses(&lines))
+		if err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+		if !has(lines, want) {
+			t.Errorf("push %d: no %q in\n%s", i, want, strings.Join(lines, "\n"))
+		}
+		if i == 0 {
+			first = res
+		} else if res.Digest != first.Digest {
+			t.Errorf("second push: digest %s, first %s", res.Digest, first.Digest)
+		}
+	}
+	bs2, ls2 := stores(t)
+	back, err := (&registry.Puller{Blobs: bs2, Layers: ls2}).Pull(context.Background(), reg+"/raw:1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ID != id || len(back.Layers) != 1 || back.Layers[0].DiffID != layer || back.Layers[0].MediaType != "application/vnd.docker.image.rootfs.diff.tar.gzip" {
+		t.Errorf("pulled back %+v", back)
+	}
+	if b, err := os.ReadFile(filepath.Join(ls2.Dir(back.Layers[0].ChainID), "hello.txt")); err != nil || !bytes.Equal(b, body) {
+		t.Errorf("hello.txt: %q %v", b, err)
 	}
 }
