@@ -106,13 +106,17 @@ func login(ctx context.Context, rt http.RoundTripper, ep string, creds *Credenti
 	}
 	ch := parseChallenges(resp.Header.Values("WWW-Authenticate"))
 	var authz string
+	identity := creds.IdentityToken
 	switch {
 	case ch["bearer"] != nil:
-		tok, err := fetchToken(ctx, c, ch["bearer"], creds)
+		tok, refresh, err := fetchToken(ctx, c, ch["bearer"], creds)
 		if err != nil {
 			return "", &wrapped{msg: fmt.Sprintf("Get %q: %v", ep, err), kind: ErrUnauthorized, cause: err}
 		}
 		authz = "Bearer " + tok
+		if refresh != "" {
+			identity = refresh
+		}
 	case ch["basic"] != nil:
 		if creds.Username == "" && creds.Password == "" {
 			// not "unauthorized" for dockerd either: its status is 500
@@ -134,7 +138,7 @@ func login(ctx context.Context, rt http.RoundTripper, ep string, creds *Credenti
 		// answers 500: only a token server's refusal is "unauthorized"
 		return "", failed(resp.StatusCode)
 	}
-	return creds.IdentityToken, nil
+	return identity, nil
 }
 
 func get(ctx context.Context, c *http.Client, u, authz string) (*http.Response, error) {
@@ -155,57 +159,77 @@ func drainClose(resp *http.Response) {
 }
 
 // fetchToken asks a token server for a token with no scope, which is how
-// dockerd checks a password: the server refuses a wrong one.
-func fetchToken(ctx context.Context, c *http.Client, params map[string]string, creds *Credentials) (string, error) {
+// dockerd checks a password: the server refuses a wrong one. With an
+// identity token it is the OAuth refresh grant instead, as dockerd does.
+// A refresh token the server hands out (offline_token) comes back too:
+// dockerd answers it as the IdentityToken the CLI keeps in place of the
+// password.
+func fetchToken(ctx context.Context, c *http.Client, params map[string]string, creds *Credentials) (token, refresh string, err error) {
 	realm := params["realm"]
 	u, err := url.Parse(realm)
 	if err != nil || realm == "" {
-		return "", fmt.Errorf("invalid token realm %q", realm)
+		return "", "", fmt.Errorf("invalid token realm %q", realm)
 	}
-	q := u.Query()
-	if s := params["service"]; s != "" {
-		q.Set("service", s)
-	}
-	q.Set("client_id", "docker")
-	q.Set("offline_token", "true")
-	if creds.Username != "" {
-		q.Set("account", creds.Username)
-	}
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return "", err
+	var req *http.Request
+	if creds.IdentityToken != "" {
+		form := url.Values{}
+		form.Set("grant_type", "refresh_token")
+		form.Set("refresh_token", creds.IdentityToken)
+		form.Set("service", params["service"])
+		form.Set("client_id", "docker")
+		form.Set("access_type", "offline")
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+		if err != nil {
+			return "", "", err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		q := u.Query()
+		if s := params["service"]; s != "" {
+			q.Set("service", s)
+		}
+		q.Set("client_id", "docker")
+		q.Set("offline_token", "true")
+		if creds.Username != "" {
+			q.Set("account", creds.Username)
+		}
+		u.RawQuery = q.Encode()
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return "", "", err
+		}
+		if creds.Username != "" || creds.Password != "" {
+			req.SetBasicAuth(creds.Username, creds.Password)
+		}
 	}
 	req.Header.Set("User-Agent", "arca")
-	if creds.Username != "" || creds.Password != "" {
-		req.SetBasicAuth(creds.Username, creds.Password)
-	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode == http.StatusUnauthorized {
-		return "", errors.New("unauthorized: " + tokenErrorDetail(body))
+		return "", "", errors.New("unauthorized: " + tokenErrorDetail(body))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("token server answered %s", resp.Status)
+		return "", "", fmt.Errorf("token server answered %s", resp.Status)
 	}
 	var tr struct {
-		Token       string `json:"token"`
-		AccessToken string `json:"access_token"`
+		Token        string `json:"token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
 	}
 	if err := json.Unmarshal(body, &tr); err != nil {
-		return "", fmt.Errorf("decode token response: %w", err)
+		return "", "", fmt.Errorf("decode token response: %w", err)
 	}
 	if tr.Token == "" {
 		tr.Token = tr.AccessToken
 	}
 	if tr.Token == "" {
-		return "", errors.New("token server gave no token")
+		return "", "", errors.New("token server gave no token")
 	}
-	return tr.Token, nil
+	return tr.Token, tr.RefreshToken, nil
 }
 
 // tokenErrorDetail reads a token server's refusal as distribution's client

@@ -51,13 +51,22 @@ func TestLoginBearer(t *testing.T) {
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/token":
+			if r.Method == http.MethodPost {
+				r.ParseForm()
+				if r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != "refresh-1" {
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				fmt.Fprint(w, `{"access_token":"tok"}`)
+				return
+			}
 			u, p, _ := r.BasicAuth()
 			if u != "joe" || p != "right" || r.URL.Query().Get("service") != "test" || r.URL.Query().Get("account") != "joe" {
 				w.WriteHeader(http.StatusUnauthorized)
 				fmt.Fprint(w, `{"details":"incorrect username or password"}`)
 				return
 			}
-			fmt.Fprint(w, `{"token":"tok"}`)
+			fmt.Fprint(w, `{"token":"tok","refresh_token":"refresh-1"}`)
 		case "/v2/":
 			if r.Header.Get("Authorization") == "Bearer tok" {
 				return
@@ -69,8 +78,16 @@ func TestLoginBearer(t *testing.T) {
 	defer srv.Close()
 	ep := srv.URL + "/v2/"
 	ctx := context.Background()
-	if _, err := login(ctx, http.DefaultTransport, ep, &Credentials{Username: "joe", Password: "right"}); err != nil {
-		t.Errorf("login: %v", err)
+	// the refresh token the server gives is the identity token to keep
+	if id, err := login(ctx, http.DefaultTransport, ep, &Credentials{Username: "joe", Password: "right"}); err != nil || id != "refresh-1" {
+		t.Errorf("login: %q %v", id, err)
+	}
+	// and it logs in again without the password
+	if id, err := login(ctx, http.DefaultTransport, ep, &Credentials{Username: "joe", IdentityToken: "refresh-1"}); err != nil || id != "refresh-1" {
+		t.Errorf("login with the identity token: %q %v", id, err)
+	}
+	if _, err := login(ctx, http.DefaultTransport, ep, &Credentials{Username: "joe", IdentityToken: "stale"}); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("login with a stale identity token: %v", err)
 	}
 	_, err := login(ctx, http.DefaultTransport, ep, &Credentials{Username: "joe", Password: "wrong"})
 	want := fmt.Sprintf("Get %q: unauthorized: incorrect username or password", ep)
