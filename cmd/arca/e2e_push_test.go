@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arcavm/arca/internal/testenv"
 )
@@ -19,7 +20,9 @@ func TestPushAndPullBack(t *testing.T) {
 	t.Cleanup(func() { d.Docker(t, "rmi", dst) })
 	id := strings.TrimSpace(d.Docker(t, "image", "inspect", "-f", "{{.Id}}", src).Must(t).Stdout)
 
+	since := itoa(int(time.Now().Unix()))
 	out := d.Docker(t, "push", dst).Must(t).Stdout
+	t.Logf("docker push %s:\n%s", dst, out)
 	for _, want := range []string{"The push refers to repository [" + reg + "/pushed]", ": Pushed", "v1: digest: sha256:", " size: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("push output lacks %q:\n%s", want, out)
@@ -29,6 +32,13 @@ func TestPushAndPullBack(t *testing.T) {
 	digests := d.Docker(t, "image", "inspect", "-f", "{{json .RepoDigests}}", dst).Must(t).Stdout
 	if !strings.Contains(digests, reg+"/pushed@sha256:") {
 		t.Errorf("RepoDigests after push: %s", digests)
+	}
+
+	// a push event names the reference, and nothing else
+	ev := d.Docker(t, "events", "--since", since, "--until", itoa(int(time.Now().Unix())+1),
+		"--filter", "type=image", "--filter", "event=push", "--format", "{{.Actor.ID}} {{json .Actor.Attributes}}").Must(t).Stdout
+	if want := dst + ` {"name":"` + dst + `"}`; !strings.Contains(ev, want) {
+		t.Errorf("push events: %q, want %s", ev, want)
 	}
 
 	out = d.Docker(t, "push", dst).Must(t).Stdout
@@ -60,6 +70,7 @@ func TestLoginAndAuthRegistry(t *testing.T) {
 	d.Docker(t, "tag", src, dst).Must(t)
 
 	r := d.Docker(t, "push", dst).MustFail(t)
+	t.Logf("docker push without login:\n%s%s", r.Stdout, r.Stderr)
 	if !strings.Contains(r.Stdout+r.Stderr, "no basic auth credentials") {
 		t.Errorf("push without login: %s %s", r.Stdout, r.Stderr)
 	}
