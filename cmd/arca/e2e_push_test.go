@@ -46,6 +46,14 @@ func TestPushAndPullBack(t *testing.T) {
 		t.Errorf("second push:\n%s", out)
 	}
 
+	// --all-tags: every tag of the repository, one after another
+	d.Docker(t, "tag", src, reg+"/pushed:v2").Must(t)
+	out = d.Docker(t, "push", "--all-tags", reg+"/pushed").Must(t).Stdout
+	if !strings.Contains(out, "v1: digest: sha256:") || !strings.Contains(out, "v2: digest: sha256:") {
+		t.Errorf("push --all-tags:\n%s", out)
+	}
+	d.Docker(t, "rmi", reg+"/pushed:v2").Must(t)
+
 	d.Docker(t, "rmi", dst).Must(t)
 	d.Docker(t, "pull", dst).Must(t)
 	if got := strings.TrimSpace(d.Docker(t, "image", "inspect", "-f", "{{.Id}}", dst).Must(t).Stdout); got != id {
