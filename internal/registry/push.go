@@ -9,12 +9,14 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regclient/regclient"
+	"github.com/regclient/regclient/scheme/reg"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
@@ -74,7 +76,9 @@ func (p *Pusher) Push(ctx context.Context, rec *persistence.ImageRecord, target 
 	if err != nil || r.Scheme != "reg" || r.Tag == "" {
 		return PushResult{}, fmt.Errorf("invalid reference %q", target)
 	}
-	opts := []regclient.Opt{regclient.WithUserAgent("arca")}
+	// short retry delays, as for pulls: a registry that is down fails
+	// the push in a moment rather than after regclient's long backoff
+	opts := []regclient.Opt{regclient.WithUserAgent("arca"), regclient.WithRegOpts(reg.WithDelay(50*time.Millisecond, 2*time.Second))}
 	if isLoopback(r.Registry) || !p.Credentials.empty() {
 		opts = append(opts, regclient.WithConfigHost(hostConfig(r.Registry, p.Credentials)))
 	}

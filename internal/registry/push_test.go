@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
@@ -211,5 +212,25 @@ func TestPushUncompressedLayer(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(ls2.Dir(back.Layers[0].ChainID), "hello.txt")); err != nil || !bytes.Equal(b, body) {
 		t.Errorf("hello.txt: %q %v", b, err)
+	}
+}
+
+// A registry that is down fails the push at once, in Go's words for the
+// request, as dockerd's message is.
+func TestPushUnreachable(t *testing.T) {
+	plain := testenv.Registry(t)
+	src := testenv.PushBusybox(t, plain)
+	bs, ls := stores(t)
+	rec, err := (&registry.Puller{Blobs: bs, Layers: ls}).Pull(context.Background(), src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = (&registry.Pusher{Blobs: bs}).Push(context.Background(), rec, "127.0.0.1:1/x:1", nil)
+	if !errors.Is(err, registry.ErrUnreachable) || !strings.Contains(err.Error(), `"http://127.0.0.1:1/v2/`) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("push to a closed port: %v", err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("push to a closed port took %s", d)
 	}
 }
