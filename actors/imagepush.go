@@ -59,10 +59,14 @@ func (a *imagesActor) push(ctx actor.Context, m *messages.PushImage) {
 		return
 	}
 	repo := reference.TrimNamed(named).String()
+	tag := m.Tag
+	if t, ok := named.(reference.Tagged); ok && tag == "" {
+		tag = t.Tag() // "name:tag" with no tag parameter, as dockerd reads it
+	}
 	var items []pushItem
-	if m.Tag != "" {
-		if e := a.byRef(repo + ":" + m.Tag); e != nil {
-			items = append(items, pushItem{target: repo + ":" + m.Tag, rec: e.rec})
+	if tag != "" {
+		if e := a.byRef(repo + ":" + tag); e != nil {
+			items = append(items, pushItem{target: repo + ":" + tag, rec: e.rec})
 		}
 	} else {
 		// no tag: every tag of the repository, as docker push --all-tags

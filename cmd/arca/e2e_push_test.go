@@ -52,6 +52,26 @@ func TestPushAndPullBack(t *testing.T) {
 	if !strings.Contains(out, "v1: digest: sha256:") || !strings.Contains(out, "v2: digest: sha256:") {
 		t.Errorf("push --all-tags:\n%s", out)
 	}
+
+	// the API as SDKs use it: "name:tag" and no tag parameter pushes that
+	// tag; the stream's lines have dockerd's shapes
+	code, _, body := call(t, d, "POST", "/v1.45/images/"+dst+"/push", "")
+	if code != 200 {
+		t.Fatalf("API push: %d %s", code, body)
+	}
+	for _, want := range []string{
+		`{"status":"The push refers to repository [` + reg + `/pushed]"}`,
+		`{"status":"Layer already exists","progressDetail":{},"id":"`,
+		`{"status":"v1: digest: sha256:`,
+		`{"progressDetail":{},"aux":{"Tag":"v1","Digest":"sha256:`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("API push stream lacks %s:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "v2: digest") {
+		t.Errorf("API push of %s pushed v2 too:\n%s", dst, body)
+	}
 	d.Docker(t, "rmi", reg+"/pushed:v2").Must(t)
 
 	d.Docker(t, "rmi", dst).Must(t)
