@@ -1,6 +1,11 @@
 package messages
 
-import "github.com/opencontainers/go-digest"
+import (
+	"encoding/json"
+	"log/slog"
+
+	"github.com/opencontainers/go-digest"
+)
 
 // RegistryAuth is what a client sent as X-Registry-Auth or POST /auth. It
 // lives only for its request: it is never stored, logged or put in an
@@ -19,14 +24,18 @@ func (a *RegistryAuth) Empty() bool {
 	return a == nil || a.Username == "" && a.Password == "" && a.IdentityToken == "" && a.RegistryToken == ""
 }
 
-func (a *RegistryAuth) String() string {
-	if a == nil {
-		return "<nil>"
-	}
+// Value receivers: a copy of the struct prints as safely as a pointer.
+func (a RegistryAuth) String() string {
 	return "RegistryAuth{" + a.ServerAddress + " user " + a.Username + " [redacted]}"
 }
 
-func (a *RegistryAuth) GoString() string { return a.String() }
+func (a RegistryAuth) GoString() string { return a.String() }
+
+// MarshalJSON and LogValue keep the secrets out of JSON logs and slog too
+// (a dead letter, say, is logged with its message).
+func (a RegistryAuth) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
+
+func (a RegistryAuth) LogValue() slog.Value { return slog.StringValue(a.String()) }
 
 // PushImage asks the images actor to push Name (a normalized reference
 // without tag, such as "127.0.0.1:5000/busybox") with Tag, or every local

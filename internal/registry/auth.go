@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,14 +29,15 @@ func (c *Credentials) empty() bool {
 	return c == nil || c.Username == "" && c.Password == "" && c.IdentityToken == ""
 }
 
-func (c *Credentials) String() string {
-	if c == nil {
-		return "<none>"
-	}
-	return "user " + c.Username + " [redacted]"
-}
+// Value receivers: a copy prints as safely as a pointer; LogValue and
+// MarshalJSON keep the secrets out of slog and JSON.
+func (c Credentials) String() string { return "user " + c.Username + " [redacted]" }
 
-func (c *Credentials) GoString() string { return c.String() }
+func (c Credentials) GoString() string { return c.String() }
+
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+func (c Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
 // hostConfig is regclient's view of one registry: plain HTTP for loopback
 // ones, as dockerd assumes, and the request's credentials for it alone.

@@ -1,9 +1,12 @@
 package registry
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -102,7 +105,10 @@ func TestLoginBearer(t *testing.T) {
 
 func TestCredentialsHideSecrets(t *testing.T) {
 	c := &Credentials{Username: "joe", Password: "hunter2", IdentityToken: "idtok"}
-	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v", c, c, c)} {
+	j, _ := json.Marshal(struct{ P, V any }{c, *c})
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "creds", c, "value", *c)
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %+v", c, c, c, *c), string(j), buf.String()} {
 		if strings.Contains(s, "hunter2") || strings.Contains(s, "idtok") {
 			t.Errorf("secret shown: %s", s)
 		}
