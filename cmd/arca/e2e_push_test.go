@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/base64"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +134,29 @@ func TestLoginAndAuthRegistry(t *testing.T) {
 	if want := `Head "http://` + ar.Addr + `/v2/private/manifests/1": no basic auth credentials`; !strings.Contains(r.Stderr, want) {
 		t.Errorf("pull after logout: %s, want %s", r.Stderr, want)
 	}
+
+	// nothing the daemon wrote holds the password, plain or as the CLI
+	// encodes it
+	secrets := []string{ar.Password, base64.StdEncoding.EncodeToString([]byte(ar.User + ":" + ar.Password))}
+	if log := d.Log(); containsAny(log, secrets) {
+		t.Errorf("the daemon's log holds the password")
+	}
+	filepath.WalkDir(d.Root(), func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && containsAny(string(b), secrets) {
+			t.Errorf("%s holds the password", p)
+		}
+		return nil
+	})
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
