@@ -115,6 +115,12 @@ func (a *imagesActor) login(ctx actor.Context, m *messages.RegistryLogin) {
 	creds := credentials(m.Auth)
 	server := m.Auth.ServerAddress
 	go func() {
+		// a panic here must not take the daemon down: the requester hears it
+		defer func() {
+			if r := recover(); r != nil {
+				sys.Root.Send(sender, messages.Internal("login: %v", r))
+			}
+		}()
 		lctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		token, err := registry.Login(lctx, server, creds)
