@@ -234,3 +234,34 @@ func TestPushUnreachable(t *testing.T) {
 		t.Errorf("push to a closed port took %s", d)
 	}
 }
+
+// An image pulled by its index pushes as its own platform's manifest,
+// made from the record, and pulls back as the same image.
+func TestPushImagePulledByIndex(t *testing.T) {
+	reg := testenv.Registry(t)
+	src := testenv.PushBusyboxCustom(t, reg)
+	bs, ls := stores(t)
+	rec, err := (&registry.Puller{Blobs: bs, Layers: ls}).Pull(context.Background(), src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	res, err := (&registry.Pusher{Blobs: bs}).Push(context.Background(), rec, reg+"/single:1", statuses(&lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest == rec.ManifestDigest.String() {
+		t.Errorf("pushed the index's digest %s", res.Digest)
+	}
+	if !has(lines, "Mounted from ") {
+		t.Errorf("no blob mounted from %s:\n%s", src, strings.Join(lines, "\n"))
+	}
+	bs2, ls2 := stores(t)
+	back, err := (&registry.Puller{Blobs: bs2, Layers: ls2}).Pull(context.Background(), reg+"/single:1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ID != rec.ID || back.ManifestDigest.String() != res.Digest {
+		t.Errorf("pulled back %s (manifest %s), pushed %s (manifest %s)", back.ID, back.ManifestDigest, rec.ID, res.Digest)
+	}
+}
