@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"io/fs"
 	"os"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/client"
 
 	"github.com/arcavm/arca/internal/testenv"
 )
@@ -134,6 +139,39 @@ func TestLoginAndAuthRegistry(t *testing.T) {
 	if want := `Head "http://` + ar.Addr + `/v2/private/manifests/1": no basic auth credentials`; !strings.Contains(r.Stderr, want) {
 		t.Errorf("pull after logout: %s, want %s", r.Stderr, want)
 	}
+
+	// the Go SDK: login answers dockerd's body, and X-Registry-Auth alone
+	// (nothing stored anywhere) pushes and pulls
+	cli := d.Client(t)
+	ctx := context.Background()
+	res, err := cli.RegistryLogin(ctx, client.RegistryLoginOptions{Username: ar.User, Password: ar.Password, ServerAddress: ar.Addr})
+	if err != nil || res.Auth.Status != "Login Succeeded" {
+		t.Errorf("SDK login: %+v %v", res, err)
+	}
+	if _, err := cli.RegistryLogin(ctx, client.RegistryLoginOptions{Username: ar.User, Password: "wrong", ServerAddress: ar.Addr}); err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
+		t.Errorf("SDK login with a wrong password: %v", err)
+	}
+	enc, err := authconfig.Encode(registry.AuthConfig{Username: ar.User, Password: ar.Password, ServerAddress: ar.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Docker(t, "tag", src, ar.Addr+"/sdk:2").Must(t)
+	push, err := cli.ImagePush(ctx, ar.Addr+"/sdk:2", client.ImagePushOptions{RegistryAuth: enc})
+	if err != nil {
+		t.Fatalf("SDK push: %v", err)
+	}
+	if err := push.Wait(ctx); err != nil {
+		t.Errorf("SDK push stream: %v", err)
+	}
+	d.Docker(t, "rmi", ar.Addr+"/sdk:2").Must(t)
+	pull, err := cli.ImagePull(ctx, ar.Addr+"/sdk:2", client.ImagePullOptions{RegistryAuth: enc})
+	if err != nil {
+		t.Fatalf("SDK pull: %v", err)
+	}
+	if err := pull.Wait(ctx); err != nil {
+		t.Errorf("SDK pull stream: %v", err)
+	}
+	d.Docker(t, "image", "inspect", ar.Addr+"/sdk:2").Must(t)
 
 	// nothing the daemon wrote holds the password, plain or as the CLI
 	// encodes it
