@@ -409,14 +409,17 @@ func setRlimits(limits []wire.Rlimit) error {
 	return nil
 }
 
-// stageProcess is the agent's side of a stage it started.
-type stageProcess struct {
-	ctl *net.UnixConn
+// stageRun is the agent's hold on a stage it started: its control
+// socket, and for an exec the stage's pid once its command runs.
+type stageRun struct {
+	ctl      *net.UnixConn
+	dec      *json.Decoder
+	stagePid int
 }
 
 // newStageControl returns the agent's end of a control socket and the
 // stage's end, to be its descriptor 3.
-func newStageControl() (*stageProcess, *os.File, error) {
+func newStageControl() (*stageRun, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("stage control: %w", err)
@@ -428,14 +431,15 @@ func newStageControl() (*stageProcess, *os.File, error) {
 		unix.Close(fds[1])
 		return nil, nil, fmt.Errorf("stage control: %w", err)
 	}
-	return &stageProcess{ctl: conn.(*net.UnixConn)}, os.NewFile(uintptr(fds[1]), "stage-control"), nil
+	ctl := conn.(*net.UnixConn)
+	return &stageRun{ctl: ctl, dec: json.NewDecoder(ctl)}, os.NewFile(uintptr(fds[1]), "stage-control"), nil
 }
 
 // stageTimeout bounds how long a stage may take to report, so that a
 // stuck one fails the start instead of hanging it.
 const stageTimeout = 30 * time.Second
 
-func (s *stageProcess) send(cfg stageConfig) error {
+func (s *stageRun) send(cfg stageConfig) error {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return err
@@ -447,10 +451,10 @@ func (s *stageProcess) send(cfg stageConfig) error {
 
 // next reads the stage's next report; io.EOF means its exec succeeded
 // (the main stage's control socket closes on exec).
-func (s *stageProcess) next(dec *json.Decoder) (stageReport, error) {
+func (s *stageRun) next() (stageReport, error) {
 	s.ctl.SetReadDeadline(time.Now().Add(stageTimeout))
 	var r stageReport
-	err := dec.Decode(&r)
+	err := s.dec.Decode(&r)
 	return r, err
 }
 
@@ -460,13 +464,6 @@ func stageError(name string, r stageReport) error {
 		return execError(name, unix.Errno(r.Errno))
 	}
 	return fmt.Errorf("start %s: %s", path.Base(name), r.Err)
-}
-
-// stageRun is the agent's hold on a stage it started.
-type stageRun struct {
-	*stageProcess
-	dec      *json.Decoder
-	stagePid int // an exec's stage, once its command runs
 }
 
 // status is the exec's wait status as its stage reported it before
@@ -553,7 +550,7 @@ func (a *Agent) closeContainerNamespaces() {
 // kernel gave none), the channel its stage's wait status comes on, and,
 // for an exec, the control socket on which the exec's own status comes.
 func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.WaitStatus, *stageRun, error) {
-	ctl, stageEnd, err := newStageControl()
+	run, stageEnd, err := newStageControl()
 	if err != nil {
 		return 0, -1, nil, nil, err
 	}
@@ -569,7 +566,7 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 		mnt, pidns, err := a.containerNamespaces()
 		if err != nil {
 			stageEnd.Close()
-			ctl.ctl.Close()
+			run.close()
 			return 0, -1, nil, nil, err
 		}
 		files = append(files, uintptr(mnt), uintptr(pidns))
@@ -587,10 +584,9 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 	})
 	stageEnd.Close()
 	if err != nil {
-		ctl.ctl.Close()
+		run.close()
 		return 0, -1, nil, nil, fmt.Errorf("start %s: stage: %w", path.Base(cfg.Path), err)
 	}
-	run := &stageRun{stageProcess: ctl, dec: json.NewDecoder(ctl.ctl)}
 	failed := func(err error) (int, int, <-chan unix.WaitStatus, *stageRun, error) {
 		unix.Kill(pid, unix.SIGKILL)
 		if cfg.Main {
@@ -625,10 +621,10 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 			return failed(err)
 		}
 	}
-	if err := ctl.send(cfg); err != nil {
+	if err := run.send(cfg); err != nil {
 		return failed(fmt.Errorf("start %s: stage: %w", path.Base(cfg.Path), err))
 	}
-	r, err := ctl.next(run.dec)
+	r, err := run.next()
 	if cfg.Main {
 		if errors.Is(err, io.EOF) {
 			// Closed on exec: the command runs, as PID 1.
@@ -661,8 +657,8 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 	a.mu.Lock()
 	a.stages[pid] = true
 	a.mu.Unlock()
-	ctl.ctl.SetWriteDeadline(time.Now().Add(stageTimeout))
-	if _, err := ctl.ctl.Write([]byte{1}); err != nil {
+	run.ctl.SetWriteDeadline(time.Now().Add(stageTimeout))
+	if _, err := run.ctl.Write([]byte{1}); err != nil {
 		return failed(fmt.Errorf("start %s: stage: %w", path.Base(cfg.Path), err))
 	}
 	return r.Pid, pidfd, waited, run, nil
