@@ -1,0 +1,88 @@
+package imagearchive
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/arcavm/arca/persistence"
+	"github.com/arcavm/arca/persistence/blobs"
+	"github.com/arcavm/arca/persistence/layers"
+)
+
+// AddLayer makes the image of docker commit and docker import: parent's
+// layers (none when parent is nil) and one more from layerTar, which may
+// be compressed as a stored layer may. cfg is the new image's config
+// whole but for its rootfs, which AddLayer fills in; its history should
+// already hold the new entry. The layer is stored uncompressed, so its
+// blob digest is its diff ID, and unpacked verified against it; the
+// config blob's digest is the image ID. The record has no tags.
+func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
+	plain, err := layers.Decompress(layerTar)
+	if err != nil {
+		return nil, fmt.Errorf("new layer: %w", err)
+	}
+	defer plain.Close()
+	blob, blobSize, err := bs.PutUnverified(plain)
+	if err != nil {
+		return nil, fmt.Errorf("store new layer: %w", err)
+	}
+	var diffIDs []digest.Digest
+	rec := &persistence.ImageRecord{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, Loaded: time.Now().UTC()}
+	if parent != nil {
+		rec.Layers = append(rec.Layers, parent.Layers...)
+		for _, l := range parent.Layers {
+			diffIDs = append(diffIDs, l.DiffID)
+		}
+		rec.Size = parent.Size
+	}
+	diffIDs = append(diffIDs, blob)
+	chain := layers.ChainIDs(diffIDs)[len(diffIDs)-1]
+	size, err := unpackBlob(bs, ls, blob, chain)
+	if err != nil {
+		return nil, err
+	}
+	rec.Layers = append(rec.Layers, persistence.LayerRef{
+		Digest: blob, MediaType: ocispec.MediaTypeImageLayer, Size: blobSize,
+		DiffID: blob, ChainID: chain, UnpackedSize: size,
+	})
+	rec.Size += size
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}
+	if cfg.Created == nil {
+		now := time.Now().UTC()
+		cfg.Created = &now
+	}
+	rec.Created = cfg.Created.UTC()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	id, _, err := bs.PutUnverified(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("store image config: %w", err)
+	}
+	rec.ID = id
+	return rec, nil
+}
+
+func unpackBlob(bs *blobs.Store, ls *layers.Store, blob, chain digest.Digest) (int64, error) {
+	if ls.Has(chain) {
+		return ls.Size(chain)
+	}
+	rc, err := bs.Open(blob)
+	if err != nil {
+		return 0, fmt.Errorf("new layer: %w", err)
+	}
+	defer rc.Close()
+	size, err := ls.UnpackVerified(chain, blob, rc)
+	if err != nil {
+		return 0, fmt.Errorf("new layer: %w", err)
+	}
+	return size, nil
+}
