@@ -76,6 +76,10 @@ func (a *imagesActor) Receive(ctx actor.Context) {
 		a.loadFinished(ctx, m)
 	case *messages.SaveImages:
 		a.save(ctx, m)
+	case *messages.AddLayerImage:
+		a.addLayerImage(ctx, m)
+	case *addLayerDone:
+		a.onAddLayerDone(ctx, m)
 	case *messages.PruneImages:
 		a.prune(ctx, m)
 	case *pruneDecided:

@@ -29,8 +29,6 @@ func TestRequestsRefusedBeforeActors(t *testing.T) {
 		// Unimplemented Docker routes: 501, with and without a version.
 		{"POST", "/build", "", 501, "image build (POST /build) is not implemented by Arca"},
 		{"POST", "/v1.51/build?t=x", "", 501, "image build"},
-		{"POST", "/commit?container=x", "", 501, "commit (POST /commit) is not implemented by Arca"},
-		{"GET", "/containers/abc/export", "", 501, "container export"},
 		{"POST", "/containers/abc/update", "{}", 501, "container update"},
 		{"POST", "/session", "", 501, "build session"},
 		{"POST", "/grpc", "", 501, "BuildKit gRPC"},
@@ -38,7 +36,6 @@ func TestRequestsRefusedBeforeActors(t *testing.T) {
 		{"GET", "/images/search?term=x", "", 501, "image search"},
 		{"GET", "/images/busybox/attestations", "", 501, "image attestations"},
 		{"POST", "/images/busybox/push", "", 501, "image push"},
-		{"POST", "/images/create?fromSrc=-", "", 501, "image import"},
 		{"GET", "/swarm", "", 501, "swarm (GET /swarm) is not implemented by Arca"},
 		{"POST", "/swarm/init", "{}", 501, "swarm"},
 		{"GET", "/nodes", "", 501, "swarm nodes"},
@@ -77,6 +74,15 @@ func TestRequestsRefusedBeforeActors(t *testing.T) {
 		{"POST", "/containers/create?platform=" + q("linux/amd64/v1/x"), create, 400, `cannot parse platform specifier`},
 		{"POST", "/images/create?fromImage=busybox&platform=" + q("bogus/arch"), "", 400, `"bogus/arch": unknown operating system or architecture: invalid argument`},
 		{"POST", "/images/create?fromImage=busybox&platform=" + q("linux/"), "", 400, `is an invalid component`},
+		// Commit and import: changes, references and sources refused first.
+		{"POST", "/commit?container=x&changes=" + q("RUN rm -rf /"), "", 400, "RUN is not a valid change command"},
+		{"POST", "/commit?container=x&changes=" + q("EXPOSE 99999"), "", 400, "invalid port"},
+		{"POST", "/commit?container=x&repo=" + q("Bad:Name"), "", 400, "invalid reference format"},
+		{"POST", "/commit?container=x&repo=x&tag=" + q("sha256:abc"), "", 400, "digest reference"},
+		{"POST", "/commit?container=x", "{", 400, "invalid JSON"},
+		{"POST", "/images/create?fromSrc=" + q("http://example.com/rootfs.tar"), "", 400, "import from a URL (http://example.com/rootfs.tar) is not supported"},
+		{"POST", "/images/create?fromSrc=-&changes=" + q("FROM busybox"), "", 400, "FROM is not a valid change command"},
+		{"POST", "/images/create?fromSrc=-&platform=" + q("bogus/arch"), "", 400, "unknown operating system"},
 		// Bodies.
 		{"POST", "/containers/create", `{"Image":`, 400, ""},
 		{"POST", "/containers/create", `{}`, 400, ""},
