@@ -28,12 +28,21 @@ func TestCommit(t *testing.T) {
 
 	tag := strings.ToLower(testenv.Name(t, "img")) + ":1"
 	defer d.Docker(t, "rmi", "-f", tag)
+	since := itoa(int(time.Now().Add(-time.Second).Unix()))
 	id := strings.TrimSpace(d.Docker(t, "commit", "-c", `CMD ["cat","/x"]`, "-c", "ENV COMMITTED=yes", "-m", "the message", "-a", "me", name, tag).Must(t).Stdout)
 	if !strings.HasPrefix(id, "sha256:") {
 		t.Fatalf("commit printed %q, want an image ID", id)
 	}
 	if st := d.Docker(t, "inspect", "-f", "{{.State.Status}}", name).Must(t).Stdout; strings.TrimSpace(st) != "running" {
 		t.Errorf("after a pausing commit the container is %q, want running", st)
+	}
+	// The container was paused for the snapshot, and the commit is its
+	// event, before the unpause, as in dockerd.
+	evs := d.Docker(t, "events", "--since", since, "--until", itoa(int(time.Now().Add(time.Second).Unix())),
+		"--filter", "container="+name, "--filter", "event=pause", "--filter", "event=unpause", "--filter", "event=commit",
+		"--format", "{{.Action}} {{.Actor.Attributes.imageID}}|{{.Actor.Attributes.comment}}").Must(t).Stdout
+	if want := "pause <no value>|<no value>\ncommit " + id + "|the message\nunpause <no value>|<no value>\n"; evs != want {
+		t.Errorf("events of the commit:\n%s\nwant\n%s", evs, want)
 	}
 	if got := d.Docker(t, "run", "--rm", tag).Must(t).Stdout; got != "hello\n" {
 		t.Errorf("run of the committed image (its CMD): %q, want hello", got)
@@ -160,5 +169,31 @@ func tarNames(t *testing.T, archive string) map[string]bool {
 			t.Fatalf("tar after %d entries: %v", len(names), err)
 		}
 		names[strings.TrimPrefix(hdr.Name, "./")] = true
+	}
+}
+
+// TestQemuCommit: commit and export work through a VM's agent too, for a
+// running container and for a stopped one (a machine booted for it).
+func TestQemuCommit(t *testing.T) {
+	kit := qemuKit(t)
+	d := testenv.StartDaemon(t, testenv.Options{Driver: "qemu", Args: []string{"--kit", kit.Dir},
+		StartTimeout: 60 * time.Second})
+	ref := testenv.SharedBusybox(t).Ref
+	d.Docker(t, "pull", "-q", ref).Must(t)
+	name := testenv.Name(t)
+	d.Docker(t, "run", "-d", "--name", name, ref, "sh", "-c", "echo vm > /x; rm /etc/group; touch /ready; exec sleep 300").Must(t)
+	defer d.Docker(t, "rm", "-f", name)
+	waitFile(t, d, name, "/ready")
+	d.Docker(t, "commit", "-c", `CMD ["cat","/x"]`, name, "qemu-commit:1").Must(t)
+	if got := d.Docker(t, "run", "--rm", "qemu-commit:1").Must(t).Stdout; got != "vm\n" {
+		t.Errorf("run of the image committed on qemu: %q", got)
+	}
+	if r := d.Docker(t, "run", "--rm", "qemu-commit:1", "test", "-e", "/etc/group"); r.Code == 0 {
+		t.Errorf("/etc/group, deleted in the container, is in its image")
+	}
+	d.Docker(t, "stop", "-t", "1", name).Must(t)
+	names := tarNames(t, d.Docker(t, "export", name).Must(t).Stdout)
+	if !names["x"] || !names["bin/busybox"] || names["etc/group"] {
+		t.Errorf("export of a stopped qemu container: x %v, bin/busybox %v, etc/group %v", names["x"], names["bin/busybox"], names["etc/group"])
 	}
 }
