@@ -3,8 +3,10 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -68,6 +70,18 @@ func TestCommit(t *testing.T) {
 		!slices.Contains(insp[0].Config.Env, "COMMITTED=yes") || strings.TrimSpace(base) == "" ||
 		len(insp[0].RootFS.Layers) != atoi(t, strings.TrimSpace(base))+1 {
 		t.Errorf("inspect of the committed image: %+v (base has %s layers)", insp[0], base)
+	}
+
+	// Without --pause the container is not frozen. (Events' --since has
+	// whole seconds: start on a fresh one.)
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	since = itoa(int(time.Now().Unix()))
+	nopause := strings.TrimSpace(d.Docker(t, "commit", "--pause=false", name).Must(t).Stdout)
+	defer d.Docker(t, "rmi", "-f", nopause)
+	evs = d.Docker(t, "events", "--since", since, "--until", itoa(int(time.Now().Add(time.Second).Unix())),
+		"--filter", "container="+name, "--filter", "event=pause", "--filter", "event=commit", "--format", "{{.Action}}").Must(t).Stdout
+	if evs != "commit\n" {
+		t.Errorf("events of a commit with --pause=false: %q", evs)
 	}
 
 	// A stopped container, without a tag, and its image saved and listed.
@@ -140,6 +154,21 @@ func TestExportImport(t *testing.T) {
 	}
 	if got := d.Docker(t, "history", "--format", "{{.Comment}}", tag).Must(t).Stdout; got != "imported\n" {
 		t.Errorf("imported image's history: %q", got)
+	}
+	// A compressed archive, from a file.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(running))
+	zw.Close()
+	file := t.TempDir() + "/rootfs.tar.gz"
+	if err := os.WriteFile(file, gz.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gzTag := strings.ToLower(testenv.Name(t, "gz")) + ":1"
+	defer d.Docker(t, "rmi", "-f", gzTag)
+	d.Docker(t, "import", "-c", "ENV FROM_GZ=1", file, gzTag).Must(t)
+	if got := d.Docker(t, "run", "--rm", gzTag, "sh", "-c", "cat /x; echo $FROM_GZ").Must(t).Stdout; got != "hello\n1\n" {
+		t.Errorf("run of the image imported from a gzip file: %q", got)
 	}
 	if r := d.DockerStdin(t, strings.NewReader(""), "import", "http://example.com/x.tar").MustFail(t); !strings.Contains(r.Stderr, "not supported") {
 		t.Errorf("import from a URL: %q", r.Stderr)
