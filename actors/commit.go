@@ -48,7 +48,7 @@ func (a *imagesActor) addLayerImage(ctx actor.Context, m *messages.AddLayerImage
 	cfg.History = append(cfg.History, ocispec.History{Created: &now, Author: m.Author, CreatedBy: m.CreatedBy, Comment: m.Comment})
 	env, replyTo := a.env, ctx.Sender()
 	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
-		rec, err := imagearchive.AddLayer(parent, cfg, m.Layer, env.Blobs, env.Layers)
+		rec, err := imagearchive.AddLayer(parent, cfg, m.Comment, m.Layer, env.Blobs, env.Layers)
 		return &addLayerDone{m: m, rec: rec, err: err, replyTo: replyTo}
 	})
 }
@@ -91,4 +91,14 @@ func trimSlash(s string) string {
 		return s[1:]
 	}
 	return s
+}
+
+// comment is dockerd's image comment (commit's message, import's), which
+// only images made here carry; "" when the config cannot be read.
+func (a *imagesActor) comment(e *imageEntry) string {
+	c, err := imagearchive.ConfigComment(a.env.Blobs, e.rec.ID)
+	if err != nil {
+		return ""
+	}
+	return c
 }

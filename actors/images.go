@@ -485,6 +485,7 @@ func (a *imagesActor) inspect(ctx actor.Context, m *messages.InspectImage) {
 		resp.Config = &cfg
 		resp.Author = e.config.Author
 	}
+	resp.Comment = a.comment(e) // commit.go
 	ctx.Respond(&messages.InspectImageReply{Image: resp})
 }
 

@@ -58,15 +58,15 @@ func TestCommit(t *testing.T) {
 		t.Errorf("history's newest entry %q, want the message and the container's command", first)
 	}
 	var insp []struct {
-		ID, Author string
-		Config     struct{ Cmd, Env []string }
-		RootFS     struct{ Layers []string }
+		ID, Author, Comment string
+		Config              struct{ Cmd, Env []string }
+		RootFS              struct{ Layers []string }
 	}
 	if err := json.Unmarshal([]byte(d.Docker(t, "image", "inspect", tag).Must(t).Stdout), &insp); err != nil || len(insp) != 1 {
 		t.Fatalf("inspect: %v", err)
 	}
 	base := d.Docker(t, "image", "inspect", "-f", "{{len .RootFS.Layers}}", img).Must(t).Stdout
-	if insp[0].ID != id || insp[0].Author != "me" || !slices.Equal(insp[0].Config.Cmd, []string{"cat", "/x"}) ||
+	if insp[0].ID != id || insp[0].Author != "me" || insp[0].Comment != "the message" || !slices.Equal(insp[0].Config.Cmd, []string{"cat", "/x"}) ||
 		!slices.Contains(insp[0].Config.Env, "COMMITTED=yes") || strings.TrimSpace(base) == "" ||
 		len(insp[0].RootFS.Layers) != atoi(t, strings.TrimSpace(base))+1 {
 		t.Errorf("inspect of the committed image: %+v (base has %s layers)", insp[0], base)
@@ -149,8 +149,8 @@ func TestExportImport(t *testing.T) {
 	if got := d.Docker(t, "run", "--rm", tag, "cat", "/x").Must(t).Stdout; got != "hello\n" {
 		t.Errorf("cat /x in the imported image: %q", got)
 	}
-	if got := d.Docker(t, "image", "inspect", "-f", "{{len .RootFS.Layers}} {{.Os}}", tag).Must(t).Stdout; got != "1 linux\n" {
-		t.Errorf("imported image: %q, want one linux layer", got)
+	if got := d.Docker(t, "image", "inspect", "-f", "{{len .RootFS.Layers}} {{.Os}} {{.Comment}}", tag).Must(t).Stdout; got != "1 linux imported\n" {
+		t.Errorf("imported image: %q, want one linux layer and the message", got)
 	}
 	if got := d.Docker(t, "history", "--format", "{{.Comment}}", tag).Must(t).Stdout; got != "imported\n" {
 		t.Errorf("imported image's history: %q", got)

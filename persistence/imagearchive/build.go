@@ -20,10 +20,11 @@ import (
 // layers (none when parent is nil) and one more from layerTar, which may
 // be compressed as a stored layer may. cfg is the new image's config
 // whole but for its rootfs, which AddLayer fills in; its history should
-// already hold the new entry. The layer is stored uncompressed, so its
+// already hold the new entry. comment is the config's top-level comment,
+// which dockerd writes for both and shows in image inspect. The layer is stored uncompressed, so its
 // blob digest is its diff ID, and unpacked verified against it; the
 // config blob's digest is the image ID. The record has no tags.
-func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
+func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, comment string, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
 	plain, err := layers.Decompress(layerTar)
 	if err != nil {
 		return nil, fmt.Errorf("new layer: %w", err)
@@ -59,7 +60,7 @@ func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, la
 		cfg.Created = &now
 	}
 	rec.Created = cfg.Created.UTC()
-	raw, err := json.Marshal(cfg)
+	raw, err := json.Marshal(commentedConfig{DockerOCIImage: cfg, Comment: comment})
 	if err != nil {
 		return nil, fmt.Errorf("image config: %w", err)
 	}
@@ -69,6 +70,27 @@ func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, la
 	}
 	rec.ID = id
 	return rec, nil
+}
+
+// commentedConfig is an image config with dockerd's top-level comment.
+type commentedConfig struct {
+	dockerspec.DockerOCIImage
+	Comment string `json:"comment,omitempty"`
+}
+
+// ConfigComment reads the top-level comment of the image config blob id.
+func ConfigComment(bs *blobs.Store, id digest.Digest) (string, error) {
+	raw, err := readBlob(bs, id, maxConfigSize)
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		Comment string `json:"comment"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return "", fmt.Errorf("parse image config %s: %w", id, err)
+	}
+	return c.Comment, nil
 }
 
 func unpackBlob(bs *blobs.Store, ls *layers.Store, blob, chain digest.Digest) (int64, error) {

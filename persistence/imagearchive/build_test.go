@@ -34,7 +34,7 @@ func TestAddLayer(t *testing.T) {
 			if !tc.parent {
 				p = nil
 			}
-			rec, err := AddLayer(p, cfg, bytes.NewReader(tc.layer), s.bs, s.ls)
+			rec, err := AddLayer(p, cfg, "msg "+tc.name, bytes.NewReader(tc.layer), s.bs, s.ls)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,6 +56,12 @@ func TestAddLayer(t *testing.T) {
 			got, err := readConfig(s.bs, rec.ID)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if c, err := ConfigComment(s.bs, rec.ID); err != nil || c != "msg "+tc.name {
+				t.Errorf("comment %q, %v", c, err)
+			}
+			if len(got.Config.Cmd) != 2 || len(got.History) != 1 {
+				t.Errorf("config %+v history %+v", got.Config, got.History)
 			}
 			if len(got.RootFS.DiffIDs) != want || got.RootFS.DiffIDs[want-1] != last.DiffID || got.Created == nil {
 				t.Errorf("config rootfs %+v created %v", got.RootFS, got.Created)
