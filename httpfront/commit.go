@@ -130,7 +130,7 @@ func (s *Server) containerCommit(ctx *fasthttp.RequestCtx) {
 }
 
 // imageImport makes a one-layer image of the request body, a filesystem
-// tar (plain, gzip, bzip2 or zstd). Arca does not download: a URL source
+// tar (plain, gzip, bzip2, xz or zstd). Arca does not download: a URL source
 // is refused.
 func (s *Server) imageImport(ctx *fasthttp.RequestCtx) {
 	q := ctx.QueryArgs()

@@ -1,6 +1,7 @@
 package imagearchive
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/ulikunitz/xz"
 
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
@@ -25,6 +27,10 @@ import (
 // blob digest is its diff ID, and unpacked verified against it; the
 // config blob's digest is the image ID. The record has no tags.
 func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, comment string, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
+	layerTar, err := unxz(layerTar)
+	if err != nil {
+		return nil, fmt.Errorf("new layer: %w", err)
+	}
 	plain, err := layers.Decompress(layerTar)
 	if err != nil {
 		return nil, fmt.Errorf("new layer: %w", err)
@@ -91,6 +97,19 @@ func ConfigComment(bs *blobs.Store, id digest.Digest) (string, error) {
 		return "", fmt.Errorf("parse image config %s: %w", id, err)
 	}
 	return c.Comment, nil
+}
+
+var magicXz = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
+
+// unxz decompresses an xz stream, which docker import takes beside what
+// a stored layer may be; anything else passes as it is.
+func unxz(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(len(magicXz))
+	if !bytes.Equal(head, magicXz) {
+		return br, nil
+	}
+	return xz.NewReader(br)
 }
 
 func unpackBlob(bs *blobs.Store, ls *layers.Store, blob, chain digest.Digest) (int64, error) {

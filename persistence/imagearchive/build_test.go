@@ -9,6 +9,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/ulikunitz/xz"
 )
 
 func TestAddLayer(t *testing.T) {
@@ -24,6 +25,7 @@ func TestAddLayer(t *testing.T) {
 		{"commit", true, top},
 		{"import", false, top},
 		{"import gzip", false, gz(top)},
+		{"import xz", false, xzed(t, top)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg dockerspec.DockerOCIImage
@@ -68,4 +70,15 @@ func TestAddLayer(t *testing.T) {
 			}
 		})
 	}
+}
+
+func xzed(t *testing.T, b []byte) []byte {
+	var buf bytes.Buffer
+	w, err := xz.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
 }
