@@ -113,9 +113,9 @@ func (s *Server) containerCommit(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	defer layer.Close()
-	createdBy := ""
+	createdBy := "" // dockerd's: the container's Cmd
 	if ctr.Config != nil {
-		createdBy = strings.Join(append(append([]string(nil), ctr.Config.Entrypoint...), ctr.Config.Cmd...), " ")
+		createdBy = strings.Join(ctr.Config.Cmd, " ")
 	}
 	res, err = s.ask(s.sys.Images, &messages.AddLayerImage{
 		Parent: digest.Digest(ctr.Image), Layer: layer, Config: user,
