@@ -68,7 +68,8 @@ endif
 FUZZTIME     ?= 8s
 FUZZ_TARGETS := ./actors:FuzzCreateContainer ./httpfront:FuzzFilters \
 	./guest/agent:FuzzArchivePut ./persistence/imagearchive:FuzzLoad \
-	./guest/wire:FuzzReadFrame ./guest/wire:FuzzChunkReader
+	./guest/wire:FuzzReadFrame ./guest/wire:FuzzChunkReader \
+	./actors/security:FuzzSecurityOpt
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($(FUZZTIME))"; \

@@ -46,6 +46,7 @@ type containerRuntime struct {
 	ports   *portRun // this run's published ports; nil without any
 
 	starting      bool
+	afterStart    []deferredRequest // stop and kill that came while starting
 	startWaiters  []*actor.PID
 	stopWaiters   []*actor.PID
 	waiters       []waiter
@@ -149,6 +150,9 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *processExited:
 		a.onExit(ctx, m)
 	case *messages.StopContainer:
+		if a.deferWhileStarting(ctx) {
+			return
+		}
 		a.stop(ctx, m, true)
 	case *messages.RestartContainer:
 		a.restart(ctx, m)
@@ -165,6 +169,9 @@ func (a *containerActor) Receive(ctx actor.Context) {
 			a.signal(ctx, syscall.SIGKILL)
 		}
 	case *messages.KillContainer:
+		if a.deferWhileStarting(ctx) {
+			return
+		}
 		a.kill(ctx, m)
 	case *messages.RemoveContainer:
 		a.remove(ctx, m)
@@ -564,12 +571,40 @@ func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest
 // ms is d in milliseconds, to a tenth.
 func ms(d time.Duration) float64 { return float64(d/(100*time.Microsecond)) / 10 }
 
+// deferredRequest is a request put off until the start in progress ends.
+type deferredRequest struct {
+	msg    any
+	sender *actor.PID
+}
+
+// deferWhileStarting keeps the current request for when the start ends,
+// as dockerd's stop and kill wait for a start holding the container: a
+// stop right after a start stops the started container rather than
+// failing with "is starting".
+func (a *containerActor) deferWhileStarting(ctx actor.Context) bool {
+	if !a.rt.starting {
+		return false
+	}
+	a.rt.afterStart = append(a.rt.afterStart, deferredRequest{ctx.Message(), ctx.Sender()})
+	return true
+}
+
+// replayDeferred hands the requests put off during the start back to the
+// mailbox, in their order, with their senders.
+func (a *containerActor) replayDeferred(ctx actor.Context) {
+	for _, d := range a.rt.afterStart {
+		ctx.RequestWithCustomSender(ctx.Self(), d.msg, d.sender)
+	}
+	a.rt.afterStart = nil
+}
+
 func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	rt := a.rt
 	if m.run != rt.run {
 		return
 	}
 	rt.starting = false
+	defer a.replayDeferred(ctx)
 	waiters := rt.startWaiters
 	rt.startWaiters = nil
 	if m.err != nil {
@@ -699,7 +734,7 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 		st.ExitCode = 137
 		st.Error = fmt.Sprintf("machine stopped: %v", m.err)
 	}
-	_ = a.persist(ctx)
+	persisted := a.persist(ctx)
 	rt.hub.endRun()
 	rt.stdin.shut()
 	rt.stdin = newStdinGate()
@@ -713,8 +748,13 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 	if len(rt.stopWaiters) > 0 {
 		a.event(ctx, events.ActionStop, nil)
 	}
+	// A stop is done when the stopped state is durable, not before.
+	var stopReply any = &messages.Accepted{}
+	if persisted != nil {
+		stopReply = messages.Internal("stop %s: %v", shortID(rt.rec.ID), persisted)
+	}
 	for _, w := range rt.stopWaiters {
-		ctx.Send(w, &messages.Accepted{})
+		ctx.Send(w, stopReply)
 	}
 	rt.stopWaiters = nil
 	a.notifyWaiters(container.WaitConditionNextExit)
@@ -833,16 +873,17 @@ func (a *containerActor) signal(ctx actor.Context, sig syscall.Signal) {
 
 func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer, reply bool) {
 	rt := a.rt
-	if rt.starting {
-		ctx.Respond(messages.Conflict("container %s is starting", shortID(rt.rec.ID)))
-		return
-	}
 	if rt.rec.State.Status == container.StateRestarting {
 		// Stopping a container between policy restarts ends the restarts.
 		a.cancelRestart()
 		rt.rec.State.Status = container.StateExited
 		rt.rec.StoppedByUser = true
-		_ = a.persist(ctx)
+		// Acknowledged only once durable: a lost StoppedByUser would
+		// bring an unless-stopped container back after a crash.
+		if err := a.persist(ctx); err != nil {
+			ctx.Respond(messages.Internal("stop %s: %v", shortID(rt.rec.ID), err))
+			return
+		}
 		ctx.Respond(&messages.Accepted{})
 		return
 	}
@@ -1027,12 +1068,29 @@ func (a *containerActor) attach(ctx actor.Context, m *messages.AttachContainer) 
 		ctx.Respond(messages.Conflict("container %s is restarting, wait until the container is running", rt.rec.ID))
 		return
 	}
-	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce, DetachKeys: m.DetachKeys}
-	if m.Stdout || m.Stderr {
-		sub := rt.hub.subscribe()
+	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce, DetachKeys: m.DetachKeys, Stdout: m.Stdout, Stderr: m.Stderr}
+	// logs=1 replays the log first and stream=1 goes on live from where it
+	// ends; stream=0 is the log alone, after which the attach ends, as on
+	// dockerd.
+	out := m.Stdout || m.Stderr
+	var sub *subscription
+	var err error
+	switch {
+	case out && m.Logs && m.Stream:
+		sub, reply.Log, err = rt.hub.subscribeAfterLog()
+	case out && m.Logs:
+		reply.Log, err = rt.hub.snapshot()
+	case out && m.Stream:
+		sub = rt.hub.subscribe()
+	}
+	if err != nil {
+		ctx.Respond(messages.Internal("attach %s: %v", rt.rec.ID, err))
+		return
+	}
+	if sub != nil {
 		reply.Output = filteredSubscription{sub: sub, stdout: m.Stdout, stderr: m.Stderr}
 	}
-	if m.Stdin && rt.rec.Config.OpenStdin {
+	if m.Stdin && m.Stream && rt.rec.Config.OpenStdin {
 		reply.Stdin = rt.stdin
 	}
 	ctx.Respond(reply)

@@ -396,31 +396,48 @@ type netPusher struct {
 
 	mu      sync.Mutex
 	pending *wire.NetworkConfig
+	gen     uint64 // of the newest configuration pushed
+	applied uint64 // the newest configuration the guest has taken
+	waiters []genWaiter
 	busy    bool
 	closed  bool
 }
 
-func (p *netPusher) push(cfg wire.NetworkConfig) {
+// genWaiter waits until configuration gen (or a newer one) was applied.
+type genWaiter struct {
+	gen  uint64
+	done chan struct{}
+}
+
+// push sends cfg to the guest after whatever is in flight, replacing any
+// configuration still waiting; the returned channel closes once cfg or a
+// newer one is applied (or the machine is gone).
+func (p *netPusher) push(cfg wire.NetworkConfig) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	done := make(chan struct{})
 	if p.closed {
-		return
+		close(done)
+		return done
 	}
+	p.gen++
 	p.pending = &cfg
-	if p.busy {
-		return
+	p.waiters = append(p.waiters, genWaiter{p.gen, done})
+	if !p.busy {
+		p.busy = true
+		go p.loop()
 	}
-	p.busy = true
-	go p.loop()
+	return done
 }
 
 func (p *netPusher) loop() {
 	for {
 		p.mu.Lock()
-		cfg := p.pending
+		cfg, gen := p.pending, p.gen
 		p.pending = nil
 		if cfg == nil || p.closed {
 			p.busy = false
+			p.releaseLocked(p.closed)
 			p.mu.Unlock()
 			return
 		}
@@ -434,22 +451,46 @@ func (p *netPusher) loop() {
 			}
 		}
 		cancel()
+		p.mu.Lock()
+		p.applied = gen
+		p.releaseLocked(false)
+		p.mu.Unlock()
 	}
+}
+
+// releaseLocked wakes the waiters whose configuration was applied, or
+// all of them.
+func (p *netPusher) releaseLocked(all bool) {
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		if all || w.gen <= p.applied {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	p.waiters = kept
 }
 
 func (p *netPusher) close() {
 	p.mu.Lock()
 	p.closed = true
+	if !p.busy {
+		p.releaseLocked(true)
+	}
 	p.mu.Unlock()
 }
 
-// pushNetwork sends the current configuration to the running guest.
-func (a *containerActor) pushNetwork() {
+// pushNetwork sends the current configuration to the running guest; the
+// channel closes once the guest has it.
+func (a *containerActor) pushNetwork() <-chan struct{} {
 	n := a.rt.net
 	if n == nil || n.pusher == nil {
-		return
+		done := make(chan struct{})
+		close(done)
+		return done
 	}
-	n.pusher.push(n.config(a.rt.rec.ID))
+	return n.pusher.push(n.config(a.rt.rec.ID))
 }
 
 // onNetworkMembers takes a network's new membership.
@@ -578,12 +619,22 @@ func (a *containerActor) onNetJoinDone(ctx actor.Context, m *netJoinDone) {
 		return
 	}
 	n.applyJoins(map[string]*networkJoined{m.networkID: m.joined})
-	a.pushNetwork()
+	configured := a.pushNetwork()
 	if r != nil {
 		a.netEvent(ctx, events.ActionConnect, r)
 	}
 	a.publish(ctx)
-	ctx.Send(m.replyTo, &messages.Accepted{})
+	// Done when the guest has the interface, its address and the names:
+	// an exec right after connect reaches the network, as on dockerd.
+	sys, replyTo := ctx.ActorSystem(), m.replyTo
+	goSafe(sys, nil, func() any {
+		select {
+		case <-configured:
+		case <-time.After(30 * time.Second):
+		}
+		sys.Root.Send(replyTo, &messages.Accepted{})
+		return nil
+	})
 }
 
 func (a *containerActor) disconnect(ctx actor.Context, m *messages.DisconnectNetwork) {
@@ -599,15 +650,25 @@ func (a *containerActor) disconnect(ctx actor.Context, m *messages.DisconnectNet
 		ctx.Respond(messages.Internal("disconnect %s: %v", rec.ID, err))
 		return
 	}
+	done := make(chan struct{})
+	close(done)
+	var configured <-chan struct{} = done
 	if n := a.rt.net; n != nil && n.ifaces[m.NetworkID] != nil {
 		delete(n.ifaces, m.NetworkID)
 		ctx.Send(a.env.networks, &networkLeave{networkID: m.NetworkID, containerID: rec.ID})
-		a.pushNetwork()
+		configured = a.pushNetwork()
 	}
 	if r, err := a.env.netIndex.Load().lookup(m.NetworkID); err == nil {
 		a.netEvent(ctx, events.ActionDisconnect, r)
 	}
-	ctx.Respond(&messages.Accepted{})
+	// Done when the guest no longer has the interface.
+	respondLater(ctx, func() any {
+		select {
+		case <-configured:
+		case <-time.After(30 * time.Second):
+		}
+		return &messages.Accepted{}
+	})
 }
 
 // attachEvents are dockerd's events for a run's start (up) or end: a

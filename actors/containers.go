@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -112,7 +113,7 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 		}
 		m.ExecID = execID
 		s.execs[execID] = id
-		ctx.Forward(s.byID[id].pid)
+		s.forward(ctx, id)
 	case *messages.RenameContainer:
 		s.rename(ctx, m)
 	case messages.ExecRef:
@@ -121,14 +122,60 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 			ctx.Respond(messages.NotFound("No such exec instance: %s", m.ExecRef()))
 			return
 		}
-		ctx.Forward(s.byID[id].pid)
+		s.forward(ctx, id)
 	case messages.ContainerRef:
 		id, err := s.resolve(m.ContainerRef())
 		if err != nil {
 			ctx.Respond(err)
 			return
 		}
-		ctx.Forward(s.byID[id].pid)
+		s.forward(ctx, id)
+	case *actor.Terminated:
+		s.onChildStopped(ctx, m.Who)
+	}
+}
+
+// forward passes the request to the container's actor; a dead one (see
+// onChildStopped) can only be inspected, listed and removed.
+func (s *containersSupervisor) forward(ctx actor.Context, id string) {
+	e := s.byID[id]
+	if e.pid != nil {
+		ctx.Forward(e.pid)
+		return
+	}
+	switch ctx.Message().(type) {
+	case *messages.InspectContainer:
+		ctx.Respond(&messages.InspectContainerReply{Container: s.inspectDead(&e.snap)})
+	case *messages.RemoveContainer:
+		if err := s.env.Store.DeleteContainer(id); err != nil {
+			ctx.Respond(messages.Internal("remove %s: %v", id, err))
+			return
+		}
+		if err := os.RemoveAll(s.env.containerDir(id)); err != nil {
+			s.env.Log.Warn("remove container files", "id", id, "err", err)
+		}
+		delete(s.names, e.snap.Name)
+		delete(s.byID, id)
+		ctx.Respond(&messages.Accepted{})
+	default:
+		ctx.Respond(messages.Internal("container %s is dead: its actor failed repeatedly (see the daemon's log); remove it with docker rm", shortID(id)))
+	}
+}
+
+// onChildStopped: a container actor that stopped without being removed
+// failed more often than its supervision allows. The container stays
+// listed, as dead, instead of leaving a PID whose requests time out.
+func (s *containersSupervisor) onChildStopped(ctx actor.Context, who *actor.PID) {
+	for id, e := range s.byID {
+		if e.pid != nil && e.pid.Equal(who) {
+			e.pid = nil
+			e.snap.State.Status = container.StateDead
+			e.snap.State.Pid = 0
+			e.snap.State.Error = "the container's actor failed repeatedly"
+			e.health = nil
+			s.env.Log.Error("container actor stopped after repeated failures: the container is dead", "id", id)
+			return
+		}
 	}
 }
 
@@ -715,8 +762,9 @@ lagoon lynx magpie meadow meteor nebula orca osprey otter panda pelican
 pine plover quasar raven reef sequoia sparrow summit tundra walrus willow
 wolf yak zephyr`)
 
-// rename moves the name in the supervisor's index, then lets the container
-// record it.
+// rename reserves the new name in the supervisor's index, lets the
+// container record it, and moves the name in the index only once the
+// record is durable; a failed rename gives the reservation back.
 func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameContainer) {
 	id, err := s.resolve(m.ContainerRef())
 	if err != nil {
@@ -737,11 +785,26 @@ func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameConta
 		ctx.Respond(messages.Conflict("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", "/"+name, other))
 		return
 	}
-	delete(s.names, e.snap.Name)
 	s.names[name] = id
-	e.snap.Name = name
-	m.Name = name
-	ctx.Forward(e.pid)
+	old, sender := e.snap.Name, ctx.Sender()
+	renamed := *m
+	renamed.Name = name
+	ask(ctx, e.pid, &renamed, 10*time.Second, func(res any, err error) {
+		if err != nil {
+			if s.names[name] == id {
+				delete(s.names, name)
+			}
+			ctx.Send(sender, err)
+			return
+		}
+		if s.names[old] == id {
+			delete(s.names, old)
+		}
+		if cur := s.byID[id]; cur != nil {
+			cur.snap.Name = name
+		}
+		ctx.Send(sender, res)
+	})
 }
 
 // restartOnDaemonStart: always comes back; unless-stopped unless the user
@@ -760,4 +823,25 @@ func restartOnDaemonStart(rec *persistence.ContainerRecord, wasRunning bool) boo
 		return wasRunning && (p.MaximumRetryCount == 0 || rec.RestartCount < p.MaximumRetryCount)
 	}
 	return false
+}
+
+// inspectDead is inspect's answer for a dead container, from what the
+// supervisor kept of its record.
+func (s *containersSupervisor) inspectDead(rec *persistence.ContainerRecord) container.InspectResponse {
+	dir := s.env.containerDir(rec.ID)
+	return container.InspectResponse{
+		ID:   rec.ID,
+		Name: "/" + rec.Name, Created: rec.Created.Format(time.RFC3339Nano),
+		Path: rec.Path, Args: nonNil(rec.Args),
+		State: &container.State{
+			Status: container.StateDead, Dead: true, ExitCode: rec.State.ExitCode, Error: rec.State.Error,
+			StartedAt: dockerTime(rec.State.StartedAt), FinishedAt: dockerTime(rec.State.FinishedAt),
+		},
+		Image:        rec.ImageID.String(),
+		LogPath:      filepath.Join(dir, containerlog.FileName(rec.ID)),
+		RestartCount: rec.RestartCount, Driver: "overlayfs", Platform: "linux",
+		HostConfig: rec.HostConfig, Config: rec.Config,
+		Mounts:          s.env.mountPoints(rec.Mounts),
+		NetworkSettings: &container.NetworkSettings{},
+	}
 }

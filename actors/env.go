@@ -77,7 +77,9 @@ func goSafe(sys *actor.ActorSystem, pid *actor.PID, f func() any) {
 		var msg any
 		defer func() {
 			if r := recover(); r != nil {
-				msg = &goroutinePanic{reason: fmt.Sprintf("%v\n%s", r, debug.Stack())}
+				p := &goroutinePanic{value: fmt.Sprint(r), reason: fmt.Sprintf("%v\n%s", r, debug.Stack())}
+				slog.Default().Error("panic in background work", "panic", p.reason)
+				msg = p
 			}
 			if msg != nil && pid != nil {
 				sys.Root.Send(pid, msg)
@@ -87,7 +89,12 @@ func goSafe(sys *actor.ActorSystem, pid *actor.PID, f func() any) {
 	}()
 }
 
-type goroutinePanic struct{ reason string }
+// goroutinePanic is a panic in background work. An actor that receives it
+// fails as for any panic; a requester (respondLater) receives it as an
+// error, which the front end answers with a 500.
+type goroutinePanic struct{ value, reason string }
+
+func (p *goroutinePanic) Error() string { return "internal error: " + p.value }
 
 // respondLater answers the current request from a goroutine once f is done,
 // without blocking the actor. f must not touch actor state.

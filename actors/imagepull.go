@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -20,6 +21,7 @@ type imagePull struct {
 	env      *Env
 	ref      string
 	platform string
+	auth     *messages.RegistryAuth // this request's, never stored
 	subs     []chan messages.ProgressEvent
 	// seen keeps the last status line per layer, so that a late joiner
 	// starts with the picture the others have.
@@ -47,8 +49,8 @@ type (
 	}
 )
 
-func newImagePull(env *Env, ref, platform string) actor.Actor {
-	return &imagePull{env: env, ref: ref, platform: platform, state: "pulling"}
+func newImagePull(env *Env, ref, platform string, auth *messages.RegistryAuth) actor.Actor {
+	return &imagePull{env: env, ref: ref, platform: platform, auth: auth, state: "pulling"}
 }
 
 func (p *imagePull) Kind() string  { return "image-pull" }
@@ -85,7 +87,7 @@ func (p *imagePull) Receive(ctx actor.Context) {
 }
 
 func (p *imagePull) begin(ctx actor.Context) {
-	puller := &registry.Puller{Blobs: p.env.Blobs, Layers: p.env.Layers, Platform: p.platform}
+	puller := &registry.Puller{Blobs: p.env.Blobs, Layers: p.env.Layers, Platform: p.platform, Credentials: credentials(p.auth)}
 	sys, self, ref := ctx.ActorSystem(), ctx.Self(), p.ref
 	goSafe(sys, self, func() any {
 		pctx, cancel := deadline(time.Hour)
@@ -160,6 +162,10 @@ func pullError(ref string, err error) error {
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
 		return messages.NotFound("manifest for %s not found: manifest unknown: manifest unknown", name)
+	case errors.Is(err, registry.ErrUnauthorized) && strings.HasPrefix(err.Error(), "pull access denied"):
+		return messages.NotFound("%s", err.Error())
+	case errors.Is(err, registry.ErrUnauthorized):
+		return messages.Internal("%s", err.Error())
 	case errors.Is(err, registry.ErrUnreachable):
 		return messages.Internal("Get %q: %v", registryHost(ref), err)
 	}

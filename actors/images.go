@@ -60,6 +60,12 @@ func (a *imagesActor) Receive(ctx actor.Context) {
 		a.pull(ctx, m)
 	case *pullFinished:
 		a.pullFinished(ctx, m)
+	case *messages.PushImage:
+		a.push(ctx, m)
+	case *messages.PushedImage:
+		a.pushed(ctx, m)
+	case *messages.RegistryLogin:
+		a.login(ctx, m)
 	case *messages.ListImages:
 		a.list(ctx, m)
 	case *messages.InspectImage:
@@ -226,14 +232,15 @@ func familiarAll(in []string) []string {
 // pull joins or starts the pull of m.Ref.
 func (a *imagesActor) pull(ctx actor.Context, m *messages.PullImage) {
 	ctx.Respond(&messages.Accepted{})
-	if pid, ok := a.pulls[m.Ref]; ok {
+	key := pullKey(m)
+	if pid, ok := a.pulls[key]; ok {
 		ctx.Send(pid, &joinPull{progress: m.Progress})
 		return
 	}
 	env := a.env
-	props := env.props(func() actor.Actor { return newImagePull(env, m.Ref, m.Platform) })
+	props := env.props(func() actor.Actor { return newImagePull(env, m.Ref, m.Platform, m.Auth) })
 	pid := ctx.SpawnPrefix(props, "pull-")
-	a.pulls[m.Ref] = pid
+	a.pulls[key] = pid
 	ctx.Send(pid, &joinPull{progress: m.Progress})
 }
 
@@ -243,8 +250,10 @@ func (a *imagesActor) pull(ctx actor.Context, m *messages.PullImage) {
 func (a *imagesActor) pullFinished(ctx actor.Context, m *pullFinished) {
 	// The sender is the request's future, not the pull actor: compare the
 	// PID the pull actor put in the message.
-	if a.pulls[m.ref] != nil && a.pulls[m.ref].Equal(m.pull) {
-		delete(a.pulls, m.ref)
+	for key, pid := range a.pulls {
+		if pid.Equal(m.pull) {
+			delete(a.pulls, key)
+		}
 	}
 	if m.err != nil {
 		ctx.Respond(&pullResult{})

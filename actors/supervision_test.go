@@ -3,12 +3,14 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/arcavm/arca/guest/vm"
@@ -149,5 +151,126 @@ func TestStartFailureIsReported(t *testing.T) {
 	}
 	if got := inspect(t, sys, "third"); got.State.Running || !strings.Contains(got.State.Error, "no machines") {
 		t.Errorf("after failed start: %+v", got.State)
+	}
+}
+
+// A panic in work answered by respondLater reaches the requester as an
+// error (a 500), not as a value the front end cannot read.
+func TestBackgroundPanicIsAnError(t *testing.T) {
+	sys := actor.NewActorSystem()
+	pid := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if _, ok := ctx.Message().(string); ok {
+			respondLater(ctx, func() any { panic("boom") })
+		}
+	}))
+	res, err := sys.Root.RequestFuture(pid, "go", 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := res.(error)
+	if !ok || messages.KindOf(e) != messages.KindInternal || !strings.Contains(e.Error(), "boom") {
+		t.Fatalf("reply %#v", res)
+	}
+}
+
+// gatedDriver's Boot reports that it was called, then waits for release
+// and fails: a start that stays in progress as long as a test needs.
+type gatedDriver struct {
+	booting, release chan struct{}
+}
+
+func (gatedDriver) Name() string { return "gated" }
+func (d gatedDriver) Boot(context.Context, vm.MachineSpec) (vm.Machine, error) {
+	d.booting <- struct{}{}
+	<-d.release
+	return nil, errors.New("no machines in this test")
+}
+
+// TestStopWaitsForStart: stop and kill that arrive while a start is in
+// progress wait for it, as on dockerd, instead of a 409 "is starting".
+func TestStopWaitsForStart(t *testing.T) {
+	a := testRecord(strings.Repeat("d", 64), "fourth")
+	sys, env := startTestTree(t, a)
+	d := gatedDriver{booting: make(chan struct{}, 1), release: make(chan struct{})}
+	env.Driver = d
+	start := sys.Root.RequestFuture(sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: "fourth"}}, 10*time.Second)
+	select {
+	case <-d.booting:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the start never reached its boot")
+	}
+	stop := sys.Root.RequestFuture(sys.Containers, &messages.StopContainer{Ref: messages.Ref{ID: "fourth"}}, 10*time.Second)
+	kill := sys.Root.RequestFuture(sys.Containers, &messages.KillContainer{Ref: messages.Ref{ID: "fourth"}}, 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	close(d.release)
+	if res, err := start.Result(); err != nil || !strings.Contains(fmt.Sprint(res), "no machines") {
+		t.Fatalf("start: %v %v", res, err)
+	}
+	// The start failed, so there is nothing to stop or kill: the answers
+	// a stopped container gets, after the start, not "is starting".
+	res, err := stop.Result()
+	if e, ok := res.(error); err != nil || !ok || messages.KindOf(e) != messages.KindNotModified {
+		t.Fatalf("stop: %v %v", res, err)
+	}
+	res, err = kill.Result()
+	if e, ok := res.(error); err != nil || !ok || !strings.Contains(e.Error(), "is not running") {
+		t.Fatalf("kill: %v %v", res, err)
+	}
+}
+
+// TestRenameIsDurableFirst: a rename the store refuses leaves both names
+// as they were in the index; one it accepts moves the name.
+func TestRenameIsDurableFirst(t *testing.T) {
+	a := testRecord(strings.Repeat("e", 64), "fifth")
+	sys, env := startTestTree(t, a)
+	inspect(t, sys, "fifth")
+	env.Store.Close() // every write fails from here
+	res, err := sys.Root.RequestFuture(sys.Containers, &messages.RenameContainer{Ref: messages.Ref{ID: "fifth"}, Name: "sixth"}, 5*time.Second).Result()
+	if _, ok := res.(error); err != nil || !ok {
+		t.Fatalf("rename with a broken store: %v %v", res, err)
+	}
+	if got := inspect(t, sys, "fifth"); got.Name != "/fifth" {
+		t.Fatalf("old name after a failed rename: %q", got.Name)
+	}
+	res, _ = sys.Root.RequestFuture(sys.Containers, &messages.InspectContainer{Ref: messages.Ref{ID: "sixth"}}, 5*time.Second).Result()
+	if e, ok := res.(error); !ok || messages.KindOf(e) != messages.KindNotFound {
+		t.Fatalf("the new name resolves after a failed rename: %v", res)
+	}
+}
+
+// TestDeadContainerActor: an actor that fails past its supervision's
+// limit leaves its container dead, inspectable and removable, instead of
+// a PID whose requests time out.
+func TestDeadContainerActor(t *testing.T) {
+	a := testRecord(strings.Repeat("f", 64), "seventh")
+	sys, env := startTestTree(t, a)
+	inspect(t, sys, "seventh")
+	pid := sys.Actors.NewLocalPID(sys.Containers.Id + "/" + a.ID)
+	for range 20 {
+		sys.Root.Send(pid, &goroutinePanic{reason: "injected by test"})
+	}
+	// Requests queued to the actor while it failed may be lost with it:
+	// poll with short deadlines.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, _ := sys.Root.RequestFuture(sys.Containers, &messages.InspectContainer{Ref: messages.Ref{ID: "seventh"}}, 500*time.Millisecond).Result()
+		if r, ok := res.(*messages.InspectContainerReply); ok && r.Container.State.Dead {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container never showed as dead")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err := sys.Root.RequestFuture(sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: "seventh"}}, 5*time.Second).Result()
+	if e, ok := res.(error); err != nil || !ok || !strings.Contains(e.Error(), "is dead") {
+		t.Fatalf("start of a dead container: %v %v", res, err)
+	}
+	res, err = sys.Root.RequestFuture(sys.Containers, &messages.RemoveContainer{Ref: messages.Ref{ID: "seventh"}}, 5*time.Second).Result()
+	if _, ok := res.(*messages.Accepted); err != nil || !ok {
+		t.Fatalf("rm of a dead container: %v %v", res, err)
+	}
+	if recs, _ := env.Store.Containers(); len(recs) != 0 {
+		t.Fatalf("the dead container's record outlived its rm: %d records", len(recs))
 	}
 }

@@ -29,6 +29,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusServiceUnavailable
 	case messages.KindNotImplemented:
 		return fasthttp.StatusNotImplemented
+	case messages.KindUnauthorized:
+		return fasthttp.StatusUnauthorized
 	}
 	return fasthttp.StatusInternalServerError
 }

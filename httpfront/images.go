@@ -44,7 +44,7 @@ func (s *Server) imageCreate(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	progress := make(chan messages.ProgressEvent, 256)
-	if _, err := s.ask(s.sys.Images, &messages.PullImage{Ref: ref, Platform: platform, Progress: progress}, quickDeadline); err != nil {
+	if _, err := s.ask(s.sys.Images, &messages.PullImage{Ref: ref, Platform: platform, Auth: registryAuth(ctx), Progress: progress}, quickDeadline); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -176,7 +176,7 @@ func (s *Server) imagePost(ctx *fasthttp.RequestCtx) {
 	case strings.HasSuffix(name, "/tag"):
 		s.imageTag(ctx, strings.TrimSuffix(name, "/tag"))
 	case strings.HasSuffix(name, "/push"):
-		writeError(ctx, notImplementedError("image push (POST /images/{name}/push)"))
+		s.imagePush(ctx, strings.TrimSuffix(name, "/push"))
 	default:
 		writeError(ctx, messages.NotFound("page not found"))
 	}

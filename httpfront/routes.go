@@ -20,6 +20,7 @@ func (s *Server) routes() {
 	r.GET("/info", s.systemInfo)
 	r.GET("/events", s.systemEvents)
 	r.GET("/system/df", s.systemDiskUsage)
+	r.POST("/auth", s.authLogin)
 
 	// Containers.
 	r.POST("/containers/create", s.containerCreate)

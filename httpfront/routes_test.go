@@ -32,10 +32,8 @@ func TestRequestsRefusedBeforeActors(t *testing.T) {
 		{"POST", "/containers/abc/update", "{}", 501, "container update"},
 		{"POST", "/session", "", 501, "build session"},
 		{"POST", "/grpc", "", 501, "BuildKit gRPC"},
-		{"POST", "/auth", "{}", 501, "registry login"},
 		{"GET", "/images/search?term=x", "", 501, "image search"},
 		{"GET", "/images/busybox/attestations", "", 501, "image attestations"},
-		{"POST", "/images/busybox/push", "", 501, "image push"},
 		{"GET", "/swarm", "", 501, "swarm (GET /swarm) is not implemented by Arca"},
 		{"POST", "/swarm/init", "{}", 501, "swarm"},
 		{"GET", "/nodes", "", 501, "swarm nodes"},
@@ -126,5 +124,20 @@ func TestErrorBodyNotHTMLEscaped(t *testing.T) {
 	writeError(&ctx, messages.InvalidParameter("soft limit: 200 > 100 & <x>"))
 	if got := string(ctx.Response.Body()); got != `{"message":"soft limit: 200 > 100 & <x>"}`+"\n" {
 		t.Errorf("body %q", got)
+	}
+}
+
+// A handler that panics is answered with a 500 and the server goes on.
+func TestPanicIsA500(t *testing.T) {
+	s := New(nil, Info{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.router.GET("/boom", func(*fasthttp.RequestCtx) { panic("boom") })
+	for range 2 {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("GET")
+		ctx.Request.SetRequestURI("/boom")
+		s.serve(&ctx)
+		if got := ctx.Response.StatusCode(); got != 500 || !strings.Contains(string(ctx.Response.Body()), "internal error: boom") {
+			t.Fatalf("status %d body %s", got, ctx.Response.Body())
+		}
 	}
 }

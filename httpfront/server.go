@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,12 @@ type Server struct {
 
 func New(sys *actors.System, info Info, log *slog.Logger) *Server {
 	s := &Server{sys: sys, info: info, log: log, router: router.New()}
+	// One bad request must never take the daemon down: neither fasthttp
+	// nor the router recovers by itself.
+	s.router.PanicHandler = func(ctx *fasthttp.RequestCtx, r any) {
+		log.Error("panic serving a request", "method", string(ctx.Method()), "path", string(ctx.Path()), "panic", r, "stack", string(debug.Stack()))
+		writeError(ctx, messages.Internal("internal error: %v", r))
+	}
 	s.routes()
 	s.srv = &fasthttp.Server{
 		Handler:                      s.serve,

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence/containerlog"
 )
 
 // frameWriter writes container output as Docker frames it: without a TTY,
@@ -118,6 +119,9 @@ func (s *Server) hijackAttach(ctx *fasthttp.RequestCtx, reply *messages.AttachRe
 		if reply.Output != nil {
 			reply.Output.Close()
 		}
+		if reply.Log != nil {
+			reply.Log.Close()
+		}
 		writeError(ctx, err)
 		return
 	}
@@ -130,6 +134,15 @@ func (s *Server) hijackAttach(ctx *fasthttp.RequestCtx, reply *messages.AttachRe
 					reply.Output.Close()
 				}
 			})
+		}
+		if reply.Log != nil {
+			fw := &frameWriter{w: bw, raw: reply.Tty}
+			filter := containerlog.Filter{Stdout: reply.Stdout, Stderr: reply.Stderr, Tail: -1}
+			reply.Log.Read(filter, func(e containerlog.Entry) error {
+				return fw.write(containerlog.StreamNumber(e.Stream), []byte(e.Log), e.Time)
+			})
+			reply.Log.Close()
+			bw.Flush()
 		}
 		if reply.Output != nil {
 			fw := &frameWriter{w: bw, raw: reply.Tty}

@@ -21,7 +21,6 @@ var unimplemented = []struct{ method, path, what string }{
 	{"POST", "/session", "build session"},
 	{"POST", "/grpc", "BuildKit gRPC"},
 	{"GET", "/images/search", "image search"},
-	{"POST", "/auth", "registry login"},
 	{"PUT", "/volumes/{name}", "cluster volume update"},
 	{"GET", "/distribution/{name:*}", "distribution inspect"},
 	{"GET", "/swarm", "swarm"},

@@ -109,8 +109,13 @@ type AttachReply struct {
 	Tty        bool
 	StdinOnce  bool
 	DetachKeys string // as requested, else the container's default
+	// Log, for logs=1, is the container's log as it was (its stdout and
+	// stderr entries as Stdout and Stderr ask), to send before Output,
+	// which continues exactly where it ends. The caller reads and closes it.
+	Log            *containerlog.Snapshot
+	Stdout, Stderr bool
 	// Output delivers frames until the run ends (or the subscription is
-	// closed); Frames are delivered in order.
+	// closed); Frames are delivered in order. Nil for stream=0.
 	Output OutputSubscription
 	// Stdin, if requested and the container has OpenStdin, forwards to the
 	// process's stdin (the current run or, before start, the next).

@@ -20,6 +20,7 @@ const (
 	KindForbidden                         // 403
 	KindUnavailable                       // 503
 	KindNotImplemented                    // 501
+	KindUnauthorized                      // 401
 )
 
 // Error is an error with a kind. Its message is what the client sees, in
@@ -49,6 +50,13 @@ func Unavailable(format string, args ...any) *Error { return newErr(KindUnavaila
 func NotImplemented(format string, args ...any) *Error {
 	return newErr(KindNotImplemented, format, args...)
 }
+
+// Unauthorized: the registry refused the credentials (dockerd's
+// errdefs.Unauthorized, 401).
+func Unauthorized(format string, args ...any) *Error {
+	return newErr(KindUnauthorized, format, args...)
+}
+
 func Internal(format string, args ...any) *Error { return newErr(KindInternal, format, args...) }
 
 // KindOf reports the kind of err: the kind of the first *Error in its chain,

@@ -23,6 +23,9 @@ type ProgressEvent struct {
 type PullImage struct {
 	Ref      string
 	Platform string
+	// Auth, when set, is used for this pull only; a pull with credentials
+	// neither joins nor is joined by another.
+	Auth     *RegistryAuth
 	Progress chan ProgressEvent
 }
 

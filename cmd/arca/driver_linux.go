@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -39,9 +42,9 @@ func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, s
 		} else {
 			log.Info("driver auto: no qemu kit, using sandbox", "kit", kit)
 		}
-		return sandbox.New(agent), "namespaces", nil
+		return newSandbox(agent, root), "namespaces", nil
 	case "sandbox":
-		return sandbox.New(agent), "namespaces", nil
+		return newSandbox(agent, root), "namespaces", nil
 	case "qemu":
 		d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
 		if err != nil {
@@ -54,10 +57,32 @@ func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, s
 	return nil, "", fmt.Errorf("unknown driver %q (auto, sandbox, qemu or vz)", name)
 }
 
-// releaseStale undoes the block volume mounts and loop devices a killed
-// daemon's sandboxes left under root (see sandbox.ReleaseStaleDisks).
+// releaseStale undoes the block volume mounts, loop devices and cgroups a
+// killed daemon's sandboxes left (see sandbox.ReleaseStaleDisks and
+// ReleaseStaleCgroups).
 func releaseStale(root string) error {
-	return sandbox.ReleaseStaleDisks(filepath.Join(root, "volumes"))
+	return errors.Join(
+		sandbox.ReleaseStaleDisks(filepath.Join(root, "volumes")),
+		sandbox.ReleaseStaleCgroups(cgroupGroup(root)),
+	)
+}
+
+func newSandbox(agent, root string) *sandbox.Driver {
+	d := sandbox.New(agent)
+	d.UseCgroupGroup(cgroupGroup(root))
+	return d
+}
+
+// cgroupGroup is where the sandboxes of the daemon of root keep their
+// cgroups: its own, so that its start can clear what it left when killed
+// without touching another daemon's.
+func cgroupGroup(root string) string {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		abs = root
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "arca/" + hex.EncodeToString(sum[:6])
 }
 
 // markInheritedCloseOnExec keeps whatever the daemon inherited past its

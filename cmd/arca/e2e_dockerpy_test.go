@@ -30,6 +30,8 @@ for _ in range(5):
     assert r.exit_code == 0 and r.output == b"exec ok\n", r
 r = ct.exec_run(["sh", "-c", "echo out; echo err >&2; exit 3"], demux=True)
 assert r.exit_code == 3 and r.output == (b"out\n", b"err\n"), r
+# attach with logs and no stream: the log so far, then the end (it hung).
+assert ct.attach(stdout=True, stderr=True, logs=True, stream=False) == b"bg\n"
 ct.stop(timeout=1)
 ct.reload()
 assert ct.status == "exited", ct.status

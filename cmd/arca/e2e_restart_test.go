@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +34,14 @@ func TestSurvivesKill9(t *testing.T) {
 	if agentsAlive(t, d) {
 		t.Error("agent processes outlived the daemon")
 	}
+	if machineCgroups(t, d) == "" {
+		t.Error("no machine cgroup found while the container ran (the check below would prove nothing)")
+	}
 	d.Restart(t)
+	// The cgroups the killed daemon's machines had are gone.
+	if left := machineCgroups(t, d); left != "" {
+		t.Errorf("cgroups left after a restart:\n%s", left)
+	}
 
 	out := d.Docker(t, "ps", "-a", "--format", "{{.Names}} {{.Status}}").Must(t).Stdout
 	for _, want := range []string{"runner Exited", "made Created", "done Exited (4)"} {
@@ -129,4 +140,15 @@ func mountsUnder(t *testing.T, dir string) int {
 		}
 	}
 	return n
+}
+
+// machineCgroups lists the machine cgroups of d's sandboxes in every
+// hierarchy (the daemon keeps them under arca/<hash of its root>).
+func machineCgroups(t *testing.T, d *testenv.Daemon) string {
+	t.Helper()
+	abs, _ := filepath.Abs(d.Root())
+	sum := sha256.Sum256([]byte(abs))
+	group := "arca/" + hex.EncodeToString(sum[:6])
+	out, _ := exec.Command("find", "/sys/fs/cgroup", "-mindepth", "2", "-maxdepth", "8", "-type", "d", "-path", "*/"+group+"/*").Output()
+	return strings.TrimSpace(string(out))
 }

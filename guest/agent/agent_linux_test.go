@@ -19,6 +19,7 @@ import (
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/sandbox"
 	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/internal/prereq"
 )
 
 // The test binary doubles as the agent: booted by the sandbox driver under
@@ -72,10 +73,10 @@ func agentMain(args []string) int {
 
 func TestAgentUnderLoad(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (namespaces, mounts)")
+		prereq.Missing(t, "needs root (namespaces, mounts)")
 	}
 	if f, err := elf.Open("/bin/busybox"); err != nil || f.Section(".interp") != nil {
-		t.Skip("needs a static /bin/busybox (Debian: busybox-static)")
+		prereq.Missing(t, "needs a static /bin/busybox (Debian: busybox-static)")
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arcavm/arca/internal/tarentry"
+
 	"github.com/arcavm/arca/guest/wire"
 	"golang.org/x/sys/unix"
 )
@@ -567,6 +569,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		x.dirs = append(x.dirs, dirTime{full, hdr.ModTime})
 	case tar.TypeReg, tar.TypeRegA:
+		if tarentry.Sparse(hdr) {
+			return wire.Errorf(wire.KindInvalid, "extract %s: sparse files are not supported (their size is the archive's word only)", hdr.Name)
+		}
 		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return fmt.Errorf("extract %s: %w", hdr.Name, err)

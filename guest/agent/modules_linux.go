@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/arcavm/arca/guest/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,7 +32,7 @@ var (
 	loadedModules = map[string]bool{}
 )
 
-// loadModuleGroup loads the named modules from VMModuleDir with their
+// loadModuleGroup loads the named modules from wire.VMModuleDir with their
 // dependencies, each once; outside a VM the kernel is the host's and there
 // is nothing to load.
 func loadModuleGroup(names []string) error {
@@ -40,7 +41,7 @@ func loadModuleGroup(names []string) error {
 	}
 	loadMu.Lock()
 	defer loadMu.Unlock()
-	files, err := moduleFiles(VMModuleDir)
+	files, err := moduleFiles(wire.VMModuleDir)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/arcavm/arca/guest/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,18 +54,18 @@ func VMInit(log *slog.Logger) (string, error) {
 			return "", fmt.Errorf("vm init: mount %s: %w", m.target, err)
 		}
 	}
-	n, err := loadModules(VMModuleList, VMModuleDir)
+	n, err := loadModules(wire.VMModuleList, wire.VMModuleDir)
 	if err != nil {
 		return "", err
 	}
 	loaded := time.Since(start)
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	disks := kernelParamInt(string(cmdline), VMDiskParam)
-	if err := linkDisks("/sys/block", "/dev", VMDiskByID, disks, vmDeviceWait); err != nil {
+	disks := kernelParamInt(string(cmdline), wire.VMDiskParam)
+	if err := linkDisks("/sys/block", "/dev", wire.VMDiskByID, disks, vmDeviceWait); err != nil {
 		return "", err
 	}
 	stream, err := vmStream(string(cmdline), func() (string, error) {
-		return waitPort("/sys/class/virtio-ports", VMPortName, vmDeviceWait)
+		return waitPort("/sys/class/virtio-ports", wire.VMPortName, vmDeviceWait)
 	})
 	if err != nil {
 		return "", err
@@ -92,12 +93,12 @@ func sinceBoot() time.Duration {
 }
 
 // vmStream is the Config.Stream a VM's agent serves on: what the kernel
-// command line's VMStreamParam names (vz listens on vsock), else the
+// command line's wire.VMStreamParam names (vz listens on vsock), else the
 // virtio-serial port findPort finds (qemu).
 func vmStream(cmdline string, findPort func() (string, error)) (string, error) {
-	if s, ok := kernelParam(cmdline, VMStreamParam); ok {
+	if s, ok := kernelParam(cmdline, wire.VMStreamParam); ok {
 		if _, err := parseStream(s); err != nil {
-			return "", fmt.Errorf("vm init: %s: %w", VMStreamParam, err)
+			return "", fmt.Errorf("vm init: %s: %w", wire.VMStreamParam, err)
 		}
 		return s, nil
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/arcavm/arca/guest/wire"
 )
 
 func TestKernelParamInt(t *testing.T) {
@@ -21,7 +23,7 @@ func TestKernelParamInt(t *testing.T) {
 		{"-- arca.disks=5", 0}, // init's arguments, not the kernel's
 		{"arca.disks=x", 0},
 	} {
-		if got := kernelParamInt(tc.cmdline, VMDiskParam); got != tc.want {
+		if got := kernelParamInt(tc.cmdline, wire.VMDiskParam); got != tc.want {
 			t.Errorf("kernelParamInt(%q) = %d, want %d", tc.cmdline, got, tc.want)
 		}
 	}
@@ -95,8 +97,8 @@ func TestWaitPort(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "vport0p1/name"), "other\n")
 	// The port's device must exist in /dev: use one that always does.
-	write(t, filepath.Join(dir, "null/name"), VMPortName+"\n")
-	dev, err := waitPort(dir, VMPortName, time.Second)
+	write(t, filepath.Join(dir, "null/name"), wire.VMPortName+"\n")
+	dev, err := waitPort(dir, wire.VMPortName, time.Second)
 	if err != nil || dev != "/dev/null" {
 		t.Errorf("waitPort = %q, %v; want /dev/null", dev, err)
 	}

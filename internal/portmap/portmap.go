@@ -228,15 +228,42 @@ func (p *Published) serveTCP(ln net.Listener, port int) {
 		}
 		go func() {
 			defer p.track(c, false)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			in, err := p.dial(ctx, "tcp", port)
-			cancel()
+			in, err := p.dialHeld(port)
 			if err != nil {
-				c.Close() // refused inside: the client sees a reset or EOF
+				c.Close() // refused inside all along: the client sees EOF
 				return
 			}
 			wire.PipeStream(c, in)
 		}()
+	}
+}
+
+// holdFor is how long an accepted connection waits for the container's
+// server: a client that connects right after `docker run -d -p` (or
+// compose's up) reaches the server once it listens, instead of a reset
+// because the machine or the server was a moment late.
+const holdFor = 10 * time.Second
+
+// dialHeld dials port inside the machine until it answers, the hold runs
+// out or the ports are closed (the container stopped).
+func (p *Published) dialHeld(port int) (net.Conn, error) {
+	deadline := time.Now().Add(holdFor)
+	wait := 20 * time.Millisecond
+	for {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		in, err := p.dial(ctx, "tcp", port)
+		cancel()
+		if err == nil {
+			return in, nil
+		}
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed || time.Now().Add(wait).After(deadline) {
+			return nil, err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
 

@@ -166,3 +166,65 @@ func TestPublishTakenPortBindsNothing(t *testing.T) {
 	}
 	l.Close()
 }
+
+// A connection accepted before the server inside listens is held until
+// it does, not reset; one to a port nothing ever serves ends once the
+// ports close.
+func TestPublishHoldsEarlyConnection(t *testing.T) {
+	// Reserve an address, then free it: the server comes up there late.
+	reserve, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := reserve.Addr().String()
+	reserve.Close()
+	lo := netip.MustParseAddr("127.0.0.1")
+	pub, err := Publish([]Binding{{Port: network.MustParsePort("80/tcp"), HostIP: lo}}, loopbackDialer(map[int]string{80: addr}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pub.Ports[network.MustParsePort("80/tcp")][0].HostPort
+	c, err := net.Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("early"))
+	c.(*net.TCPConn).CloseWrite()
+	// Whatever the client sent while held is delivered once the server is up.
+	time.Sleep(300 * time.Millisecond)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the address was taken meanwhile: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(s)
+		fmt.Fprintf(s, "late:%s", b)
+		s.Close()
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, _ := io.ReadAll(c)
+	c.Close()
+	if string(b) != "late:early" {
+		t.Fatalf("held connection got %q", b)
+	}
+
+	// Nothing will listen on this one: Close ends the hold.
+	pub2, err := Publish([]Binding{{Port: network.MustParsePort("81/tcp"), HostIP: lo}}, loopbackDialer(map[int]string{81: addr + "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := net.Dial("tcp", "127.0.0.1:"+pub2.Ports[network.MustParsePort("81/tcp")][0].HostPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	pub2.Close()
+	pub.Close()
+	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c2); err != nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("held connection after Close: %v after %v", err, time.Since(start))
+	}
+}

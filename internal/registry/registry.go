@@ -19,7 +19,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regclient/regclient"
-	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/scheme/reg"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
@@ -57,9 +56,12 @@ type Puller struct {
 	// Platform to pick from an index, "os/arch[/variant]"; empty means
 	// linux and this machine's architecture.
 	Platform string
-	// Options are added to every regclient this puller makes (credentials,
-	// certificates, a logger).
+	// Options are added to every regclient this puller makes (certificates,
+	// a logger).
 	Options []regclient.Opt
+	// Credentials, when set, are the client's for the registry pulled from,
+	// and are given to no other.
+	Credentials *Credentials
 
 	mu      sync.Mutex
 	clients map[string]*regclient.RegClient // by registry host, to reuse connections
@@ -77,8 +79,8 @@ func (p *Puller) client(registry string) *regclient.RegClient {
 		regclient.WithUserAgent("arca"),
 		regclient.WithRegOpts(reg.WithDelay(50*time.Millisecond, 2*time.Second)),
 	}
-	if isLoopback(registry) {
-		opts = append(opts, regclient.WithConfigHost(config.Host{Name: registry, TLS: config.TLSDisabled}))
+	if isLoopback(registry) || !p.Credentials.empty() {
+		opts = append(opts, regclient.WithConfigHost(hostConfig(registry, p.Credentials)))
 	}
 	opts = append(opts, p.Options...)
 	rc := regclient.New(opts...)
@@ -145,7 +147,7 @@ func (p *Puller) Pull(ctx context.Context, refStr string, progress func(jsonstre
 
 	top, err := rc.ManifestGet(ctx, r)
 	if err != nil {
-		return nil, manifestError(ctx, refStr, err)
+		return nil, p.manifestError(ctx, r, refStr, err)
 	}
 	topRaw, err := top.RawBody()
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/ref"
 
+	"github.com/arcavm/arca/internal/prereq"
 	"github.com/arcavm/arca/persistence/blobs"
 	"github.com/arcavm/arca/persistence/layers"
 )
@@ -55,7 +56,7 @@ func freePort(t *testing.T) int {
 func startRegistry(t *testing.T) *testRegistry {
 	t.Helper()
 	if _, err := os.Stat(registryBinary); err != nil {
-		t.Skipf("%s not installed", registryBinary)
+		prereq.Missing(t, "%s not installed", registryBinary)
 	}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
@@ -262,7 +263,7 @@ func shortOf(d ocispec.Descriptor) string { return d.Digest.Encoded()[:12] }
 
 func TestPull(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("unpacking layers needs root")
+		prereq.Missing(t, "unpacking layers needs root")
 	}
 	tr := startRegistry(t)
 	img := &testImage{tars: [][]byte{
@@ -380,7 +381,7 @@ func TestPull(t *testing.T) {
 
 func TestPullWaitsBeyondThreeDownloads(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("unpacking layers needs root")
+		prereq.Missing(t, "unpacking layers needs root")
 	}
 	tr := startRegistry(t)
 	img := &testImage{}
@@ -407,7 +408,7 @@ func TestPullWaitsBeyondThreeDownloads(t *testing.T) {
 
 func TestPullZstdLayer(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("unpacking layers needs root")
+		prereq.Missing(t, "unpacking layers needs root")
 	}
 	tr := startRegistry(t)
 	img := &testImage{zstd: true, tars: [][]byte{layerTar(t, map[string]string{"z": "zstd content"})}}
@@ -425,7 +426,7 @@ func TestPullZstdLayer(t *testing.T) {
 
 func TestPullPicksPlatformFromIndex(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("unpacking layers needs root")
+		prereq.Missing(t, "unpacking layers needs root")
 	}
 	tr := startRegistry(t)
 	amd := &testImage{arch: "amd64", tars: [][]byte{layerTar(t, map[string]string{"arch": "amd64"})}}
@@ -510,7 +511,7 @@ func TestPullUnreachable(t *testing.T) {
 
 func TestPullCorruptLayer(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("unpacking layers needs root")
+		prereq.Missing(t, "unpacking layers needs root")
 	}
 	tr := startRegistry(t)
 	img := &testImage{tars: [][]byte{
@@ -545,7 +546,7 @@ func TestPullCorruptLayer(t *testing.T) {
 
 func TestPullDiffIDMismatch(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("unpacking layers needs root")
+		prereq.Missing(t, "unpacking layers needs root")
 	}
 	tr := startRegistry(t)
 	lie := digest.FromString("not the layer")

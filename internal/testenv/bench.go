@@ -18,7 +18,7 @@ import (
 // StartRegistryServer starts Debian's docker-registry on a free 127.0.0.1
 // port, storing under dir, as Registry does for tests. Stop it with Stop.
 func StartRegistryServer(dir string) (*RegistryServer, error) {
-	return startRegistry(dir)
+	return startRegistry(dir, "")
 }
 
 // Stop stops the registry (SIGTERM, SIGKILL after 5 s) and waits for it.

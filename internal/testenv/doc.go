@@ -32,9 +32,10 @@
 // Tests on a shared daemon must not assume it is empty: name containers after
 // the test (Name) and filter on those names.
 //
-// Helpers skip the test (never fail it) when the machine cannot run it: not
-// root, or docker-registry / the docker CLI missing. `make deps` installs
-// them, so in CI nothing skips.
+// Helpers skip the test when the machine cannot run it (not root, or
+// docker-registry / the docker CLI missing), and fail it instead when CI
+// is set (internal/prereq): `make deps` installs them, so in CI a missing
+// one is a broken install step, never a silent skip.
 //
 // Environment knobs, for debugging by hand:
 //

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // RegistryServer is a running docker-registry.
@@ -30,7 +32,7 @@ func Registry(t testing.TB) string {
 	t.Helper()
 	RequireTool(t, "docker-registry")
 	dir := tempDir(t, "arca-registry-")
-	r, err := startRegistry(dir)
+	r, err := startRegistry(dir, "")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -38,12 +40,12 @@ func Registry(t testing.TB) string {
 	return r.Addr
 }
 
-func startRegistry(dir string) (*RegistryServer, error) {
+func startRegistry(dir, extraConfig string) (*RegistryServer, error) {
 	var lastErr error
 	// The free port may be taken between our probe and the registry's bind;
 	// a few tries make that race irrelevant.
 	for attempt := 0; attempt < 5; attempt++ {
-		r, err := tryStartRegistry(dir)
+		r, err := tryStartRegistry(dir, extraConfig)
 		if err == nil {
 			return r, nil
 		}
@@ -55,7 +57,7 @@ func startRegistry(dir string) (*RegistryServer, error) {
 	return nil, lastErr
 }
 
-func tryStartRegistry(dir string) (*RegistryServer, error) {
+func tryStartRegistry(dir, extraConfig string) (*RegistryServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -91,7 +93,7 @@ http:
 health:
   storagedriver:
     enabled: false
-`, storage, addr)
+`, storage, addr) + extraConfig
 	configPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, fmt.Errorf("write registry config: %w", err)
@@ -119,7 +121,7 @@ health:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := waitHTTP(ctx, "http://"+addr+"/v2/", r.done); err != nil {
+	if err := waitHTTP(ctx, "http://"+addr+"/v2/", r.done, extraConfig != ""); err != nil {
 		r.stop()
 		log, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("docker-registry on %s: %w\nregistry log:\n%s", addr, err, tail(string(log), 4000))
@@ -127,9 +129,10 @@ health:
 	return r, nil
 }
 
-// waitHTTP polls url until it answers 200, the context ends or exited is
-// closed (the server died: no point waiting for it).
-func waitHTTP(ctx context.Context, url string, exited <-chan struct{}) error {
+// waitHTTP polls url until it answers 200 (or 401 when authOK: a registry
+// that wants a password is up when it asks for one), the context ends or
+// exited is closed (the server died: no point waiting for it).
+func waitHTTP(ctx context.Context, url string, exited <-chan struct{}, authOK bool) error {
 	c := &http.Client{Timeout: time.Second}
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -139,7 +142,7 @@ func waitHTTP(ctx context.Context, url string, exited <-chan struct{}) error {
 		resp, err := c.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || authOK && resp.StatusCode == http.StatusUnauthorized {
 				return nil
 			}
 			err = fmt.Errorf("status %s", resp.Status)
@@ -167,4 +170,36 @@ func (r *RegistryServer) stop() {
 		_ = r.cmd.Process.Kill()
 		<-r.done
 	}
+}
+
+// AuthRegistryServer is a registry that wants a password.
+type AuthRegistryServer struct {
+	Addr     string // "127.0.0.1:PORT"
+	User     string
+	Password string
+}
+
+// AuthRegistry starts docker-registry as Registry does, but behind HTTP
+// Basic auth with one user (an htpasswd file, bcrypt as the registry
+// requires, made here so no apache2-utils is needed).
+func AuthRegistry(t testing.TB) AuthRegistryServer {
+	t.Helper()
+	RequireTool(t, "docker-registry")
+	dir := tempDir(t, "arca-authregistry-")
+	user, password := "arca", "s3cret-arca"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatalf("testenv: bcrypt: %v", err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatalf("testenv: write htpasswd: %v", err)
+	}
+	extra := fmt.Sprintf("auth:\n  htpasswd:\n    realm: arca-test\n    path: %s\n", htpasswd)
+	r, err := startRegistry(dir, extra)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() { r.stop() })
+	return AuthRegistryServer{Addr: r.Addr, User: user, Password: password}
 }

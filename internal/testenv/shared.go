@@ -84,7 +84,7 @@ func SharedRegistry(t testing.TB) string {
 			shared.registryErr = err
 			return
 		}
-		shared.registry, shared.registryErr = startRegistry(dir)
+		shared.registry, shared.registryErr = startRegistry(dir, "")
 	})
 	if shared.registryErr != nil {
 		t.Fatalf("testenv: shared registry: %v", shared.registryErr)

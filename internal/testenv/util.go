@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/arcavm/arca/internal/prereq"
 )
 
 // RequireRoot skips the test unless it runs as root: the sandbox driver needs
@@ -15,7 +17,7 @@ import (
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("testenv: needs root (namespaces, mounts); run as root or via `make test`")
+		prereq.Missing(t, "testenv: needs root (namespaces, mounts); run as root or via `make test`")
 	}
 }
 
@@ -42,7 +44,7 @@ func RequireTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("testenv: %s not on PATH; `make deps` installs it", name)
+		prereq.Missing(t, "testenv: %s not on PATH; `make deps` installs it", name)
 	}
 	return p
 }

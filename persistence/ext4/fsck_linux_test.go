@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arcavm/arca/internal/prereq"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,14 +27,14 @@ import (
 func needTools(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: device nodes, owners, loop mounts")
+		prereq.Missing(t, "needs root: device nodes, owners, loop mounts")
 	}
 	for _, tool := range []string{"e2fsck", "debugfs", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") != "" {
 				t.Fatalf("no %s (scripts/deps.sh installs e2fsprogs)", tool)
 			}
-			t.Skipf("no %s", tool)
+			prereq.Missing(t, "no %s", tool)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/arcavm/arca/internal/prereq"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
 	"github.com/arcavm/arca/persistence/layers"
@@ -33,7 +34,7 @@ type stores struct {
 func newStores(t *testing.T) *stores {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("unpacking layers needs root")
+		prereq.Missing(t, "unpacking layers needs root")
 	}
 	dir := t.TempDir()
 	bs, err := blobs.Open(filepath.Join(dir, "blobs"))

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arcavm/arca/internal/prereq"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -89,7 +90,7 @@ func hardlink(name, target string) *tar.Header {
 
 func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("unpacking owners, devices and trusted xattrs needs root")
+		prereq.Missing(t, "unpacking owners, devices and trusted xattrs needs root")
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/arcavm/arca/internal/tarentry"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -136,6 +138,9 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) (int64, error) {
 			}
 		}
 	case tar.TypeReg, tar.TypeGNUSparse:
+		if tarentry.Sparse(hdr) {
+			return 0, fmt.Errorf("%s is a sparse file, which Arca does not unpack (its size is the archive's word only)", hdr.Name)
+		}
 		if _, err := u.removeExisting(parent, rel, base, false); err != nil {
 			return 0, err
 		}

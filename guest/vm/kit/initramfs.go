@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/arcavm/arca/guest/agent"
+	"github.com/arcavm/arca/guest/wire"
 )
 
 // Initramfs packs the guest's initramfs into dir, once per agent and kit:
@@ -48,7 +48,7 @@ func Initramfs(k *Kit, agentPath, dir string) (string, error) {
 func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 	c := newCPIOWriter(w)
 	dirs := []string{"dev", "proc", "sys", "run", "mnt", "etc", "etc/arca", "lib", "lib/modules",
-		strings.TrimPrefix(agent.VMModuleDir, "/")}
+		strings.TrimPrefix(wire.VMModuleDir, "/")}
 	for _, d := range dirs {
 		if err := c.Add(cpioEntry{Name: d, Mode: fs.ModeDir | 0o755}); err != nil {
 			return err
@@ -65,7 +65,7 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 		if err != nil {
 			return err
 		}
-		name := strings.TrimPrefix(agent.VMModuleDir, "/") + "/" + filepath.Base(p)
+		name := strings.TrimPrefix(wire.VMModuleDir, "/") + "/" + filepath.Base(p)
 		if err := c.Add(cpioEntry{Name: name, Mode: 0o644, Data: unsignedModule(b)}); err != nil {
 			return err
 		}
@@ -73,7 +73,7 @@ func writeInitramfs(w io.Writer, k *Kit, agentBin []byte) error {
 	// The extras need no list: the agent loads them by name, with the
 	// dependencies their own .modinfo names.
 	list := strings.Join(k.Boot, "\n") + "\n"
-	if err := c.Add(cpioEntry{Name: strings.TrimPrefix(agent.VMModuleList, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
+	if err := c.Add(cpioEntry{Name: strings.TrimPrefix(wire.VMModuleList, "/"), Mode: 0o644, Data: []byte(list)}); err != nil {
 		return err
 	}
 	return c.Close()

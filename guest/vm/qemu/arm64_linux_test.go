@@ -54,7 +54,7 @@ func arm64Image(t *testing.T, busybox string) []string {
 		}
 	}
 	must(os.WriteFile(filepath.Join(layer, "bin/busybox"), bb, 0o755))
-	for _, applet := range []string{"sh", "cat", "uname", "echo", "sha256sum", "stat", "readlink", "ls"} {
+	for _, applet := range []string{"sh", "cat", "uname", "echo", "sha256sum", "stat", "readlink", "ls", "sleep"} {
 		must(os.Symlink("busybox", filepath.Join(layer, "bin", applet)))
 	}
 	must(os.WriteFile(filepath.Join(layer, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644))

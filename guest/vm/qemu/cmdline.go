@@ -23,7 +23,7 @@ const (
 )
 
 // agentPortName is the virtio-serial port the agent serves on; it must be
-// agent.VMPortName (a test checks).
+// wire.VMPortName (a test checks).
 const agentPortName = "arca"
 
 // launch is everything the qemu command line is made of: a value, so

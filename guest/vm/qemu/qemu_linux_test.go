@@ -6,7 +6,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"github.com/arcavm/arca/guest/vm/hostproc"
 	"io"
 	"os"
 	"os/exec"
@@ -16,7 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/arcavm/arca/guest/agent"
+	"github.com/arcavm/arca/guest/vm/hostproc"
+	"github.com/arcavm/arca/internal/prereq"
+
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/wire"
 )
@@ -47,8 +48,8 @@ func TestMain(m *testing.M) {
 }
 
 func TestPortNameMatchesAgent(t *testing.T) {
-	if agentPortName != agent.VMPortName {
-		t.Fatalf("driver serves port %q, agent looks for %q", agentPortName, agent.VMPortName)
+	if agentPortName != wire.VMPortName {
+		t.Fatalf("driver serves port %q, agent looks for %q", agentPortName, wire.VMPortName)
 	}
 }
 
@@ -59,7 +60,7 @@ func TestPortNameMatchesAgent(t *testing.T) {
 func kitOrSkip(t *testing.T, env, def, target string, check func(k *Kit) string) *Kit {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("qemu tests need root")
+		prereq.Missing(t, "qemu tests need root")
 	}
 	dir := os.Getenv(env)
 	if dir == "" {

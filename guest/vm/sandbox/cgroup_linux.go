@@ -17,9 +17,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cgroupParent is the directory, under the cgroup2 root, that holds one
-// cgroup per machine.
-const cgroupParent = "arca"
+// defaultCgroupGroup is the directory, under each hierarchy's root (v1:
+// under the daemon's own cgroup), that holds one cgroup per machine
+// unless the daemon names its own (Driver.UseCgroupGroup).
+const defaultCgroupGroup = "arca"
 
 // cpuPeriod is the cpu.max period Docker uses, in microseconds.
 const cpuPeriod = 100000
@@ -43,7 +44,7 @@ var v1Fallbacks = []string{"memory", "cpu", "cpuacct", "pids", "blkio"}
 
 // newMachineCgroup creates the machine's cgroups and applies its limits.
 // On error nothing is left behind.
-func newMachineCgroup(spec vm.MachineSpec) (*machineCgroup, error) {
+func newMachineCgroup(spec vm.MachineSpec, group string) (*machineCgroup, error) {
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return nil, err
@@ -60,19 +61,29 @@ func newMachineCgroup(spec vm.MachineSpec) (*machineCgroup, error) {
 	}
 	v2 := map[string]bool{}
 	if mounts.v2 != "" {
-		parent := filepath.Join(mounts.v2, cgroupParent)
-		if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fail(err)
+		// Each level from the root to the group's hands the controllers
+		// down to the next.
+		levels := []string{mounts.v2}
+		for _, part := range strings.Split(group, "/") {
+			levels = append(levels, filepath.Join(levels[len(levels)-1], part))
+		}
+		parent := levels[len(levels)-1]
+		for _, dir := range levels[1:] {
+			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				return fail(err)
+			}
 		}
 		avail, _ := os.ReadFile(filepath.Join(mounts.v2, "cgroup.controllers"))
 		for _, c := range strings.Fields(string(avail)) {
 			switch c {
 			case "memory", "cpu", "pids", "io":
-				// Each level hands the controller down to the next.
-				os.WriteFile(filepath.Join(mounts.v2, "cgroup.subtree_control"), []byte("+"+c), 0)
-				if os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+"+c), 0) == nil {
-					v2[c] = true
+				ok := true
+				for _, dir := range levels {
+					if os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0) != nil {
+						ok = false
+					}
 				}
+				v2[c] = ok
 			}
 		}
 		dir := filepath.Join(parent, name)
@@ -89,7 +100,7 @@ func newMachineCgroup(spec vm.MachineSpec) (*machineCgroup, error) {
 		if !ok {
 			continue
 		}
-		dir := filepath.Join(base, cgroupParent, name)
+		dir := filepath.Join(base, group, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fail(err)
 		}
@@ -223,6 +234,44 @@ func (cg *machineCgroup) remove() error {
 		}
 		if err := rmCgroup(d, time.Now().Add(2*time.Second)); err != nil {
 			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ReleaseStaleCgroups removes the machine cgroups a killed daemon left in
+// group: its agents died with it (they are killed when the daemon dies),
+// so each is empty. A daemon calls it at start, before it boots anything;
+// group must be its own.
+func ReleaseStaleCgroups(group string) error {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return err
+	}
+	var dirs []string
+	if mounts.v2 != "" {
+		dirs = append(dirs, filepath.Join(mounts.v2, group))
+	}
+	seen := map[string]bool{}
+	for _, base := range mounts.v1 {
+		if !seen[base] {
+			seen[base] = true
+			dirs = append(dirs, filepath.Join(base, group))
+		}
+	}
+	var errs []error
+	deadline := time.Now().Add(2 * time.Second)
+	for _, dir := range dirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue // no group yet in this hierarchy
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				if err := rmCgroup(filepath.Join(dir, e.Name()), deadline); err != nil {
+					errs = append(errs, fmt.Errorf("stale cgroup %s: %w", e.Name(), err))
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/internal/prereq"
 )
 
 func TestUnescapeMount(t *testing.T) {
@@ -30,10 +31,10 @@ func TestUnescapeMount(t *testing.T) {
 // released by ReleaseStaleDisks. Needs root and mkfs.ext4.
 func TestDisksAttachAndRelease(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for loop devices")
+		prereq.Missing(t, "needs root for loop devices")
 	}
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-		t.Skip("no mkfs.ext4")
+		prereq.Missing(t, "no mkfs.ext4")
 	}
 	vols := t.TempDir()
 	image := filepath.Join(vols, "v", "disk.ext4")

@@ -28,14 +28,20 @@ import (
 type Driver struct {
 	agentPath string
 	underlay  *underlay.Bridge // nil: machines get no underlay link
+	group     string           // where machines' cgroups go; see UseCgroupGroup
 }
 
 var _ vm.Driver = (*Driver)(nil)
 
 // New returns a driver that runs the (static, linux) agent at agentPath.
 func New(agentPath string) *Driver {
-	return &Driver{agentPath: agentPath}
+	return &Driver{agentPath: agentPath, group: defaultCgroupGroup}
 }
+
+// UseCgroupGroup puts the machines' cgroups under group (say
+// "arca/<daemon>"), a path of the daemon's alone, which
+// ReleaseStaleCgroups empties after a crash.
+func (d *Driver) UseCgroupGroup(group string) { d.group = group }
 
 // UseUnderlay gives machines that ask for one a veth on b.
 func (d *Driver) UseUnderlay(b *underlay.Bridge) { d.underlay = b }
@@ -112,7 +118,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 		conn.Close()
 		return nil, fmt.Errorf("boot sandbox: %w", err)
 	}
-	cg, err := newMachineCgroup(spec)
+	cg, err := newMachineCgroup(spec, d.group)
 	if err != nil {
 		conn.Close()
 		detachDisks(disks)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/internal/prereq"
 )
 
 // agentBin is the agent built once for all tests; "" when not root.
@@ -118,10 +119,10 @@ func TestDaemonDeathKillsMachine(t *testing.T) {
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("sandbox tests need root (namespaces, mounts)")
+		prereq.Missing(t, "sandbox tests need root (namespaces, mounts)")
 	}
 	if !staticBusybox() {
-		t.Skip("sandbox tests need a static /bin/busybox for the test image (Debian: busybox-static)")
+		prereq.Missing(t, "sandbox tests need a static /bin/busybox for the test image (Debian: busybox-static)")
 	}
 }
 

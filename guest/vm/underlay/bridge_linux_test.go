@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arcavm/arca/internal/prereq"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
 func TestBridgeAttachesVethAndTap(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		prereq.Missing(t, "needs root")
 	}
 	b, err := NewBridge()
 	if err != nil {
@@ -90,7 +91,7 @@ func TestBridgeAttachesVethAndTap(t *testing.T) {
 // HostAddress, which exists only inside the underlay's namespace.
 func TestBridgeListenUDP(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		prereq.Missing(t, "needs root")
 	}
 	b, err := NewBridge()
 	if err != nil {

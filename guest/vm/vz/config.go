@@ -16,8 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/arcavm/arca/guest/agent"
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/wire"
 )
 
 // DefaultDiskBytes is a container's writable disk: sparse, so it takes
@@ -26,7 +26,7 @@ import (
 const DefaultDiskBytes = 16 << 30
 
 // AgentPort is the vsock port the agent listens on. The guest learns it
-// from the kernel command line (agent.VMStreamParam), so host and agent
+// from the kernel command line (wire.VMStreamParam), so host and agent
 // cannot disagree.
 const AgentPort uint32 = 1024
 
@@ -134,8 +134,8 @@ func (c vmConfig) kernelCmdline() string {
 		"panic=-1",
 		"rdinit=/init",
 		"cryptomgr.notests", "random.trust_cpu=on",
-		fmt.Sprintf("%s=%d", agent.VMDiskParam, len(c.Disks)),
-		fmt.Sprintf("%s=vsock:%d", agent.VMStreamParam, c.AgentPort),
+		fmt.Sprintf("%s=%d", wire.VMDiskParam, len(c.Disks)),
+		fmt.Sprintf("%s=vsock:%d", wire.VMStreamParam, c.AgentPort),
 		"--", "-vm",
 	}, " ")
 }
@@ -147,8 +147,8 @@ func (c vmConfig) rootfs() vm.RootfsSpec {
 	const image, rw = "/mnt/image", "/mnt/rw"
 	spec := vm.RootfsSpec{
 		Mounts: []vm.DeviceMount{
-			{Source: agent.VMDiskByID + "/virtio-" + imageSerial, Target: image, FSType: "ext4", ReadOnly: true},
-			{Source: agent.VMDiskByID + "/virtio-" + containerSerial, Target: rw, FSType: "ext4"},
+			{Source: wire.VMDiskByID + "/virtio-" + imageSerial, Target: image, FSType: "ext4", ReadOnly: true},
+			{Source: wire.VMDiskByID + "/virtio-" + containerSerial, Target: rw, FSType: "ext4"},
 		},
 		Lower: []string{image},
 		Upper: rw + "/" + rwUpper,

@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/arcavm/arca/guest/agent"
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/imagedisk"
+	"github.com/arcavm/arca/guest/wire"
 )
 
 var files = machineFiles{Kernel: "/kit/Image", Initrd: "/root/vz/initramfs-x.cpio", ImageDisk: "/root/disks/abc.ext4", RWDisk: "/state/disk.ext4"}
@@ -97,7 +97,7 @@ func TestKernelCmdline(t *testing.T) {
 		}
 	}
 	// The names the agent reads.
-	if !strings.Contains(kernel, agent.VMStreamParam+"=vsock:") || !strings.Contains(kernel, agent.VMDiskParam+"=") {
+	if !strings.Contains(kernel, wire.VMStreamParam+"=vsock:") || !strings.Contains(kernel, wire.VMDiskParam+"=") {
 		t.Errorf("kernel line %q does not use the agent's parameter names", kernel)
 	}
 }

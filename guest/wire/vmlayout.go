@@ -1,7 +1,7 @@
-package agent
+package wire
 
-// Where a VM driver's initramfs (guest/vm/kit) puts things for VMInit,
-// and what the kernel command line tells it. Plain constants, in a file
+// Where a VM driver's initramfs (guest/vm/kit) puts things for the
+// agent's VMInit, and what the kernel command line tells it. Plain constants, in a file
 // every platform builds: the host packs what the guest reads.
 const (
 	// VMModuleDir holds the kernel modules, flat: those of VMModuleList
