@@ -82,6 +82,10 @@ func (a *imagesActor) Receive(ctx actor.Context) {
 		a.loadFinished(ctx, m)
 	case *messages.SaveImages:
 		a.save(ctx, m)
+	case *messages.AddLayerImage:
+		a.addLayerImage(ctx, m)
+	case *addLayerDone:
+		a.onAddLayerDone(ctx, m)
 	case *messages.PruneImages:
 		a.prune(ctx, m)
 	case *pruneDecided:
@@ -490,6 +494,7 @@ func (a *imagesActor) inspect(ctx actor.Context, m *messages.InspectImage) {
 		resp.Config = &cfg
 		resp.Author = e.config.Author
 	}
+	resp.Comment = a.comment(e) // commit.go
 	ctx.Respond(&messages.InspectImageReply{Image: resp})
 }
 

@@ -29,7 +29,7 @@ type progressLine struct {
 func (s *Server) imageCreate(ctx *fasthttp.RequestCtx) {
 	q := ctx.QueryArgs()
 	if len(q.Peek("fromSrc")) > 0 {
-		writeError(ctx, notImplementedError("image import (POST /images/create?fromSrc=)"))
+		s.imageImport(ctx) // commit.go
 		return
 	}
 	platform, err := platformParam(ctx)

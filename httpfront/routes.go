@@ -39,6 +39,8 @@ func (s *Server) routes() {
 	r.HEAD("/containers/{id}/archive", s.archiveHead)
 	r.GET("/containers/{id}/archive", s.archiveGet)
 	r.PUT("/containers/{id}/archive", s.archivePut)
+	r.GET("/containers/{id}/export", s.containerExport)
+	r.POST("/commit", s.containerCommit)
 	r.GET("/containers/{id}/changes", s.containerChanges)
 	r.POST("/containers/{id}/wait", s.containerWait)
 	r.POST("/containers/{id}/attach", s.containerAttach)

@@ -14,10 +14,8 @@ import (
 // answers 501 with a JSON message, so a client can tell "not here" from
 // "no such thing" (a real 404 stays for unknown paths and missing objects).
 var unimplemented = []struct{ method, path, what string }{
-	{"GET", "/containers/{id}/export", "container export"},
 	{"POST", "/containers/{id}/update", "container update"},
 	{"GET", "/containers/{id}/attach/ws", "attach over websocket"},
-	{"POST", "/commit", "commit"},
 	{"POST", "/build", "image build"},
 	{"POST", "/build/prune", "build cache prune"},
 	{"POST", "/session", "build session"},

@@ -112,6 +112,22 @@ func (c *Client) ArchiveGet(ctx context.Context, path string) (io.ReadCloser, Pa
 	return &archiveReader{st: st, cr: chunkReader{r: st}}, *resp.Stat, nil
 }
 
+// Export returns the container's filesystem (ExportRootfs, as docker
+// export) or its writable layer as an image layer with OCI whiteouts
+// (ExportLayer, for docker commit) as a tar stream. As with ArchiveGet,
+// ctx bounds only the start and a failure halfway is an error from Read.
+func (c *Client) Export(ctx context.Context, what ExportKind) (io.ReadCloser, error) {
+	st, err := c.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", what, err)
+	}
+	if _, err := roundTrip(ctx, st, request{Op: opExport, Export: what}); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("export %s: %w", what, err)
+	}
+	return &archiveReader{st: st, cr: chunkReader{r: st}}, nil
+}
+
 // Changes lists the paths of the container's rootfs that differ from its
 // image, in the agent's order.
 func (c *Client) Changes(ctx context.Context) ([]Change, error) {

@@ -46,6 +46,9 @@ const (
 	// opChanges lists how the rootfs differs from the image; the list
 	// follows the response in chunks, as archiveGet's tar does.
 	opChanges op = "changes"
+	// opExport sends the container's filesystem, or its writable layer
+	// as an image layer, as a tar in chunks after the response.
+	opExport op = "export"
 )
 
 // Names of a process's stdio streams.
@@ -72,6 +75,7 @@ type request struct {
 	Network *NetworkConfig     `json:"network,omitempty"`
 	Proto   string             `json:"proto,omitempty"`
 	Port    int                `json:"port,omitempty"`
+	Export  ExportKind         `json:"export,omitempty"`
 }
 
 // response answers a request; a start stream gets a second one carrying

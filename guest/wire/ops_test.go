@@ -243,3 +243,59 @@ func TestChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Export sends a tar of what was asked; "fail" breaks halfway.
+func (f *fakeAgent) Export(ctx context.Context, what ExportKind) (func(io.Writer) error, error) {
+	if what != ExportRootfs && what != ExportLayer {
+		return nil, Errorf(KindInvalid, "unknown export %q", what)
+	}
+	return func(w io.Writer) error {
+		for i := range 20000 {
+			if _, err := fmt.Fprintf(w, "%s-%06d\n", what, i); err != nil {
+				return err
+			}
+		}
+		if f.changesFail.Load() {
+			return errors.New("disk on fire")
+		}
+		return nil
+	}, nil
+}
+
+func TestExport(t *testing.T) {
+	f := newFakeAgent()
+	c, _ := pair(t, f)
+	for _, tt := range []struct {
+		what    ExportKind
+		fail    bool
+		wantErr string
+	}{
+		{what: ExportRootfs},
+		{what: ExportLayer},
+		{what: ExportLayer, fail: true, wantErr: "disk on fire"},
+		{what: "bogus", wantErr: "unknown export"},
+	} {
+		f.changesFail.Store(tt.fail)
+		rc, err := c.Export(ctx(t), tt.what)
+		var got []byte
+		if err == nil {
+			got, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: err %v, want %q", tt.what, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.what, err)
+		}
+		if !strings.HasSuffix(string(got), fmt.Sprintf("%s-019999\n", tt.what)) {
+			t.Errorf("%s: got %d bytes ending %q", tt.what, len(got), got[max(0, len(got)-30):])
+		}
+	}
+	if err := c.Ping(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+}

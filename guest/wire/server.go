@@ -58,6 +58,9 @@ type Handler interface {
 	// Changes reports, through emit, each path of the container's rootfs
 	// that differs from its image, in any order.
 	Changes(ctx context.Context, emit func(Change) error) error
+	// Export checks that what can be exported and returns a function
+	// that writes it as a tar stream; Serve calls write at most once.
+	Export(ctx context.Context, what ExportKind) (write func(io.Writer) error, err error)
 }
 
 // Stdio is what the host attached to a process. Stdin is nil unless the
@@ -171,6 +174,9 @@ func (s *server) handle(st net.Conn) {
 	case opChanges:
 		s.changes(st)
 		return
+	case opExport:
+		s.export(st, req)
+		return
 	case opDial:
 		s.dial(st, req)
 		return
@@ -272,6 +278,20 @@ func (s *server) changes(st net.Conn) {
 		enc := json.NewEncoder(w)
 		return s.h.Changes(s.ctx, func(c Change) error { return enc.Encode(c) })
 	})
+}
+
+// export answers, then sends the tar in chunks, as archiveGet does.
+func (s *server) export(st net.Conn, req request) {
+	defer st.Close()
+	write, err := s.h.Export(s.ctx, req.Export)
+	if err != nil {
+		writeFrame(st, errorResponse(err))
+		return
+	}
+	if err := writeFrame(st, response{}); err != nil {
+		return
+	}
+	sendChunked(st, write)
 }
 
 // sendChunked sends what write writes as chunks, then the end mark and a

@@ -133,6 +133,20 @@ var KnownCapabilities = []string{
 	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
 }
 
+// ExportKind says what Export sends.
+type ExportKind string
+
+const (
+	// ExportRootfs is the container's whole filesystem as docker export
+	// gives it: the image's layers and the writable layer merged, without
+	// the mounts made over it (/proc, /sys, /dev, volumes, binds).
+	ExportRootfs ExportKind = "rootfs"
+	// ExportLayer is the writable layer as an image layer: what it adds
+	// or changes, and a ".wh." entry for each deletion, as docker commit
+	// makes one.
+	ExportLayer ExportKind = "layer"
+)
+
 // Change is a path of the container's filesystem that differs from its
 // image, as docker diff lists it.
 type Change struct {

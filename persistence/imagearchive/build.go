@@ -1,0 +1,129 @@
+package imagearchive
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/ulikunitz/xz"
+
+	"github.com/arcavm/arca/persistence"
+	"github.com/arcavm/arca/persistence/blobs"
+	"github.com/arcavm/arca/persistence/layers"
+)
+
+// AddLayer makes the image of docker commit and docker import: parent's
+// layers (none when parent is nil) and one more from layerTar, which may
+// be compressed as a stored layer may. cfg is the new image's config
+// whole but for its rootfs, which AddLayer fills in; its history should
+// already hold the new entry. comment is the config's top-level comment,
+// which dockerd writes for both and shows in image inspect. The layer is stored uncompressed, so its
+// blob digest is its diff ID, and unpacked verified against it; the
+// config blob's digest is the image ID. The record has no tags.
+func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, comment string, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
+	layerTar, err := unxz(layerTar)
+	if err != nil {
+		return nil, fmt.Errorf("new layer: %w", err)
+	}
+	plain, err := layers.Decompress(layerTar)
+	if err != nil {
+		return nil, fmt.Errorf("new layer: %w", err)
+	}
+	defer plain.Close()
+	blob, blobSize, err := bs.PutUnverified(plain)
+	if err != nil {
+		return nil, fmt.Errorf("store new layer: %w", err)
+	}
+	var diffIDs []digest.Digest
+	rec := &persistence.ImageRecord{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, Loaded: time.Now().UTC()}
+	if parent != nil {
+		rec.Layers = append(rec.Layers, parent.Layers...)
+		for _, l := range parent.Layers {
+			diffIDs = append(diffIDs, l.DiffID)
+		}
+		rec.Size = parent.Size
+	}
+	diffIDs = append(diffIDs, blob)
+	chain := layers.ChainIDs(diffIDs)[len(diffIDs)-1]
+	size, err := unpackBlob(bs, ls, blob, chain)
+	if err != nil {
+		return nil, err
+	}
+	rec.Layers = append(rec.Layers, persistence.LayerRef{
+		Digest: blob, MediaType: ocispec.MediaTypeImageLayer, Size: blobSize,
+		DiffID: blob, ChainID: chain, UnpackedSize: size,
+	})
+	rec.Size += size
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}
+	if cfg.Created == nil {
+		now := time.Now().UTC()
+		cfg.Created = &now
+	}
+	rec.Created = cfg.Created.UTC()
+	raw, err := json.Marshal(commentedConfig{DockerOCIImage: cfg, Comment: comment})
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	id, _, err := bs.PutUnverified(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("store image config: %w", err)
+	}
+	rec.ID = id
+	return rec, nil
+}
+
+// commentedConfig is an image config with dockerd's top-level comment.
+type commentedConfig struct {
+	dockerspec.DockerOCIImage
+	Comment string `json:"comment,omitempty"`
+}
+
+// ConfigComment reads the top-level comment of the image config blob id.
+func ConfigComment(bs *blobs.Store, id digest.Digest) (string, error) {
+	raw, err := readBlob(bs, id, maxConfigSize)
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		Comment string `json:"comment"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return "", fmt.Errorf("parse image config %s: %w", id, err)
+	}
+	return c.Comment, nil
+}
+
+var magicXz = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
+
+// unxz decompresses an xz stream, which docker import takes beside what
+// a stored layer may be; anything else passes as it is.
+func unxz(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(len(magicXz))
+	if !bytes.Equal(head, magicXz) {
+		return br, nil
+	}
+	return xz.NewReader(br)
+}
+
+func unpackBlob(bs *blobs.Store, ls *layers.Store, blob, chain digest.Digest) (int64, error) {
+	if ls.Has(chain) {
+		return ls.Size(chain)
+	}
+	rc, err := bs.Open(blob)
+	if err != nil {
+		return 0, fmt.Errorf("new layer: %w", err)
+	}
+	defer rc.Close()
+	size, err := ls.UnpackVerified(chain, blob, rc)
+	if err != nil {
+		return 0, fmt.Errorf("new layer: %w", err)
+	}
+	return size, nil
+}
