@@ -95,6 +95,7 @@ func TestSeccomp(t *testing.T) {
 		{"works otherwise", []string{img, "sh", "-c", "echo hi > /tmp/x && cat /tmp/x"}, "hi\n"},
 		{"mount refused with SYS_ADMIN", []string{"--cap-add", "SYS_ADMIN", img, "sh", "-c", "mkdir -p /m; mount -t tmpfs none /m && echo mounted || echo refused"}, "refused\n"},
 		{"unconfined lifts the profile", []string{"--security-opt", "seccomp=unconfined", img, "sh", "-c", "unshare -U true && echo unshared"}, "unshared\n"},
+		{"host kernel log masked", []string{"--cap-add", "SYSLOG", img, "sh", "-c", "head -c 1 /proc/kmsg | wc -c"}, "0\n"},
 		{"no-new-privileges", []string{"--security-opt", "no-new-privileges", img, "grep", "NoNewPrivs:", "/proc/self/status"}, "NoNewPrivs:\t1\n"},
 		{"privileged is the exception", []string{"--privileged", img, "sh", "-c", "grep Seccomp: /proc/self/status; mkdir -p /m; mount -t tmpfs none /m && echo mounted"}, "Seccomp:\t0\nmounted\n"},
 	}

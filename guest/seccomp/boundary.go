@@ -25,7 +25,17 @@ var boundaryGroups = []struct {
 			"quotactl", "quotactl_fd", "nfsservctl", "_sysctl", "lookup_dcookie"}},
 	{"kernel attack surface shared with the host: BPF programs and perf events run in or observe the host kernel; keyrings are not namespaced (a key is visible host-wide to its uid); userfaultfd makes kernel races easy to win, and nothing in a container needs it",
 		[]string{"bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd"}},
+	{"whole filesystems: fanotify with CAP_SYS_ADMIN watches a mount or a filesystem and hands out open descriptors of every file accessed on it, so a volume on the host's root filesystem would give the host's files",
+		[]string{"fanotify_init", "fanotify_mark"}},
 }
+
+// Linux's FIFREEZE and FITHAW ioctls: with CAP_SYS_ADMIN, freezing a
+// volume's filesystem would freeze the host's (a bind or a named volume
+// lies on it).
+const (
+	ioctlFIFREEZE = 0xC0045877
+	ioctlFITHAW   = 0xC0045878
+)
 
 // Boundary is the sandbox's confinement filter: everything allowed but the
 // syscalls above, which get EPERM. The agent installs it on top of the
@@ -39,12 +49,12 @@ func Boundary() *specs.LinuxSeccomp {
 	for _, g := range boundaryGroups {
 		names = append(names, g.names...)
 	}
-	return &specs.LinuxSeccomp{
-		DefaultAction: specs.ActAllow,
-		Syscalls: []specs.LinuxSyscall{{
-			Names:    names,
-			Action:   specs.ActErrno,
-			ErrnoRet: &eperm,
-		}},
+	syscalls := []specs.LinuxSyscall{{Names: names, Action: specs.ActErrno, ErrnoRet: &eperm}}
+	for _, req := range []uint64{ioctlFIFREEZE, ioctlFITHAW} {
+		syscalls = append(syscalls, specs.LinuxSyscall{
+			Names: []string{"ioctl"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Value: req, Op: specs.OpEqualTo}},
+		})
 	}
+	return &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: syscalls}
 }

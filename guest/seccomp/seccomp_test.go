@@ -31,6 +31,10 @@ func TestBoundary(t *testing.T) {
 		{call{name: "userfaultfd"}, eperm},
 		{call{name: "clock_settime"}, eperm},
 		{call{name: "pivot_root"}, eperm},
+		{call{name: "fanotify_init"}, eperm},
+		{call{name: "ioctl", args: [6]uint64{3, ioctlFIFREEZE}}, eperm},
+		{call{name: "ioctl", args: [6]uint64{3, ioctlFITHAW}}, eperm},
+		{call{name: "ioctl", args: [6]uint64{1, 0x5401}}, allow}, // TCGETS
 	}
 	for _, tt := range tests {
 		if got := decide(t, b, tt.call); got != tt.want {
