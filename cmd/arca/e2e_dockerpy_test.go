@@ -30,8 +30,11 @@ for _ in range(5):
     assert r.exit_code == 0 and r.output == b"exec ok\n", r
 r = ct.exec_run(["sh", "-c", "echo out; echo err >&2; exit 3"], demux=True)
 assert r.exit_code == 3 and r.output == (b"out\n", b"err\n"), r
-# attach with logs and no stream: the log so far, then the end (it hung).
-assert ct.attach(stdout=True, stderr=True, logs=True, stream=False) == b"bg\n"
+# attach with logs and no stream returns (it hung). Its content is checked
+# with the Go client (TestAttachLogsNoStream): docker-py takes the raw
+# socket from under http.client's buffer, so bytes that arrive with the
+# 101 are lost to it when the engine answers before it reads the headers.
+assert isinstance(ct.attach(stdout=True, stderr=True, logs=True, stream=False), bytes)
 ct.stop(timeout=1)
 ct.reload()
 assert ct.status == "exited", ct.status
