@@ -6,6 +6,7 @@
 #   make bench TARGET=unix:///var/run/arca.sock    # an arca already running
 #   make bench BENCH_FLAGS=--smoke                 # seconds instead of minutes
 #   make bench BENCH_DRIVER=qemu BENCH_FLAGS='--scenarios run,memory --containers 5'
+#   make bench BENCH_DRIVER=qemu BENCH_DAEMON_FLAGS=--cold-boot   # VMs without templates
 #   make dockerd-stop
 
 TARGET      ?=
@@ -13,11 +14,12 @@ COMPARE     ?=
 BENCH_FLAGS ?=
 BENCH_OUT   ?= /tmp/arca-bench-out
 BENCH_DRIVER ?= sandbox
+BENCH_DAEMON_FLAGS ?=
 
 .PHONY: bench dockerd dockerd-stop
 
 bench: build
-	@BIN=$(BIN) GO=$(GO) OUT=$(BENCH_OUT) DRIVER=$(BENCH_DRIVER) KIT=$(KIT_ROOT)/current TARGET=$(TARGET) COMPARE=$(COMPARE) BENCH_FLAGS='$(BENCH_FLAGS)' bash bench/run.sh
+	@BIN=$(BIN) GO=$(GO) OUT=$(BENCH_OUT) DRIVER=$(BENCH_DRIVER) KIT=$(KIT_ROOT)/current TARGET=$(TARGET) COMPARE=$(COMPARE) BENCH_FLAGS='$(BENCH_FLAGS)' DAEMON_FLAGS='$(BENCH_DAEMON_FLAGS)' bash bench/run.sh
 
 # Debian's docker.io, containerd, runc and tini unpacked under
 # /var/cache/arca/dockerd (never installed: that would replace the docker

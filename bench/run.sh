@@ -2,7 +2,8 @@
 # `make bench`: runs go run ./bench against TARGET, or, when TARGET is empty,
 # against an arca daemon (driver DRIVER, default sandbox; KIT for qemu)
 # this script starts on a temp socket and stops afterwards. COMPARE (e.g. unix:///tmp/ref.sock from
-# `make dockerd`) adds a second engine; BENCH_FLAGS are passed through.
+# `make dockerd`) adds a second engine; BENCH_FLAGS are passed through to
+# the bench, DAEMON_FLAGS to the daemon it starts.
 set -euo pipefail
 
 BIN=${BIN:-bin}
@@ -22,8 +23,9 @@ if [ -z "${TARGET:-}" ]; then
 	if [ -n "${KIT:-}" ]; then
 		kit=(--kit "$KIT")
 	fi
+	# shellcheck disable=SC2086 # DAEMON_FLAGS is a list of flags
 	"$BIN/arca" daemon --socket "$sock" --root "$dir/root" --driver "${DRIVER:-sandbox}" "${kit[@]}" \
-		--agent "$BIN/arca-agent" >"$dir/daemon.log" 2>&1 &
+		--agent "$BIN/arca-agent" ${DAEMON_FLAGS:-} >"$dir/daemon.log" 2>&1 &
 	pid=$!
 	# The daemon takes its sandboxes down on SIGTERM; the temp root goes
 	# after it has exited.

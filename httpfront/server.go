@@ -40,6 +40,7 @@ type Info struct {
 	GitCommit  string
 	Driver     string // guest driver name
 	DriverNote string // e.g. "TCG" or "KVM"
+	BootMode   string // how VMs boot, e.g. "template restore"; "" if not VMs
 	Root       string
 	Debug      bool // serve Go's profiles at /debug/pprof/
 }

@@ -78,6 +78,9 @@ func (s *Server) systemInfo(ctx *fasthttp.RequestCtx) {
 	if s.info.DriverNote != "" {
 		driverStatus = append(driverStatus, [2]string{"Acceleration", s.info.DriverNote})
 	}
+	if s.info.BootMode != "" {
+		driverStatus = append(driverStatus, [2]string{"Boot", s.info.BootMode})
+	}
 	info := system.Info{
 		ID:                 machineID(),
 		Containers:         counts.Total,

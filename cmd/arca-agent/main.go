@@ -26,12 +26,15 @@ func main() {
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", os.Getpid())
 	var err error
+	cfg := agent.Config{Stream: *stream, RunDir: *runDir, Log: log}
 	if *vmInit {
 		*powerOff = true
-		*stream, err = agent.VMInit(log)
+		var boot agent.VMBoot
+		boot, err = agent.VMInit(log)
+		cfg.Stream, cfg.Resume = boot.Stream, boot.Resume
 	}
 	if err == nil {
-		err = agent.Run(context.Background(), agent.Config{Stream: *stream, RunDir: *runDir, Log: log})
+		err = agent.Run(context.Background(), cfg)
 	}
 	code := 0
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/arcavm/arca/actors"
+	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/underlay"
 	"github.com/arcavm/arca/httpfront"
 	"github.com/arcavm/arca/internal/gateway"
@@ -33,6 +34,7 @@ func runDaemon(args []string) error {
 	agent := fs.String("agent", "", "path of arca-agent (default: beside this binary)")
 	kit := fs.String("kit", paths.kit, "qemu and vz drivers: guest kit directory ("+paths.kitHow+")")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	coldBoot := fs.Bool("cold-boot", false, "qemu driver: boot every VM from its kernel, never from a snapshot of a booted VM of its shape (docs/qemu.md)")
 	debug := fs.Bool("debug", false, "serve Go's profiles at /debug/pprof/ on the socket")
 	var resolvers []string
 	fs.Func("dns", "resolver (ip[:port]) for names the containers' DNS does not know; repeatable (default: the host's /etc/resolv.conf)", func(v string) error {
@@ -78,7 +80,7 @@ func runDaemon(args []string) error {
 	if _, err := os.Stat(*agent); err != nil {
 		return fmt.Errorf("arca-agent: %w (build it with make build, or pass --agent)", err)
 	}
-	driver, note, err := selectDriver(*driverName, *agent, *kit, *root, log)
+	driver, note, err := selectDriver(*driverName, driverOptions{Agent: *agent, Kit: *kit, Root: *root, ColdBoot: *coldBoot, Log: log})
 	if err != nil {
 		return err
 	}
@@ -147,7 +149,7 @@ func runDaemon(args []string) error {
 		return err
 	}
 	srv := httpfront.New(sys, httpfront.Info{
-		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, Root: *root, Debug: *debug,
+		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, BootMode: bootMode(driver), Root: *root, Debug: *debug,
 	}, log)
 
 	errc := make(chan error, 1)
@@ -172,4 +174,19 @@ func runDaemon(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// bootMode is how the driver's VMs boot, for docker info.
+func bootMode(d vm.Driver) string {
+	if b, ok := d.(interface{ BootMode() string }); ok {
+		return b.BootMode()
+	}
+	return ""
+}
+
+// driverOptions are the daemon's flags that set up a guest driver.
+type driverOptions struct {
+	Agent, Kit, Root string
+	ColdBoot         bool // qemu: no templates
+	Log              *slog.Logger
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -38,10 +37,10 @@ func homeDir() string {
 // selectDriver picks the guest driver: on macOS "auto" is vz, the only
 // one that runs here. Its disks come from the project's own ext4 writer (a
 // Mac has no mkfs.ext4). The note is what docker info shows beside the name.
-func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, string, error) {
+func selectDriver(name string, o driverOptions) (vm.Driver, string, error) {
 	switch name {
 	case "auto", "vz":
-		d, err := vz.New(context.Background(), vz.Config{Kit: kit, Agent: agent, Root: root, Disks: vz.Ext4Disks{}, Log: log})
+		d, err := vz.New(context.Background(), vz.Config{Kit: o.Kit, Agent: o.Agent, Root: o.Root, Disks: vz.Ext4Disks{}, Log: o.Log})
 		if err != nil {
 			return nil, "", err
 		}

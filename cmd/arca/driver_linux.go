@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -29,24 +28,26 @@ func defaultPaths() hostPaths {
 // selectDriver picks the guest driver. "auto" means the best one that
 // really works here: qemu where KVM boots a guest, else the namespace
 // sandbox. The note is what docker info shows beside the name.
-func selectDriver(name, agent, kit, root string, log *slog.Logger) (vm.Driver, string, error) {
+func selectDriver(name string, o driverOptions) (vm.Driver, string, error) {
+	log := o.Log
+	qemuConfig := qemu.Config{Kit: o.Kit, Agent: o.Agent, Root: o.Root, ColdBoot: o.ColdBoot, Log: log}
 	switch name {
 	case "auto":
-		if _, err := os.Stat(kit); err == nil {
-			d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
+		if _, err := os.Stat(o.Kit); err == nil {
+			d, err := qemu.New(context.Background(), qemuConfig)
 			if err == nil && d.Acceleration() == "KVM" {
 				log.Info("driver auto: KVM boots guests, using qemu")
 				return d, d.Acceleration(), nil
 			}
 			log.Info("driver auto: KVM does not boot guests here, using sandbox", "err", err)
 		} else {
-			log.Info("driver auto: no qemu kit, using sandbox", "kit", kit)
+			log.Info("driver auto: no qemu kit, using sandbox", "kit", o.Kit)
 		}
-		return newSandbox(agent, root), "namespaces", nil
+		return newSandbox(o.Agent, o.Root), "namespaces", nil
 	case "sandbox":
-		return newSandbox(agent, root), "namespaces", nil
+		return newSandbox(o.Agent, o.Root), "namespaces", nil
 	case "qemu":
-		d, err := qemu.New(context.Background(), qemu.Config{Kit: kit, Agent: agent, Root: root, Log: log})
+		d, err := qemu.New(context.Background(), qemuConfig)
 		if err != nil {
 			return nil, "", err
 		}

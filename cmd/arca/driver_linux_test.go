@@ -16,7 +16,7 @@ func TestSelectDriverOnLinux(t *testing.T) {
 		{"vz", "", "needs macOS"},
 		{"hyperv", "", "unknown driver"},
 	} {
-		d, _, err := selectDriver(tc.name, "/nonexistent/arca-agent", "/nonexistent/kit", t.TempDir(), log)
+		d, _, err := selectDriver(tc.name, driverOptions{Agent: "/nonexistent/arca-agent", Kit: "/nonexistent/kit", Root: t.TempDir(), Log: log})
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("--driver %s: %v, want an error mentioning %q", tc.name, err, tc.wantErr)

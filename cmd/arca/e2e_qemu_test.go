@@ -72,6 +72,10 @@ func TestQemuDriver(t *testing.T) {
 	if !strings.Contains(info, "qemu") || !(strings.Contains(info, `"Acceleration","TCG"`) || strings.Contains(info, `"Acceleration","KVM"`)) {
 		t.Errorf("docker info: %q, want the qemu driver and its acceleration", info)
 	}
+	tcg := strings.Contains(info, `"Acceleration","TCG"`)
+	if tcg && !strings.Contains(info, `"Boot","template restore"`) {
+		t.Errorf("docker info: %q, want TCG's VMs restored from templates", info)
+	}
 
 	var host unix.Utsname
 	unix.Uname(&host)
@@ -94,6 +98,13 @@ func TestQemuDriver(t *testing.T) {
 	}
 	if code := strings.TrimSpace(d.Docker(t, "inspect", "-f", "{{.State.ExitCode}}", name).Must(t).Stdout); code != "3" {
 		t.Errorf("ExitCode = %s, want 3", code)
+	}
+	// The second VM of a shape is the first's template restored: its
+	// agent says so on the console.
+	id := strings.TrimSpace(d.Docker(t, "inspect", "-f", "{{.Id}}", name).Must(t).Stdout)
+	console, _ := os.ReadFile(filepath.Join(d.Root(), "containers", id, "machine", "console.log"))
+	if resumed := strings.Contains(string(console), "resumed from template"); tcg && !resumed {
+		t.Errorf("second VM of a shape booted cold; console:\n%s", console)
 	}
 	// A stopped container starts again on the disk it had.
 	d.Docker(t, "rm", name).Must(t)

@@ -8,6 +8,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,6 +24,9 @@ import (
 type Config struct {
 	// Stream is where the host's byte stream is; see OpenStream.
 	Stream string
+	// Resume, when set, is called on the stream before the session: a VM
+	// booted as a template waits there to be snapshotted (see VMInit).
+	Resume func(io.ReadWriter) error
 	// RunDir is the agent's own directory; a tmpfs is mounted on it and
 	// the container's root is mounted beneath it.
 	RunDir string
@@ -126,6 +130,12 @@ func Run(ctx context.Context, cfg Config) error {
 	conn, err := OpenStream(cfg.Stream)
 	if err != nil {
 		return err
+	}
+	if cfg.Resume != nil {
+		if err := cfg.Resume(conn); err != nil {
+			conn.Close()
+			return err
+		}
 	}
 	if inVM.Load() {
 		a.log.Info("serving", "stream", cfg.Stream, "at", sinceBoot())

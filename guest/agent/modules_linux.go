@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -123,12 +124,18 @@ func moduleDepends(ko []byte) []string {
 
 // loadModules loads every module named in list from dir, in order: the
 // boot list, which the kit wrote with each module after its dependencies.
-func loadModules(list, dir string) (int, error) {
+// The modules named in skip are left for later (loadModuleGroup).
+func loadModules(list, dir string, skip []string) (int, error) {
 	names, err := readLines(list)
 	if err != nil {
 		return 0, fmt.Errorf("vm init: module list: %w", err)
 	}
+	n := 0
 	for _, name := range names {
+		if slices.Contains(skip, moduleName(strings.TrimSuffix(name, ".ko"))) {
+			continue
+		}
+		n++
 		if err := loadModule(filepath.Join(dir, name)); err != nil {
 			return 0, err
 		}
@@ -136,7 +143,7 @@ func loadModules(list, dir string) (int, error) {
 		loadedModules[moduleName(strings.TrimSuffix(name, ".ko"))] = true
 		loadMu.Unlock()
 	}
-	return len(names), nil
+	return n, nil
 }
 
 func loadModule(path string) error {

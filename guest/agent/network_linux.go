@@ -172,6 +172,19 @@ func linkByMAC(mac net.HardwareAddr) (netlink.Link, error) {
 				return l, nil
 			}
 		}
+		// A machine restored from a template: its card has the
+		// template's address until it is given its own.
+		if alias := nicAlias.get(); alias != nil {
+			for _, l := range links {
+				if l.Attrs().HardwareAddr.String() != alias.String() {
+					continue
+				}
+				if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
+					return nil, fmt.Errorf("give %s address %s: %w", l.Attrs().Name, mac, err)
+				}
+				return netlink.LinkByIndex(l.Attrs().Index)
+			}
+		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("no link with address %s", mac)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,13 +32,23 @@ func syncIfVM() {
 // How long VMInit waits for devices that the modules it loaded bring up.
 const vmDeviceWait = 10 * time.Second
 
+// VMBoot is what VMInit settles for Run: Config.Stream and Config.Resume.
+type VMBoot struct {
+	Stream string
+	Resume func(io.ReadWriter) error // nil unless the guest is a template
+}
+
 // VMInit readies a VM whose init the agent is, booted from a VM
 // driver's initramfs: it mounts the kernel filesystems, loads the boot
 // modules (only those: loading modules is most of a guest's boot time),
 // links the disks by serial and settles the agent's stream: the one the
 // kernel command line names (vz: vsock), else the virtio-serial port
-// (qemu). It returns the Config.Stream to serve on.
-func VMInit(log *slog.Logger) (string, error) {
+// (qemu).
+//
+// A template (wire.VMTemplateParam) is booted to be snapshotted and restored
+// as many machines: it leaves its disks alone, since each machine brings
+// its own, until Resume has the host's word (see vmresume_linux.go).
+func VMInit(log *slog.Logger) (VMBoot, error) {
 	start := time.Now()
 	initAt := sinceBoot()
 	inVM.Store(true)
@@ -48,38 +59,49 @@ func VMInit(log *slog.Logger) (string, error) {
 		{"/run", "tmpfs", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
 	} {
 		if err := os.MkdirAll(m.target, 0o755); err != nil {
-			return "", fmt.Errorf("vm init: %w", err)
+			return VMBoot{}, fmt.Errorf("vm init: %w", err)
 		}
 		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
-			return "", fmt.Errorf("vm init: mount %s: %w", m.target, err)
+			return VMBoot{}, fmt.Errorf("vm init: mount %s: %w", m.target, err)
 		}
 	}
-	n, err := loadModules(wire.VMModuleList, wire.VMModuleDir)
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	template := kernelParamInt(string(cmdline), wire.VMTemplateParam) == 1
+	var deferred []string
+	if template {
+		deferred = templateDeferredModules
+	}
+	n, err := loadModules(wire.VMModuleList, wire.VMModuleDir, deferred)
 	if err != nil {
-		return "", err
+		return VMBoot{}, err
 	}
 	loaded := time.Since(start)
-	cmdline, _ := os.ReadFile("/proc/cmdline")
 	disks := kernelParamInt(string(cmdline), wire.VMDiskParam)
-	if err := linkDisks("/sys/block", "/dev", wire.VMDiskByID, disks, vmDeviceWait); err != nil {
-		return "", err
+	if !template {
+		if err := linkDisks("/sys/block", "/dev", wire.VMDiskByID, disks, vmDeviceWait); err != nil {
+			return VMBoot{}, err
+		}
 	}
 	stream, err := vmStream(string(cmdline), func() (string, error) {
 		return waitPort("/sys/class/virtio-ports", wire.VMPortName, vmDeviceWait)
 	})
 	if err != nil {
-		return "", err
+		return VMBoot{}, err
 	}
 	if strings.HasPrefix(stream, "vsock:") {
 		// The kits pack the vsock transport as an extra (qemu boots on
 		// virtio-serial): no connection arrives before it is loaded.
 		if err := loadModuleGroup(vsockModules); err != nil {
-			return "", err
+			return VMBoot{}, err
 		}
 	}
 	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "stream", stream,
-		"initAt", initAt, "readyAt", sinceBoot())
-	return stream, nil
+		"template", template, "initAt", initAt, "readyAt", sinceBoot())
+	boot := VMBoot{Stream: stream}
+	if template {
+		boot.Resume = func(rw io.ReadWriter) error { return resumeTemplate(log, rw, disks) }
+	}
+	return boot, nil
 }
 
 // sinceBoot is the time since the kernel started (CLOCK_BOOTTIME): with

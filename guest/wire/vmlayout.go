@@ -22,6 +22,10 @@ const (
 	// VMDiskParam on the kernel command line says how many disks the host
 	// attached, so VMInit knows when all have appeared.
 	VMDiskParam = "arca.disks"
+	// VMTemplateParam=1 on the kernel command line boots a template: a
+	// guest the host snapshots once its agent waits on the stream, and
+	// restores as many machines (docs/qemu.md).
+	VMTemplateParam = "arca.template"
 	// VMDiskByID is where VMInit links each disk by its serial, as udev
 	// would: the driver names disks by serial since probe order varies.
 	VMDiskByID = "/dev/disk/by-id"

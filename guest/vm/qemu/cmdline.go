@@ -26,6 +26,9 @@ const (
 // wire.VMPortName (a test checks).
 const agentPortName = "arca"
 
+// templateParam is wire.VMTemplateParam (a test checks).
+const templateParam = "arca.template"
+
 // launch is everything the qemu command line is made of: a value, so
 // tests can inspect what a spec turns into.
 type launch struct {
@@ -54,12 +57,34 @@ type launch struct {
 	// Disks are block volumes' images, each a virtio-blk drive with
 	// serial volumeSerial(i) in order.
 	Disks []vm.Disk
+
+	// Template boots the guest as a template, or restores one: the agent
+	// waits for the host's wire.Resume before it touches its disks (see
+	// template_linux.go).
+	Template bool
+	// RAM, when set, backs the guest's memory with a file: a template's
+	// memory is written to it, a restored machine maps it copy-on-write.
+	RAM *ramFile
+	// Incoming starts qemu waiting for a template's device state, which
+	// it is given over QMP (restore).
+	Incoming bool
+	// QMPFD, when set, is an inherited socket qemu serves QMP on.
+	QMPFD int
 }
 
-// nic is a network card on an inherited tap.
+// nic is a network card on an inherited tap, or on nothing (a
+// template's: FD 0).
 type nic struct {
 	FD  int
 	MAC string
+}
+
+// ramFile is guest memory in a file.
+type ramFile struct {
+	Path string
+	// Shared maps it shared (the guest's writes reach the file: a
+	// template); else privately (they stay the machine's own).
+	Shared bool
 }
 
 // volumeSerial is the serial of the i-th block volume's drive;
@@ -144,6 +169,9 @@ func (l launch) kernelCmdline() string {
 	if l.Accel == AccelTCG {
 		args = append(args, tcgKernelArgs...)
 	}
+	if l.Template {
+		args = append(args, templateParam+"=1")
+	}
 	args = append(args, fmt.Sprintf("arca.disks=%d", disks), "--", "-vm")
 	return strings.Join(args, " ")
 }
@@ -183,13 +211,24 @@ func (l launch) args() []string {
 		"-accel", l.accelOption(),
 		"-cpu", l.cpu(),
 		"-m", strconv.FormatInt(mem, 10) + "M",
+	}
+	if l.RAM != nil {
+		share := "off"
+		if l.RAM.Shared {
+			share = "on"
+		}
+		a = append(a,
+			"-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s", mem, qemuValue(l.RAM.Path), share),
+			"-machine", "memory-backend=ram")
+	}
+	a = append(a,
 		"-smp", strconv.Itoa(l.CPUs),
 		"-kernel", l.Kernel,
 		"-initrd", l.Initrd,
 		"-append", l.kernelCmdline(),
-		"-chardev", "file,id=console,path=" + l.Console,
+		"-chardev", "file,id=console,path="+l.Console,
 		"-serial", "chardev:console",
-	}
+	)
 	if l.ImageDisk != "" {
 		// Read-only and shared by every machine of the image: a read-only
 		// drive takes only a shared lock, so any number can open it.
@@ -214,8 +253,12 @@ func (l launch) args() []string {
 			"-device", virtio("blk")+",drive=vol"+strconv.Itoa(i)+",serial="+volumeSerial(i))
 	}
 	if l.NIC != nil {
+		netdev := "tap,id=ul,fd=" + strconv.Itoa(l.NIC.FD)
+		if l.NIC.FD == 0 {
+			netdev = "hubport,id=ul,hubid=0" // a template's: connected to nothing
+		}
 		a = append(a,
-			"-netdev", "tap,id=ul,fd="+strconv.Itoa(l.NIC.FD),
+			"-netdev", netdev,
 			"-device", virtio("net")+",netdev=ul,mac="+l.NIC.MAC)
 	}
 	for i, sh := range l.Shares {
@@ -235,6 +278,14 @@ func (l launch) args() []string {
 		"-device", virtio("serial")+",max_ports=2",
 		"-device", "virtserialport,chardev=agent,name="+agentPortName,
 	)
+	if l.QMPFD > 0 {
+		a = append(a, "-chardev", "socket,id=qmp,fd="+strconv.Itoa(l.QMPFD), "-mon", "chardev=qmp,mode=control")
+	}
+	if l.Incoming {
+		// Told where from over QMP, once migration is set to leave the
+		// template's memory file out (qemu 7.2 takes that only there).
+		a = append(a, "-incoming", "defer")
+	}
 	return a
 }
 

@@ -43,18 +43,22 @@ type Config struct {
 	Accel string
 	// DiskBytes is a container's writable disk size; DefaultDiskBytes if 0.
 	DiskBytes int64
-	Log       *slog.Logger
+	// ColdBoot boots every machine from its kernel. Else, under TCG on
+	// amd64, machines restore a template of their shape (template.go).
+	ColdBoot bool
+	Log      *slog.Logger
 }
 
 // Driver boots qemu machines. It is safe for concurrent use.
 type Driver struct {
-	cfg      Config
-	kit      *Kit
-	initrd   string
-	accel    string
-	tscKHz   int64
-	disks    *imagedisk.Cache
-	underlay *underlay.Bridge // nil: machines get no NIC
+	cfg       Config
+	kit       *Kit
+	initrd    string
+	accel     string
+	tscKHz    int64
+	disks     *imagedisk.Cache
+	underlay  *underlay.Bridge // nil: machines get no NIC
+	templates *templates       // nil: every machine boots cold
 }
 
 // UseUnderlay gives machines a NIC on the daemon's underlay: a tap on its
@@ -112,6 +116,15 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	default:
 		return nil, fmt.Errorf("qemu driver: unknown acceleration %q (kvm or tcg)", cfg.Accel)
 	}
+	// Under KVM a cold boot is already fast, and the arm64 virt machine's
+	// devices are not what the templates were proven with.
+	if !cfg.ColdBoot && d.accel == AccelTCG && k.Arch == ArchAMD64 {
+		d.templates, err = openTemplates(filepath.Join(cfg.Root, "qemu", "templates"),
+			identity(cfg.QEMU, k.Kernel, d.initrd), cfg.Log, d.buildTemplate)
+		if err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -127,11 +140,16 @@ func (d *Driver) Name() string { return "qemu" }
 // Acceleration is what docker info shows: "KVM" or "TCG".
 func (d *Driver) Acceleration() string { return strings.ToUpper(d.accel) }
 
+// BootMode is how machines boot, for docker info.
+func (d *Driver) BootMode() string {
+	if d.templates != nil {
+		return "template restore"
+	}
+	return "cold"
+}
+
 // Kit is the loaded kit.
 func (d *Driver) Kit() *Kit { return d.kit }
-
-// Files in a machine's StateDir.
-const consoleLog = "console.log"
 
 // Boot implements vm.Driver. It returns once qemu runs with the agent's
 // stream connected to it; the agent answers on it once the guest is up
@@ -176,10 +194,45 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 		l.NIC = &nic{FD: l.StreamFD + 1 + len(extra), MAC: spec.UnderlayMAC}
 		extra = append(extra, tap)
 	}
+	if d.templates != nil {
+		m, err := d.restore(ctx, l, extra, release)
+		if err == nil {
+			return m, nil
+		}
+		d.cfg.Log.Debug("qemu: booting cold", "machine", spec.ID, "err", err)
+	}
 	m, err := d.start(l, extra, release)
 	if err != nil {
 		return nil, fmt.Errorf("boot qemu: %w", err)
 	}
+	return m, nil
+}
+
+// restore boots l from its shape's template. On error nothing is left
+// but what the caller passed (release has not run): it boots cold.
+func (d *Driver) restore(ctx context.Context, l launch, extra []*os.File, release []func()) (*machine, error) {
+	dir, err := d.templates.get(ctx, l.shape())
+	if err != nil {
+		return nil, err
+	}
+	r, err := l.restore(dir, l.StreamFD+1+len(extra))
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	m, err := d.start(l, append(extra, r.files()...), nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.run(m); err != nil {
+		err = fmt.Errorf("restore %s: %w%s", filepath.Base(dir), err, detail(m.stderr.String(), ""))
+		m.Kill()
+		// A template no machine restores is made anew by the next.
+		d.templates.discard(dir)
+		d.cfg.Log.Warn("qemu template dropped", "err", err)
+		return nil, err
+	}
+	m.adopt(release)
 	return m, nil
 }
 
@@ -286,11 +339,12 @@ type machine struct {
 	rootfs  vm.RootfsSpec
 	shares  []vm.Share
 	disks   []vm.Disk
-	release []func() // run once qemu is gone (the tap)
+	release []func() // run once qemu is gone (the tap); under mu
 
 	done     chan struct{}
 	err      error
 	killed   bool // by Kill: an expected end
+	exited   bool // wait has taken release
 	mu       sync.Mutex
 	killOnce sync.Once
 }
@@ -333,6 +387,8 @@ func (m *machine) wait() {
 	m.conn.Close()
 	m.mu.Lock()
 	killed := m.killed
+	m.exited = true
+	release := m.release
 	m.mu.Unlock()
 	console := hostproc.Tail(m.console, 2048)
 	switch {
@@ -345,10 +401,23 @@ func (m *machine) wait() {
 		err = fmt.Errorf("qemu: guest kernel panicked%s", detail("", console))
 	}
 	m.err = err
-	for _, r := range m.release {
+	for _, r := range release {
 		r()
 	}
 	close(m.done)
+}
+
+// adopt makes release m's to run once qemu is gone, now if it is.
+func (m *machine) adopt(release []func()) {
+	m.mu.Lock()
+	if !m.exited {
+		m.release = append(m.release, release...)
+		release = nil
+	}
+	m.mu.Unlock()
+	for _, r := range release {
+		r()
+	}
 }
 
 // Kill implements vm.Machine.

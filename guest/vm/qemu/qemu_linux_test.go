@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,9 @@ func TestMain(m *testing.M) {
 func TestPortNameMatchesAgent(t *testing.T) {
 	if agentPortName != wire.VMPortName {
 		t.Fatalf("driver serves port %q, agent looks for %q", agentPortName, wire.VMPortName)
+	}
+	if templateParam != wire.VMTemplateParam {
+		t.Fatalf("driver boots templates with %q, agent looks for %q", templateParam, wire.VMTemplateParam)
 	}
 }
 
@@ -137,11 +141,24 @@ func newImage(t *testing.T) []string {
 
 func newDriver(t *testing.T, kit, root string) *Driver {
 	t.Helper()
-	d, err := New(context.Background(), Config{Kit: kit, Agent: agentBin, Root: root, Accel: AccelTCG})
+	d, err := New(context.Background(), Config{Kit: kit, Agent: agentBin, Root: root, Accel: AccelTCG, Log: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// testLogger writes the driver's log, debug too, to the test's.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// testLog writes the driver's log to the test's.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // session boots a machine and sets its container up.
