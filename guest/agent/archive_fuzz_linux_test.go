@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/internal/treecheck"
 )
@@ -87,21 +85,8 @@ func FuzzArchivePut(f *testing.F) {
 	f.Add([]byte{}, "/tmp", uint8(0))
 	f.Add([]byte("not a tar"), "/", uint8(0))
 
-	if err := treecheck.EnsureHostStandIn(); err != nil {
-		f.Fatal(err)
-	}
-	hostBefore, err := treecheck.Snapshot(fuzzHostDir, "")
-	if err != nil {
-		f.Fatal(err)
-	}
-	// A small tmpfs of its own: an archive may ask for any amount of data
-	// (sparse entries expand to zeros), and device nodes made there must
-	// not open.
-	mnt := f.TempDir()
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", unix.MS_NODEV|unix.MS_NOSUID, "size=32m,mode=755"); err != nil {
-		f.Skipf("no tmpfs to bound what an archive writes: %v", err)
-	}
-	f.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	hostBefore := treecheck.Baseline(f)
+	mnt := treecheck.SmallTmpfs(f, "32m")
 
 	f.Fuzz(func(t *testing.T, data []byte, dir string, flags uint8) {
 		base, err := os.MkdirTemp(mnt, "case")

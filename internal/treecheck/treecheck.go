@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,4 +92,18 @@ func Diff(a, b map[string]string) string {
 		}
 	}
 	return strings.Join(d, "\n")
+}
+
+// Baseline makes the host stand-in and returns its snapshot, for a test
+// to compare the stand-in against after each input.
+func Baseline(tb testing.TB) map[string]string {
+	tb.Helper()
+	if err := EnsureHostStandIn(); err != nil {
+		tb.Fatal(err)
+	}
+	snap, err := Snapshot(HostStandIn, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return snap
 }

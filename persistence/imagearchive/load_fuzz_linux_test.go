@@ -16,7 +16,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/arcavm/arca/internal/treecheck"
 	"github.com/arcavm/arca/persistence/blobs"
@@ -170,20 +169,8 @@ func FuzzLoad(f *testing.F) {
 		f.Add(seed)
 	}
 
-	if err := treecheck.EnsureHostStandIn(); err != nil {
-		f.Fatal(err)
-	}
-	hostBefore, err := treecheck.Snapshot(fuzzHostDir, "")
-	if err != nil {
-		f.Fatal(err)
-	}
-	// A small tmpfs of its own bounds what an archive can make the layer
-	// store write (compressed and sparse layers expand).
-	mnt := f.TempDir()
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", unix.MS_NODEV|unix.MS_NOSUID, "size=64m,mode=755"); err != nil {
-		f.Skipf("no tmpfs to bound what a load writes: %v", err)
-	}
-	f.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	hostBefore := treecheck.Baseline(f)
+	mnt := treecheck.SmallTmpfs(f, "64m")
 
 	f.Fuzz(func(t *testing.T, archive []byte) {
 		base, err := os.MkdirTemp(mnt, "case")
