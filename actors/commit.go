@@ -45,7 +45,7 @@ func (a *imagesActor) addLayerImage(ctx actor.Context, m *messages.AddLayerImage
 	}
 	cfg.Created, cfg.Author = &now, m.Author
 	cfg.Config = commitconfig.ImageConfig(&m.Config)
-	cfg.History = append(cfg.History, ocispec.History{Created: &now, Author: m.Author, CreatedBy: m.CreatedBy, Comment: m.Comment})
+	cfg.History = append(cfg.History, ocispec.History{Created: &now, Author: m.Author, CreatedBy: m.CreatedBy, Comment: m.Comment, EmptyLayer: m.Layer == nil})
 	env, replyTo := a.env, ctx.Sender()
 	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
 		rec, err := imagearchive.AddLayer(parent, cfg, m.Comment, m.Layer, env.Blobs, env.Layers)
@@ -66,7 +66,9 @@ func (a *imagesActor) onAddLayerDone(ctx actor.Context, d *addLayerDone) {
 		return
 	}
 	id := d.rec.ID.String()
-	if c := d.m.Container; c != nil {
+	if d.m.Build {
+		// A build step's image: dockerd logs none but the final tag.
+	} else if c := d.m.Container; c != nil {
 		// dockerd logs a commit as the container's event.
 		attrs := map[string]string{"comment": d.m.Comment, "imageID": id, "imageRef": familiar(d.m.Tag)}
 		if c.Config != nil {

@@ -41,6 +41,7 @@ func (s *Server) routes() {
 	r.PUT("/containers/{id}/archive", s.archivePut)
 	r.GET("/containers/{id}/export", s.containerExport)
 	r.POST("/commit", s.containerCommit)
+	r.POST("/build", s.imageBuild)
 	r.GET("/containers/{id}/changes", s.containerChanges)
 	r.POST("/containers/{id}/wait", s.containerWait)
 	r.POST("/containers/{id}/attach", s.containerAttach)

@@ -27,8 +27,6 @@ func TestRequestsRefusedBeforeActors(t *testing.T) {
 		msg               string // substring of the message
 	}{
 		// Unimplemented Docker routes: 501, with and without a version.
-		{"POST", "/build", "", 501, "image build (POST /build) is not implemented by Arca"},
-		{"POST", "/v1.51/build?t=x", "", 501, "image build"},
 		{"POST", "/containers/abc/update", "{}", 501, "container update"},
 		{"POST", "/session", "", 501, "build session"},
 		{"POST", "/grpc", "", 501, "BuildKit gRPC"},

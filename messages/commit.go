@@ -14,7 +14,9 @@ import (
 // before it, so the caller may close it then.
 type AddLayerImage struct {
 	Parent digest.Digest // "" for an import
-	Layer  io.Reader     // a tar, possibly compressed
+	// Layer is a tar, possibly compressed; nil adds no layer (a build
+	// step that only changes the config).
+	Layer io.Reader
 	// Config is what the image's config holds for running it: the
 	// container's config merged and changed as dockerd's commit does.
 	Config container.Config
@@ -25,6 +27,8 @@ type AddLayerImage struct {
 	Tag                       string // normalized reference, or ""
 	// Container is set for a commit: the commit event is the container's.
 	Container *container.InspectResponse
+	// Build is set for a build step: no commit or import event.
+	Build bool
 }
 
 type AddLayerImageReply struct{ ID digest.Digest }

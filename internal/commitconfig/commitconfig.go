@@ -284,3 +284,47 @@ func ImageConfig(cfg *container.Config) dockerspec.DockerOCIImageConfig {
 	}
 	return out
 }
+
+// Instruction applies one parsed config instruction (CMD, ENV, LABEL…,
+// as Apply accepts them) to cfg, for a build's step; cmdSet tells an
+// ENTRYPOINT whether the same build set the CMD. Errors are *InvalidError.
+func Instruction(cfg *container.Config, c any, cmdSet *bool) error {
+	return apply(cfg, c, cmdSet)
+}
+
+// FromImage is an image's config as a container config, the start of a
+// build stage.
+func FromImage(img dockerspec.DockerOCIImageConfig) container.Config {
+	cfg := container.Config{
+		User: img.User, Env: slices.Clone(img.Env), Entrypoint: slices.Clone(img.Entrypoint),
+		Cmd: slices.Clone(img.Cmd), WorkingDir: img.WorkingDir, StopSignal: img.StopSignal,
+		ArgsEscaped: img.ArgsEscaped, OnBuild: slices.Clone(img.OnBuild), Shell: slices.Clone(img.Shell),
+	}
+	if len(img.Labels) > 0 {
+		cfg.Labels = map[string]string{}
+		for k, v := range img.Labels {
+			cfg.Labels[k] = v
+		}
+	}
+	if len(img.Volumes) > 0 {
+		cfg.Volumes = map[string]struct{}{}
+		for k := range img.Volumes {
+			cfg.Volumes[k] = struct{}{}
+		}
+	}
+	for p := range img.ExposedPorts {
+		if port, err := network.ParsePort(p); err == nil {
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts = network.PortSet{}
+			}
+			cfg.ExposedPorts[port] = struct{}{}
+		}
+	}
+	if h := img.Healthcheck; h != nil {
+		cfg.Healthcheck = &container.HealthConfig{
+			Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod,
+			StartInterval: h.StartInterval, Retries: h.Retries,
+		}
+	}
+	return cfg
+}

@@ -26,7 +26,13 @@ import (
 // which dockerd writes for both and shows in image inspect. The layer is stored uncompressed, so its
 // blob digest is its diff ID, and unpacked verified against it; the
 // config blob's digest is the image ID. The record has no tags.
+//
+// A nil layerTar adds no layer: the image is parent's layers with a new
+// config, as a build's ENV or CMD step makes one.
 func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, comment string, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
+	if layerTar == nil {
+		return configOnly(parent, cfg, comment, bs)
+	}
 	layerTar, err := unxz(layerTar)
 	if err != nil {
 		return nil, fmt.Errorf("new layer: %w", err)
@@ -60,6 +66,35 @@ func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, co
 		DiffID: blob, ChainID: chain, UnpackedSize: size,
 	})
 	rec.Size += size
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}
+	if cfg.Created == nil {
+		now := time.Now().UTC()
+		cfg.Created = &now
+	}
+	rec.Created = cfg.Created.UTC()
+	raw, err := json.Marshal(commentedConfig{DockerOCIImage: cfg, Comment: comment})
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	id, _, err := bs.PutUnverified(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("store image config: %w", err)
+	}
+	rec.ID = id
+	return rec, nil
+}
+
+// configOnly is AddLayer with no new layer.
+func configOnly(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, comment string, bs *blobs.Store) (*persistence.ImageRecord, error) {
+	rec := &persistence.ImageRecord{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, Loaded: time.Now().UTC()}
+	diffIDs := []digest.Digest{}
+	if parent != nil {
+		rec.Layers = append(rec.Layers, parent.Layers...)
+		for _, l := range parent.Layers {
+			diffIDs = append(diffIDs, l.DiffID)
+		}
+		rec.Size = parent.Size
+	}
 	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}
 	if cfg.Created == nil {
 		now := time.Now().UTC()

@@ -1,0 +1,457 @@
+// Package builder is the classic builder of POST /build: a Dockerfile,
+// parsed by BuildKit's parser as dockerd parses it, run step by step.
+// Every RUN is a container of the daemon's (a machine with its agent),
+// committed as a layer; COPY and ADD make their layer from the context
+// here. The daemon's actors are reached through Backend, so the step
+// loop runs on the caller's goroutine and never in an actor's mailbox.
+package builder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/arcavm/arca/internal/commitconfig"
+)
+
+// Backend is what a build needs of the daemon.
+type Backend interface {
+	// Image finds name locally, pulling it when absent (or always, with
+	// pull); it answers the image ID and its config.
+	Image(ctx context.Context, name string, pull bool, out *Output) (string, container.Config, error)
+	// Run creates a container of cfg (cfg.Image set), tells created its
+	// ID, starts it, copies its output to out and waits for it to exit.
+	// The container is left for Commit and RemoveContainer.
+	Run(ctx context.Context, cfg *container.Config, created func(id string), out io.Writer) (code int64, err error)
+	// Commit makes an image of parent plus the container's writable
+	// layer, with cfg as its config.
+	Commit(ctx context.Context, containerID, parent string, cfg container.Config, createdBy string) (string, error)
+	// AddLayer makes an image of parent (none: "") plus layer (nil: no
+	// layer), with cfg as its config.
+	AddLayer(ctx context.Context, parent string, layer io.Reader, cfg container.Config, createdBy string) (string, error)
+	RemoveContainer(ctx context.Context, id string) error
+	RemoveImage(ctx context.Context, id string) error
+	Tag(ctx context.Context, id, ref string) error
+}
+
+// Options are POST /build's parameters.
+type Options struct {
+	Dockerfile  string             // path in the context; "" is Dockerfile
+	Tags        []string           // normalized references
+	BuildArgs   map[string]*string // --build-arg
+	Labels      map[string]string  // --label, on the final image
+	Target      string
+	Pull        bool
+	Remove      bool // remove RUN containers once committed
+	ForceRemove bool // and also after a failure
+}
+
+// Error is a build failure caused by the Dockerfile or the context (the
+// request's fault), as opposed to the daemon's.
+type Error struct{ Err error }
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func userError(format string, args ...any) error {
+	return &Error{Err: fmt.Errorf(format, args...)}
+}
+
+// builder is one build's state.
+type builder struct {
+	be     Backend
+	bctx   *Context
+	opt    Options
+	out    *Output
+	lex    *shell.Lex
+	meta   map[string]string // ARGs before the first FROM, with --build-arg
+	step   int
+	steps  int
+	stages map[string]string // stage name (lower case) or index: image ID
+	made   []string          // images this build made, removed but the last
+}
+
+// stage is the state of one stage's steps.
+type stage struct {
+	id     string
+	cfg    container.Config
+	args   map[string]string // declared ARGs, as RUN sees them
+	argSeq []string
+	cmdSet bool
+}
+
+// Build runs the Dockerfile of bctx and tags the result; it answers the
+// image ID. Progress, RUN output and the image ID go to out; the caller
+// writes the error.
+func Build(ctx context.Context, be Backend, bctx *Context, opt Options, out *Output) (id string, err error) {
+	name := opt.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	df, ok := bctx.File(name)
+	if !ok {
+		return "", userError("Cannot locate specified Dockerfile: %s", name)
+	}
+	if err := bctx.Ignore(name); err != nil {
+		return "", &Error{Err: err}
+	}
+	res, err := parser.Parse(bytes.NewReader(df))
+	if err != nil {
+		return "", &Error{Err: err}
+	}
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		return "", &Error{Err: err}
+	}
+	if len(stages) == 0 {
+		return "", userError("file with no instructions")
+	}
+	last := len(stages) - 1
+	if opt.Target != "" {
+		i := slices.IndexFunc(stages, func(s instructions.Stage) bool { return strings.EqualFold(s.Name, opt.Target) })
+		if i < 0 {
+			return "", userError("failed to reach build target %s in Dockerfile", opt.Target)
+		}
+		last = i
+	}
+	stages = stages[:last+1]
+	b := &builder{be: be, bctx: bctx, opt: opt, out: out, lex: shell.NewLex(res.EscapeToken), meta: map[string]string{}, stages: map[string]string{}}
+	for _, s := range stages {
+		b.steps += 1 + len(s.Commands)
+	}
+	for _, a := range metaArgs {
+		if err := a.Expand(b.expander(envOf(b.meta))); err != nil {
+			return "", &Error{Err: err}
+		}
+		for _, kv := range a.Args {
+			if v, ok := opt.BuildArgs[kv.Key]; ok && v != nil {
+				b.meta[kv.Key] = *v
+			} else if kv.Value != nil {
+				b.meta[kv.Key] = *kv.Value
+			}
+		}
+	}
+	defer func() { b.cleanup(ctx, id) }()
+	var st *stage
+	for i, s := range stages {
+		if st, err = b.from(ctx, s); err != nil {
+			return "", err
+		}
+		for _, c := range s.Commands {
+			if err := b.dispatch(ctx, st, c); err != nil {
+				return "", err
+			}
+			if err := out.Gone(); err != nil {
+				return "", fmt.Errorf("client went away: %w", err)
+			}
+		}
+		b.stages[fmt.Sprint(i)] = st.id
+		if s.Name != "" {
+			b.stages[strings.ToLower(s.Name)] = st.id
+		}
+	}
+	if len(opt.Labels) > 0 {
+		if st.cfg.Labels == nil {
+			st.cfg.Labels = map[string]string{}
+		}
+		keys := make([]string, 0, len(opt.Labels))
+		for k, v := range opt.Labels {
+			st.cfg.Labels[k] = v
+			keys = append(keys, k+"="+v)
+		}
+		slices.Sort(keys)
+		if err := b.configImage(ctx, st, "LABEL "+strings.Join(keys, " ")); err != nil {
+			return "", err
+		}
+	}
+	if st.id == "" {
+		// FROM scratch and nothing else: an image of no layers.
+		if err := b.configImage(ctx, st, ""); err != nil {
+			return "", err
+		}
+	}
+	out.Aux(st.id)
+	out.Stream("Successfully built " + short(st.id) + "\n")
+	for _, t := range opt.Tags {
+		if err := be.Tag(ctx, st.id, t); err != nil {
+			return "", err
+		}
+		out.Stream("Successfully tagged " + familiar(t) + "\n")
+	}
+	return st.id, nil
+}
+
+// cleanup removes the images of the steps but the final one: dockerd
+// keeps them as the final image's parents (its cache); Arca has neither,
+// and they would show as dangling images.
+func (b *builder) cleanup(ctx context.Context, final string) {
+	for i := len(b.made) - 1; i >= 0; i-- {
+		if id := b.made[i]; id != final {
+			_ = b.be.RemoveImage(ctx, id)
+		}
+	}
+}
+
+func (b *builder) printStep(code string) {
+	b.step++
+	b.out.Stream(fmt.Sprintf("Step %d/%d : %s\n", b.step, b.steps, code))
+}
+
+func (b *builder) expander(env []string) instructions.SingleWordExpander {
+	return func(word string) (string, error) {
+		out, _, err := b.lex.ProcessWord(word, shell.EnvsFromSlice(env))
+		return out, err
+	}
+}
+
+func envOf(m map[string]string) []string {
+	var env []string
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	return env
+}
+
+// from starts a stage: an earlier stage's image, scratch, or an image
+// found or pulled.
+func (b *builder) from(ctx context.Context, s instructions.Stage) (*stage, error) {
+	b.printStep(s.SourceCode)
+	base, err := b.expander(envOf(b.meta))(s.BaseName)
+	if err != nil {
+		return nil, &Error{Err: err}
+	}
+	st := &stage{args: map[string]string{}}
+	switch {
+	case b.stages[strings.ToLower(base)] != "":
+		st.id = b.stages[strings.ToLower(base)]
+		if _, st.cfg, err = b.be.Image(ctx, st.id, false, b.out); err != nil {
+			return nil, err
+		}
+	case base == "scratch":
+		b.out.Stream(" ---> \n")
+		return st, nil
+	default:
+		if st.id, st.cfg, err = b.be.Image(ctx, base, b.opt.Pull, b.out); err != nil {
+			return nil, err
+		}
+	}
+	b.out.Stream(" ---> " + short(st.id) + "\n")
+	if triggers := st.cfg.OnBuild; len(triggers) > 0 {
+		st.cfg.OnBuild = nil
+		b.out.Stream(fmt.Sprintf("# Executing %d build trigger", len(triggers)))
+		if len(triggers) > 1 {
+			b.out.Stream("s")
+		}
+		b.out.Stream("\n")
+		for _, t := range triggers {
+			res, err := parser.Parse(strings.NewReader(t))
+			if err != nil {
+				return nil, &Error{Err: err}
+			}
+			for _, n := range res.AST.Children {
+				c, err := instructions.ParseCommand(n)
+				if err != nil {
+					return nil, &Error{Err: err}
+				}
+				if err := b.run1(ctx, st, c); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+// dispatch runs one step and prints its progress.
+func (b *builder) dispatch(ctx context.Context, st *stage, c instructions.Command) error {
+	b.printStep(code(c))
+	if err := b.run1(ctx, st, c); err != nil {
+		return err
+	}
+	b.out.Stream(" ---> " + short(st.id) + "\n")
+	return nil
+}
+
+// env is what words expand against: the stage's ENV, then its ARGs.
+func (st *stage) env() []string {
+	env := slices.Clone(st.cfg.Env)
+	for _, k := range st.argSeq {
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+			env = append(env, k+"="+st.args[k])
+		}
+	}
+	return env
+}
+
+func (b *builder) run1(ctx context.Context, st *stage, c instructions.Command) error {
+	if ex, ok := c.(instructions.SupportsSingleWordExpansion); ok {
+		if err := ex.Expand(b.expander(st.env())); err != nil {
+			return &Error{Err: err}
+		}
+	}
+	switch c := c.(type) {
+	case *instructions.RunCommand:
+		return b.runStep(ctx, st, c)
+	case *instructions.CopyCommand:
+		if c.From != "" {
+			return userError("COPY --from is not supported by Arca's classic builder yet")
+		}
+		return b.copyStep(ctx, st, copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod}, code(c))
+	case *instructions.AddCommand:
+		return b.copyStep(ctx, st, copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, add: true}, code(c))
+	case *instructions.ArgCommand:
+		for _, kv := range c.Args {
+			v, given := b.opt.BuildArgs[kv.Key]
+			switch {
+			case given && v != nil:
+				st.args[kv.Key] = *v
+			case kv.Value != nil:
+				st.args[kv.Key] = *kv.Value
+			default:
+				mv, ok := b.meta[kv.Key]
+				if !ok {
+					continue
+				}
+				st.args[kv.Key] = mv
+			}
+			if !slices.Contains(st.argSeq, kv.Key) {
+				st.argSeq = append(st.argSeq, kv.Key)
+			}
+		}
+		return b.configImage(ctx, st, code(c))
+	case *instructions.ShellCommand:
+		st.cfg.Shell = slices.Clone(c.Shell)
+		return b.configImage(ctx, st, code(c))
+	case *instructions.MaintainerCommand:
+		return b.configImage(ctx, st, code(c))
+	default:
+		if err := commitconfig.Instruction(&st.cfg, c, &st.cmdSet); err != nil {
+			var inv *commitconfig.InvalidError
+			if errors.As(err, &inv) {
+				return userError("%s: %v", c.Name(), inv.Err)
+			}
+			return err
+		}
+		return b.configImage(ctx, st, code(c))
+	}
+}
+
+// code is an instruction's source text.
+func code(c instructions.Command) string {
+	if s, ok := c.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return c.Name()
+}
+
+// configImage makes the image of a step that only changes the config.
+func (b *builder) configImage(ctx context.Context, st *stage, createdBy string) error {
+	id, err := b.be.AddLayer(ctx, st.id, nil, st.cfg, "/bin/sh -c #(nop) "+createdBy)
+	if err != nil {
+		return err
+	}
+	b.made = append(b.made, id)
+	st.id = id
+	return nil
+}
+
+func (b *builder) copyStep(ctx context.Context, st *stage, spec copySpec, createdBy string) error {
+	spec.workdir = st.cfg.WorkingDir
+	layer, err := b.bctx.layer(spec)
+	if err != nil {
+		return &Error{Err: err}
+	}
+	id, err := b.be.AddLayer(ctx, st.id, bytes.NewReader(layer), st.cfg, "/bin/sh -c #(nop) "+createdBy)
+	if err != nil {
+		return err
+	}
+	b.made = append(b.made, id)
+	st.id = id
+	return nil
+}
+
+// runCmd is a RUN's command line: the shell form through the stage's
+// SHELL (by default /bin/sh -c).
+func runCmd(cfg *container.Config, c *instructions.RunCommand) []string {
+	if !c.PrependShell {
+		return slices.Clone(c.CmdLine)
+	}
+	sh := cfg.Shell
+	if len(sh) == 0 {
+		sh = []string{"/bin/sh", "-c"}
+	}
+	return append(slices.Clone(sh), strings.Join(c.CmdLine, " "))
+}
+
+func (b *builder) runStep(ctx context.Context, st *stage, c *instructions.RunCommand) error {
+	if st.id == "" {
+		return userError("RUN in an empty (scratch) image: there is nothing to run")
+	}
+	if len(c.FlagsUsed) > 0 {
+		return userError("RUN --%s is not supported by the classic builder", c.FlagsUsed[0])
+	}
+	cmd := runCmd(&st.cfg, c)
+	rc := st.cfg
+	rc.Image = st.id
+	rc.Cmd = cmd
+	rc.Entrypoint = []string{""} // none, not the image's
+	rc.Env = st.env()
+	rc.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}
+	rc.AttachStdout, rc.AttachStderr = true, true
+	var ctrID string
+	code, err := b.be.Run(ctx, &rc, func(id string) {
+		ctrID = id
+		b.out.Stream(" ---> Running in " + short(id) + "\n")
+	}, b.out.Writer())
+	failed := err != nil || code != 0
+	if ctrID != "" && (b.opt.ForceRemove || (failed && b.opt.Remove)) {
+		defer b.removeContainer(ctx, ctrID)
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &Error{Err: fmt.Errorf("The command '%s' returned a non-zero code: %d", strings.Join(cmd, " "), code)}
+	}
+	id, err := b.be.Commit(ctx, ctrID, st.id, st.cfg, strings.Join(cmd, " "))
+	if err != nil {
+		return err
+	}
+	b.made = append(b.made, id)
+	st.id = id
+	if b.opt.Remove && !b.opt.ForceRemove {
+		b.removeContainer(ctx, ctrID)
+	}
+	return nil
+}
+
+func (b *builder) removeContainer(ctx context.Context, id string) {
+	if err := b.be.RemoveContainer(ctx, id); err == nil {
+		b.out.Stream("Removing intermediate container " + short(id) + "\n")
+	}
+}
+
+// short is an ID as docker shows it: 12 hex digits.
+func short(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// familiar is a normalized reference as docker shows it.
+func familiar(ref string) string {
+	ref = strings.TrimPrefix(ref, "docker.io/")
+	return strings.TrimPrefix(ref, "library/")
+}

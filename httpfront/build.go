@@ -1,0 +1,222 @@
+package httpfront
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/go-digest"
+	"github.com/valyala/fasthttp"
+
+	"github.com/arcavm/arca/builder"
+	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/internal/commitconfig"
+	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence/containerlog"
+)
+
+// imageBuild is the classic builder (POST /build, what
+// DOCKER_BUILDKIT=0 docker build sends): the context is read here, the
+// steps run in the response's stream writer through the actors.
+func (s *Server) imageBuild(ctx *fasthttp.RequestCtx) {
+	q := ctx.QueryArgs()
+	if remote := string(q.Peek("remote")); remote != "" {
+		writeError(ctx, messages.InvalidParameter("a remote build context (%s) is not supported by Arca: send the context as the request body", remote))
+		return
+	}
+	opt := builder.Options{
+		Dockerfile: string(q.Peek("dockerfile")),
+		Target:     string(q.Peek("target")),
+		Pull:       boolParam(ctx, "pull"),
+		// dockerd's defaults: rm on, forcerm off.
+		Remove:      !q.Has("rm") || boolParam(ctx, "rm"),
+		ForceRemove: boolParam(ctx, "forcerm"),
+	}
+	for _, t := range q.PeekMulti("t") {
+		ref, err := normalizeRef(string(t), "")
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		if strings.Contains(ref, "@") {
+			writeError(ctx, messages.InvalidParameter("refusing to create a tag with a digest reference"))
+			return
+		}
+		opt.Tags = append(opt.Tags, ref)
+	}
+	if v := q.Peek("buildargs"); len(v) > 0 {
+		if err := json.Unmarshal(v, &opt.BuildArgs); err != nil {
+			writeError(ctx, messages.InvalidParameter("invalid buildargs: %v", err))
+			return
+		}
+	}
+	if v := q.Peek("labels"); len(v) > 0 {
+		if err := json.Unmarshal(v, &opt.Labels); err != nil {
+			writeError(ctx, messages.InvalidParameter("invalid labels: %v", err))
+			return
+		}
+	}
+	quiet := boolParam(ctx, "q")
+	var body io.Reader = &stickyEOF{r: ctx.RequestBodyStream()}
+	if ctx.RequestBodyStream() == nil {
+		body = bytesReader(ctx.PostBody())
+	}
+	bctx, err := builder.ReadContext(body)
+	io.Copy(io.Discard, body)
+	if err != nil {
+		writeError(ctx, messages.InvalidParameter("%v", err))
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	streamNow(ctx)
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		out := builder.NewOutput(w, w.Flush, quiet)
+		bctx2, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if _, err := builder.Build(bctx2, &buildBackend{s: s}, bctx, opt, out); err != nil {
+			out.Error(err)
+		}
+	})
+}
+
+// buildBackend is the daemon as the builder sees it: requests to the
+// actors, as the commit and container handlers make them.
+type buildBackend struct{ s *Server }
+
+func (b *buildBackend) Image(ctx context.Context, name string, pull bool, out *builder.Output) (string, container.Config, error) {
+	if !pull {
+		if id, cfg, err := b.resolve(name); err == nil || messages.KindOf(err) != messages.KindNotFound {
+			return id, cfg, err
+		}
+	}
+	ref, err := normalizeRef(name, "")
+	if err != nil {
+		return "", container.Config{}, err
+	}
+	progress := make(chan messages.ProgressEvent, 256)
+	if _, err := b.s.ask(b.s.sys.Images, &messages.PullImage{Ref: ref, Progress: progress}, quickDeadline); err != nil {
+		return "", container.Config{}, err
+	}
+	var perr error
+	for ev := range progress {
+		if ev.Err != nil && perr == nil {
+			perr = ev.Err
+		}
+	}
+	if perr != nil {
+		return "", container.Config{}, perr
+	}
+	return b.resolve(ref)
+}
+
+func (b *buildBackend) resolve(name string) (string, container.Config, error) {
+	res, err := b.s.ask(b.s.sys.Images, &messages.ResolveImage{Name: name}, quickDeadline)
+	if err != nil {
+		return "", container.Config{}, err
+	}
+	r := res.(*messages.ResolveImageReply)
+	var cfg container.Config
+	if r.Config != nil {
+		cfg = commitconfig.FromImage(r.Config.Config)
+	}
+	return r.Image.ID.String(), cfg, nil
+}
+
+func (b *buildBackend) Run(ctx context.Context, cfg *container.Config, created func(string), out io.Writer) (int64, error) {
+	res, err := b.s.ask(b.s.sys.Containers, &messages.CreateContainer{Config: cfg, HostConfig: &container.HostConfig{}}, quickDeadline)
+	if err != nil {
+		return 0, err
+	}
+	ref := messages.Ref{ID: res.(*messages.CreateContainerReply).ID}
+	created(ref.ID)
+	if _, err := b.s.ask(b.s.sys.Containers, &messages.StartContainer{Ref: ref}, 5*time.Minute); err != nil {
+		return 0, err
+	}
+	// Asked once started: a created container is already "not running".
+	result := make(chan messages.WaitReply, 1)
+	if _, err := b.s.ask(b.s.sys.Containers, &messages.WaitContainerStream{Ref: ref, Condition: container.WaitConditionNotRunning, Result: result}, quickDeadline); err != nil {
+		return 0, err
+	}
+	var wait messages.WaitReply
+	select {
+	case wait = <-result:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	// The output comes once the step is done: a first cut.
+	if res, err := b.s.ask(b.s.sys.Containers, &messages.ContainerLogs{Ref: ref, Stdout: true, Stderr: true, Tail: -1}, quickDeadline); err == nil {
+		logs := res.(*messages.LogsReply)
+		_ = logs.Log.Read(containerlog.Filter{Stdout: true, Stderr: true, Tail: -1}, func(e containerlog.Entry) error {
+			_, err := io.WriteString(out, e.Log)
+			return err
+		})
+		logs.Log.Close()
+	}
+	if wait.Error != "" {
+		return wait.ExitCode, errors.New(wait.Error)
+	}
+	return wait.ExitCode, nil
+}
+
+func (b *buildBackend) Commit(ctx context.Context, containerID, parent string, cfg container.Config, createdBy string) (string, error) {
+	ref := messages.Ref{ID: containerID}
+	res, err := b.s.ask(b.s.sys.Containers, &messages.AcquireFilesystem{Ref: ref}, quickDeadline)
+	if err != nil {
+		return "", err
+	}
+	lease := res.(*messages.AcquireFilesystemReply).Lease
+	defer lease.Release()
+	c, err := lease.Wait()
+	if err != nil {
+		return "", fmt.Errorf("reach the container's files: %w", err)
+	}
+	cctx, cancel := contextDeadline(imageBuildDeadline)
+	defer cancel()
+	layer, err := c.Export(cctx, wire.ExportLayer)
+	if err != nil {
+		return "", archiveError(err)
+	}
+	defer layer.Close()
+	return b.addLayer(parent, layer, cfg, createdBy)
+}
+
+func (b *buildBackend) AddLayer(ctx context.Context, parent string, layer io.Reader, cfg container.Config, createdBy string) (string, error) {
+	return b.addLayer(parent, layer, cfg, createdBy)
+}
+
+func (b *buildBackend) addLayer(parent string, layer io.Reader, cfg container.Config, createdBy string) (string, error) {
+	m := &messages.AddLayerImage{
+		Parent: digest.Digest(parent), Layer: layer, Config: cfg, CreatedBy: createdBy, Build: true,
+	}
+	if parent == "" {
+		m.OS, m.Architecture = "linux", runtime.GOARCH
+	}
+	res, err := b.s.ask(b.s.sys.Images, m, imageBuildDeadline)
+	if err != nil {
+		return "", err
+	}
+	return res.(*messages.AddLayerImageReply).ID.String(), nil
+}
+
+func (b *buildBackend) RemoveContainer(ctx context.Context, id string) error {
+	_, err := b.s.ask(b.s.sys.Containers, &messages.RemoveContainer{Ref: messages.Ref{ID: id}, Force: true, RemoveVolumes: true}, time.Minute)
+	return err
+}
+
+func (b *buildBackend) RemoveImage(ctx context.Context, id string) error {
+	_, err := b.s.ask(b.s.sys.Images, &messages.RemoveImage{Name: id}, time.Minute)
+	return err
+}
+
+func (b *buildBackend) Tag(ctx context.Context, id, ref string) error {
+	_, err := b.s.ask(b.s.sys.Images, &messages.TagImage{Source: id, Target: ref}, quickDeadline)
+	return err
+}
