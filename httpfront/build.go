@@ -19,7 +19,6 @@ import (
 	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/internal/commitconfig"
 	"github.com/arcavm/arca/messages"
-	"github.com/arcavm/arca/persistence/containerlog"
 )
 
 // imageBuild is the classic builder (POST /build, what
@@ -137,6 +136,32 @@ func (b *buildBackend) Run(ctx context.Context, cfg *container.Config, created f
 	}
 	ref := messages.Ref{ID: res.(*messages.CreateContainerReply).ID}
 	created(ref.ID)
+	// Attached before the start, as docker run attaches: the output is
+	// streamed as the step writes it.
+	res, err = b.s.ask(b.s.sys.Containers, &messages.AttachContainer{Ref: ref, Stdout: true, Stderr: true, Stream: true}, quickDeadline)
+	if err != nil {
+		return 0, err
+	}
+	sub := res.(*messages.AttachReply).Output
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		if sub == nil {
+			return
+		}
+		for {
+			f, ok := sub.Next()
+			if !ok {
+				return
+			}
+			out.Write(f.Data)
+		}
+	}()
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	if _, err := b.s.ask(b.s.sys.Containers, &messages.StartContainer{Ref: ref}, 5*time.Minute); err != nil {
 		return 0, err
 	}
@@ -151,14 +176,10 @@ func (b *buildBackend) Run(ctx context.Context, cfg *container.Config, created f
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	// The output comes once the step is done: a first cut.
-	if res, err := b.s.ask(b.s.sys.Containers, &messages.ContainerLogs{Ref: ref, Stdout: true, Stderr: true, Tail: -1}, quickDeadline); err == nil {
-		logs := res.(*messages.LogsReply)
-		_ = logs.Log.Read(containerlog.Filter{Stdout: true, Stderr: true, Tail: -1}, func(e containerlog.Entry) error {
-			_, err := io.WriteString(out, e.Log)
-			return err
-		})
-		logs.Log.Close()
+	// The stream ends with the run; the bound is against one that would not.
+	select {
+	case <-copied:
+	case <-time.After(10 * time.Second):
 	}
 	if wait.Error != "" {
 		return wait.ExitCode, errors.New(wait.Error)
