@@ -7,11 +7,13 @@
 package builder
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strings"
 
@@ -38,6 +40,10 @@ type Backend interface {
 	// AddLayer makes an image of parent (none: "") plus layer (nil: no
 	// layer), with cfg as its config.
 	AddLayer(ctx context.Context, parent string, layer io.Reader, cfg container.Config, createdBy string) (string, error)
+	// ImageFiles calls fn with a tar of each of paths (absolute) in the
+	// image, as docker cp makes one: the entries named from the path's
+	// last element.
+	ImageFiles(ctx context.Context, image string, paths []string, fn func(path string, tar io.Reader) error) error
 	RemoveContainer(ctx context.Context, id string) error
 	RemoveImage(ctx context.Context, id string) error
 	Tag(ctx context.Context, id, ref string) error
@@ -303,12 +309,13 @@ func (b *builder) run1(ctx context.Context, st *stage, c instructions.Command) e
 	case *instructions.RunCommand:
 		return b.runStep(ctx, st, c)
 	case *instructions.CopyCommand:
+		spec := copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod}
 		if c.From != "" {
-			return userError("COPY --from is not supported by Arca's classic builder yet")
+			return b.copyFrom(ctx, st, c.From, spec, code(c))
 		}
-		return b.copyStep(ctx, st, copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod}, code(c))
+		return b.copyStep(ctx, b.bctx, st, spec, code(c))
 	case *instructions.AddCommand:
-		return b.copyStep(ctx, st, copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, add: true}, code(c))
+		return b.copyStep(ctx, b.bctx, st, copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, add: true}, code(c))
 	case *instructions.ArgCommand:
 		for _, kv := range c.Args {
 			v, given := b.opt.BuildArgs[kv.Key]
@@ -365,9 +372,53 @@ func (b *builder) configImage(ctx context.Context, st *stage, createdBy string) 
 	return nil
 }
 
-func (b *builder) copyStep(ctx context.Context, st *stage, spec copySpec, createdBy string) error {
+// copyFrom is COPY --from: the files of an earlier stage's image (by
+// name or index) or of an image, read by an agent, copied as from the
+// context.
+func (b *builder) copyFrom(ctx context.Context, st *stage, from string, spec copySpec, createdBy string) error {
+	img := b.stages[strings.ToLower(from)]
+	if img == "" {
+		id, _, err := b.be.Image(ctx, from, false, b.out)
+		if err != nil {
+			return err
+		}
+		img = id
+	}
+	var paths []string
+	for i, s := range spec.srcs {
+		if strings.ContainsAny(s, "*?[") {
+			return userError("COPY --from=%s %s: wildcards in a source of another image are not supported by Arca yet", from, s)
+		}
+		p := path.Join("/", s)
+		paths = append(paths, p)
+		spec.srcs[i] = p
+	}
+	files := &Context{files: map[string]*entry{}}
+	err := b.be.ImageFiles(ctx, img, paths, func(p string, tr io.Reader) error {
+		c, err := ReadContext(tr)
+		if err != nil {
+			return err
+		}
+		dir := clean(path.Dir(p))
+		for name, e := range c.files {
+			n := clean(path.Join(dir, name))
+			e.hdr.Name = n
+			if e.hdr.Typeflag == tar.TypeLink {
+				e.hdr.Linkname = clean(path.Join(dir, e.hdr.Linkname))
+			}
+			files.files[n] = e
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.copyStep(ctx, files, st, spec, createdBy)
+}
+
+func (b *builder) copyStep(ctx context.Context, files *Context, st *stage, spec copySpec, createdBy string) error {
 	spec.workdir = st.cfg.WorkingDir
-	layer, err := b.bctx.layer(spec)
+	layer, err := files.layer(spec)
 	if err != nil {
 		return &Error{Err: err}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -140,6 +141,23 @@ type fake struct {
 	images  map[string]container.Config
 	removed []string
 	tags    []string
+	copied  []string
+	layers  [][]byte
+}
+
+func (f *fake) ImageFiles(_ context.Context, image string, paths []string, fn func(string, io.Reader) error) error {
+	for _, p := range paths {
+		f.copied = append(f.copied, image+" "+p)
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: path.Base(p), Mode: 0o644, Typeflag: tar.TypeReg, Size: 1})
+		tw.Write([]byte("F"))
+		tw.Close()
+		if err := fn(p, &buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fake) next() string { f.n++; return fmt.Sprintf("sha256:%012d%052d", f.n, 0) }
@@ -167,7 +185,11 @@ func (f *fake) Commit(_ context.Context, _, _ string, cfg container.Config, _ st
 	return id, nil
 }
 
-func (f *fake) AddLayer(_ context.Context, _ string, _ io.Reader, cfg container.Config, _ string) (string, error) {
+func (f *fake) AddLayer(_ context.Context, _ string, layer io.Reader, cfg container.Config, _ string) (string, error) {
+	if layer != nil {
+		b, _ := io.ReadAll(layer)
+		f.layers = append(f.layers, b)
+	}
 	id := f.next()
 	f.images[id] = cfg
 	return id, nil
@@ -260,7 +282,15 @@ LABEL a=b
 			},
 		},
 		{name: "no such target", dockerfile: "FROM base\n", opt: Options{Target: "x"}, err: "failed to reach build target x"},
-		{name: "COPY --from", dockerfile: "FROM base\nCOPY --from=x /a /b\n", err: "COPY --from is not supported"},
+		{name: "COPY --from wildcard", dockerfile: "FROM base\nCOPY --from=base /a* /b\n", err: "wildcards"},
+		{name: "COPY --from", dockerfile: "FROM base AS one\nRUN x\nFROM base\nCOPY --from=one /etc/f /app/\n", check: func(t *testing.T, f *fake, _ container.Config, _ string) {
+			if !slices.Equal(f.copied, []string{"sha256:000000000001" + strings.Repeat("0", 52) + " /etc/f"}) {
+				t.Errorf("ImageFiles asked for %q", f.copied)
+			}
+			if got := layerFiles(t, f.layers[len(f.layers)-1]); !slices.Equal(got, []string{"app/ 755 0", "app/f 644 0 F"}) {
+				t.Errorf("COPY --from layer %q", got)
+			}
+		}},
 		{name: "SHELL", dockerfile: "FROM base\nSHELL [\"/bin/bash\", \"-c\"]\nRUN x\n", check: func(t *testing.T, f *fake, _ container.Config, _ string) {
 			if !slices.Equal(f.runs[0].Cmd, []string{"/bin/bash", "-c", "x"}) {
 				t.Errorf("RUN through SHELL: %q", f.runs[0].Cmd)

@@ -227,6 +227,49 @@ func (b *buildBackend) addLayer(parent string, layer io.Reader, cfg container.Co
 	return res.(*messages.AddLayerImageReply).ID.String(), nil
 }
 
+func (b *buildBackend) ImageFiles(ctx context.Context, image string, paths []string, fn func(string, io.Reader) error) error {
+	// A container of the image, never started: its agent (a machine
+	// booted for the purpose, as for docker cp) reads the files.
+	res, err := b.s.ask(b.s.sys.Containers, &messages.CreateContainer{
+		Config: &container.Config{Image: image, Entrypoint: []string{""}, Cmd: []string{"/"}}, HostConfig: &container.HostConfig{},
+	}, quickDeadline)
+	if err != nil {
+		return err
+	}
+	ref := messages.Ref{ID: res.(*messages.CreateContainerReply).ID}
+	defer b.RemoveContainer(ctx, ref.ID)
+	res, err = b.s.ask(b.s.sys.Containers, &messages.AcquireFilesystem{Ref: ref}, quickDeadline)
+	if err != nil {
+		return err
+	}
+	lease := res.(*messages.AcquireFilesystemReply).Lease
+	defer lease.Release()
+	c, err := lease.Wait()
+	if err != nil {
+		return fmt.Errorf("reach the image's files: %w", err)
+	}
+	for _, p := range paths {
+		if err := b.copyOut(c, p, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *buildBackend) copyOut(c *wire.Client, p string, fn func(string, io.Reader) error) error {
+	cctx, cancel := contextDeadline(imageBuildDeadline)
+	defer cancel()
+	tr, _, err := c.ArchiveGet(cctx, p)
+	if err != nil {
+		if wire.KindOf(err) == wire.KindNotFound {
+			return &builder.Error{Err: fmt.Errorf("COPY --from: %s: no such file or directory", p)}
+		}
+		return archiveError(err)
+	}
+	defer tr.Close()
+	return fn(p, tr)
+}
+
 func (b *buildBackend) RemoveContainer(ctx context.Context, id string) error {
 	_, err := b.s.ask(b.s.sys.Containers, &messages.RemoveContainer{Ref: messages.Ref{ID: id}, Force: true, RemoveVolumes: true}, time.Minute)
 	return err

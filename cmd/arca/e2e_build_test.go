@@ -95,3 +95,35 @@ CMD ["sh", "-c", "cat /app/out.txt /app/msg.txt /app/inner.txt; pwd; id -u; test
 		t.Errorf("containers after the failed build:\n%s\nbefore:\n%s", after, before)
 	}
 }
+
+// TestClassicBuildStages: a multi-stage build copies files of an earlier
+// stage (COPY --from, read by an agent) and --target stops at a stage.
+func TestClassicBuildStages(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"Dockerfile": `FROM ` + img + ` AS gen
+RUN mkdir -p /out/d && echo made > /out/d/f && echo top > /out/t
+CMD ["echo", "gen stage"]
+FROM ` + img + `
+COPY --from=gen /out /copied
+COPY --from=0 /out/t /single
+CMD cat /copied/d/f /copied/t /single
+`,
+	})
+	tag, genTag := "arca-classic-stages:1", "arca-classic-stages:gen"
+	defer d.Docker(t, "rmi", "-f", tag, genTag)
+	before := d.Docker(t, "ps", "-aq").Must(t).Stdout
+	d.DockerCmd(t, classic, "build", "-t", tag, dir).Must(t)
+	if got := d.Docker(t, "run", "--rm", tag).Must(t).Stdout; got != "made\ntop\ntop\n" {
+		t.Errorf("run of the multi-stage image: %q", got)
+	}
+	d.DockerCmd(t, classic, "build", "--target", "gen", "-t", genTag, dir).Must(t)
+	if got := d.Docker(t, "run", "--rm", genTag).Must(t).Stdout; got != "gen stage\n" {
+		t.Errorf("run of the --target image: %q", got)
+	}
+	if after := d.Docker(t, "ps", "-aq").Must(t).Stdout; after != before {
+		t.Errorf("containers after the builds:\n%s\nbefore:\n%s", after, before)
+	}
+}
