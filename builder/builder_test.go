@@ -45,6 +45,22 @@ func contextTar(t *testing.T, files map[string]string) *Context {
 	return c
 }
 
+// tarOf is a tar of names (dirs end in "/"), owned by 5, a file's content "Z".
+func tarOf(names ...string) string {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		if strings.HasSuffix(n, "/") {
+			tw.WriteHeader(&tar.Header{Name: n, Mode: 0o700, Uid: 5, Typeflag: tar.TypeDir})
+			continue
+		}
+		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o600, Uid: 5, Typeflag: tar.TypeReg, Size: 1})
+		tw.Write([]byte("Z"))
+	}
+	tw.Close()
+	return buf.String()
+}
+
 // layerFiles lists a layer tar as "name mode uid" lines, with content for files.
 func layerFiles(t *testing.T, b []byte) []string {
 	t.Helper()
@@ -68,7 +84,7 @@ func layerFiles(t *testing.T, b []byte) []string {
 }
 
 func TestCopyLayer(t *testing.T) {
-	files := map[string]string{"a.txt": "A", "b.txt": "B", "dir/": "", "dir/c.txt": "C", "dir/sub/d.txt": "D", ".dockerignore": "b.txt\n", "Dockerfile": "FROM x"}
+	files := map[string]string{"t.tar": tarOf("in/", "in/z"), "a.txt": "A", "b.txt": "B", "dir/": "", "dir/c.txt": "C", "dir/sub/d.txt": "D", ".dockerignore": "b.txt\n", "Dockerfile": "FROM x"}
 	tests := []struct {
 		name string
 		spec copySpec
@@ -87,6 +103,10 @@ func TestCopyLayer(t *testing.T) {
 			[]string{"g/ 755 7", "g/a.txt 600 7 A"}, ""},
 		{"ignored", copySpec{srcs: []string{"b.txt"}, dest: "/"}, nil, "file not found in build context"},
 		{"several to a file", copySpec{srcs: []string{"a.txt", "dir/c.txt"}, dest: "/f"}, nil, "must be a directory and end with a /"},
+		{"ADD unpacks an archive", copySpec{srcs: []string{"t.tar"}, dest: "/u", add: true},
+			[]string{"u/ 755 0", "u/in/ 700 5", "u/in/z 600 5 Z"}, ""},
+		{"COPY does not", copySpec{srcs: []string{"t.tar"}, dest: "/u/"},
+			[]string{"u/ 755 0", "u/t.tar 644 0 " + tarOf("in/", "in/z")}, ""},
 		{"URL", copySpec{srcs: []string{"https://example.com/x"}, dest: "/", add: true}, nil, "ADD from a URL"},
 		{"chown by name", copySpec{srcs: []string{"a.txt"}, dest: "/", chown: "nobody"}, nil, "only numeric"},
 	}

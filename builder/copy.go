@@ -90,7 +90,15 @@ func (c *Context) layer(spec copySpec) ([]byte, error) {
 		}
 		e := c.resolve(c.files[m])
 		if spec.add && e.hdr.Typeflag == tar.TypeReg && isArchive(e.data) {
-			return nil, fmt.Errorf("ADD of a local archive (%s) is not supported by Arca yet: COPY it and unpack it in a RUN", m)
+			// ADD unpacks a local archive into dest, a directory.
+			d := strings.TrimSuffix(dest, "/")
+			if d == "" {
+				d = "/"
+			}
+			if err := w.unpack(d, e.data); err != nil {
+				return nil, fmt.Errorf("ADD %s: %w", m, err)
+			}
+			continue
 		}
 		target := dest
 		if destDir {
@@ -120,6 +128,59 @@ func isURL(s string) bool {
 		}
 	}
 	return false
+}
+
+// unpack writes the entries of archive (a tar, plain or gzip) under dir,
+// with their own modes and owners, as dockerd's ADD unpacks one.
+func (w *layerWriter) unpack(dir string, archive []byte) error {
+	if err := w.dir(dir, nil); err != nil {
+		return err
+	}
+	var r io.Reader = bytes.NewReader(archive)
+	if archive[0] == 0x1f && archive[1] == 0x8b {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		r = zr
+	}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := clean(h.Name)
+		if name == "." {
+			continue
+		}
+		p := path.Join(dir, name)
+		if h.Typeflag == tar.TypeDir {
+			w.dirs[p] = true
+		} else if err := w.dir(path.Dir(p), nil); err != nil {
+			return err
+		}
+		nh := *h
+		nh.Name = strings.TrimPrefix(p, "/")
+		if h.Typeflag == tar.TypeDir {
+			nh.Name += "/"
+		}
+		if h.Typeflag == tar.TypeLink {
+			nh.Linkname = strings.TrimPrefix(path.Join(dir, clean(h.Linkname)), "/")
+		}
+		if err := w.tw.WriteHeader(&nh); err != nil {
+			return err
+		}
+		if h.Typeflag == tar.TypeReg {
+			if _, err := io.Copy(w.tw, tr); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // isArchive tells a tar, plain or gzip, which ADD would unpack.
