@@ -66,9 +66,9 @@ func (a *imagesActor) onAddLayerDone(ctx actor.Context, d *addLayerDone) {
 		return
 	}
 	id := d.rec.ID.String()
-	if d.m.Build {
-		// A build step's image: dockerd logs none but the final tag.
-	} else if c := d.m.Container; c != nil {
+	// A build step's image has no event of its own: dockerd logs only the
+	// final tag.
+	if c := d.m.Container; c != nil && !d.m.Build {
 		// dockerd logs a commit as the container's event.
 		attrs := map[string]string{"comment": d.m.Comment, "imageID": id, "imageRef": familiar(d.m.Tag)}
 		if c.Config != nil {
@@ -79,7 +79,7 @@ func (a *imagesActor) onAddLayerDone(ctx actor.Context, d *addLayerDone) {
 		}
 		attrs["name"] = trimSlash(c.Name)
 		a.env.publish(ctx, messages.NewEvent(events.ContainerEventType, events.ActionCommit, c.ID, attrs))
-	} else {
+	} else if c == nil && !d.m.Build {
 		a.event(ctx, events.ActionImport, id, id)
 	}
 	if d.m.Tag != "" {
