@@ -3,6 +3,7 @@ package httpfront
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
@@ -63,6 +66,7 @@ func (s *Server) imageBuild(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	quiet := boolParam(ctx, "q")
+	auths := buildAuths(ctx)
 	var body io.Reader = &stickyEOF{r: ctx.RequestBodyStream()}
 	if ctx.RequestBodyStream() == nil {
 		body = bytesReader(ctx.PostBody())
@@ -80,7 +84,7 @@ func (s *Server) imageBuild(ctx *fasthttp.RequestCtx) {
 		out := builder.NewOutput(w, w.Flush, quiet)
 		bctx2, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		if _, err := builder.Build(bctx2, &buildBackend{s: s}, bctx, opt, out); err != nil {
+		if _, err := builder.Build(bctx2, &buildBackend{s: s, auths: auths}, bctx, opt, out); err != nil {
 			out.Error(err)
 		}
 	})
@@ -88,7 +92,52 @@ func (s *Server) imageBuild(ctx *fasthttp.RequestCtx) {
 
 // buildBackend is the daemon as the builder sees it: requests to the
 // actors, as the commit and container handlers make them.
-type buildBackend struct{ s *Server }
+type buildBackend struct {
+	s     *Server
+	auths map[string]registry.AuthConfig // X-Registry-Config, by registry
+}
+
+// buildAuths reads X-Registry-Config (base64url JSON of AuthConfigs by
+// registry address), the credentials the CLI sends for FROM pulls. Like
+// X-Registry-Auth, one that does not decode counts as none.
+func buildAuths(ctx *fasthttp.RequestCtx) map[string]registry.AuthConfig {
+	h := strings.TrimSpace(string(ctx.Request.Header.Peek("X-Registry-Config")))
+	if h == "" {
+		return nil
+	}
+	for _, enc := range []*base64.Encoding{base64.URLEncoding, base64.RawURLEncoding, base64.StdEncoding, base64.RawStdEncoding} {
+		if b, err := enc.DecodeString(h); err == nil {
+			var m map[string]registry.AuthConfig
+			if json.Unmarshal(b, &m) == nil {
+				return m
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// authFor is the credentials of auths for ref's registry (Docker Hub's
+// under its legacy key too), or nil.
+func authFor(auths map[string]registry.AuthConfig, ref string) *messages.RegistryAuth {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil || len(auths) == 0 {
+		return nil
+	}
+	domain := reference.Domain(named)
+	keys := []string{domain, "https://" + domain, "http://" + domain, "https://" + domain + "/v1/", "https://" + domain + "/v2/"}
+	if domain == "docker.io" {
+		keys = append(keys, "https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io")
+	}
+	for _, k := range keys {
+		if ac, ok := auths[k]; ok {
+			if a := authFromConfig(ac); !a.Empty() {
+				return a
+			}
+		}
+	}
+	return nil
+}
 
 func (b *buildBackend) Image(ctx context.Context, name string, pull bool, out *builder.Output) (string, container.Config, error) {
 	if !pull {
@@ -101,7 +150,7 @@ func (b *buildBackend) Image(ctx context.Context, name string, pull bool, out *b
 		return "", container.Config{}, err
 	}
 	progress := make(chan messages.ProgressEvent, 256)
-	if _, err := b.s.ask(b.s.sys.Images, &messages.PullImage{Ref: ref, Progress: progress}, quickDeadline); err != nil {
+	if _, err := b.s.ask(b.s.sys.Images, &messages.PullImage{Ref: ref, Auth: authFor(b.auths, ref), Progress: progress}, quickDeadline); err != nil {
 		return "", container.Config{}, err
 	}
 	var perr error
