@@ -254,11 +254,11 @@ func (b *builder) from(ctx context.Context, s instructions.Stage) (*stage, error
 	b.out.Stream(" ---> " + short(st.id) + "\n")
 	if triggers := st.cfg.OnBuild; len(triggers) > 0 {
 		st.cfg.OnBuild = nil
-		b.out.Stream(fmt.Sprintf("# Executing %d build trigger", len(triggers)))
+		plural := ""
 		if len(triggers) > 1 {
-			b.out.Stream("s")
+			plural = "s"
 		}
-		b.out.Stream("\n")
+		b.out.Stream(fmt.Sprintf("# Executing %d build trigger%s\n", len(triggers), plural))
 		for _, t := range triggers {
 			res, err := parser.Parse(strings.NewReader(t))
 			if err != nil {

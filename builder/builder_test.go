@@ -186,6 +186,9 @@ func (f *fake) Image(_ context.Context, name string, _ bool, _ *Output) (string,
 	if name == "base" {
 		return "sha256:base", container.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}}, nil
 	}
+	if name == "trig" {
+		return "sha256:trig", container.Config{OnBuild: []string{"ENV T=1", "RUN t"}}, nil
+	}
 	if cfg, ok := f.images[name]; ok {
 		return name, cfg, nil
 	}
@@ -301,6 +304,14 @@ LABEL a=b
 				}
 			},
 		},
+		{name: "ONBUILD triggers", dockerfile: "FROM trig\nONBUILD RUN later\n", check: func(t *testing.T, f *fake, cfg container.Config, out string) {
+			if len(f.runs) != 1 || !slices.Equal(f.runs[0].Cmd, []string{"/bin/sh", "-c", "t"}) || !slices.Contains(cfg.Env, "T=1") {
+				t.Errorf("triggers: runs %+v, env %q", f.runs, cfg.Env)
+			}
+			if !slices.Equal(cfg.OnBuild, []string{"RUN later"}) || !strings.Contains(out, "# Executing 2 build triggers\n") {
+				t.Errorf("ONBUILD %q, output:\n%s", cfg.OnBuild, out)
+			}
+		}},
 		{name: "no such target", dockerfile: "FROM base\n", opt: Options{Target: "x"}, err: "failed to reach build target x"},
 		{name: "COPY --from wildcard", dockerfile: "FROM base\nCOPY --from=base /a* /b\n", err: "wildcards"},
 		{name: "COPY --from", dockerfile: "FROM base AS one\nRUN x\nFROM base\nCOPY --from=one /etc/f /app/\n", check: func(t *testing.T, f *fake, _ container.Config, _ string) {
