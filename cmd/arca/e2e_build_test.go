@@ -123,6 +123,14 @@ CMD cat /copied/d/f /copied/t /single
 	if got := d.Docker(t, "run", "--rm", genTag).Must(t).Stdout; got != "gen stage\n" {
 		t.Errorf("run of the --target image: %q", got)
 	}
+	// FROM scratch: the image is the COPY's one layer.
+	scratch := t.TempDir()
+	writeFiles(t, scratch, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\nCMD [\"/f\"]\n", "f": "x"})
+	sid := strings.TrimSpace(d.DockerCmd(t, classic, "build", "-q", scratch).Must(t).Stdout)
+	defer d.Docker(t, "rmi", "-f", sid)
+	if got := d.Docker(t, "image", "inspect", "-f", "{{len .RootFS.Layers}} {{.Config.Cmd}} {{.Os}}", sid).Must(t).Stdout; got != "1 [/f] linux\n" {
+		t.Errorf("scratch image: %q", got)
+	}
 	if after := d.Docker(t, "ps", "-aq").Must(t).Stdout; after != before {
 		t.Errorf("containers after the builds:\n%s\nbefore:\n%s", after, before)
 	}
