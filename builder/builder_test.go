@@ -133,6 +133,19 @@ func TestCopyLayer(t *testing.T) {
 	}
 }
 
+func TestReadContextDockerfileOnly(t *testing.T) {
+	c, err := ReadContext(strings.NewReader("FROM base\nRUN x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if df, ok := c.File("Dockerfile"); !ok || string(df) != "FROM base\nRUN x\n" {
+		t.Errorf("a bare Dockerfile body: %q %v", df, ok)
+	}
+	if len(c.files) != 1 {
+		t.Errorf("files %d", len(c.files))
+	}
+}
+
 func TestRunCmd(t *testing.T) {
 	tests := []struct {
 		shell   []string

@@ -45,6 +45,24 @@ func ReadContext(r io.Reader) (*Context, error) {
 	} else {
 		r = br
 	}
+	// A body that is not a tar is the Dockerfile alone, as
+	// `docker build - < Dockerfile` sends it.
+	head := bufio.NewReaderSize(r, 1024)
+	if b, _ := head.Peek(1024); !isTar(b) {
+		df, err := io.ReadAll(io.LimitReader(head, MaxContext+1))
+		if err != nil {
+			return nil, fmt.Errorf("read build context: %w", err)
+		}
+		if len(df) > MaxContext {
+			return nil, fmt.Errorf("build context is larger than %d bytes", MaxContext)
+		}
+		c := &Context{files: map[string]*entry{}}
+		if len(df) > 0 {
+			c.files["Dockerfile"] = &entry{hdr: &tar.Header{Name: "Dockerfile", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(df))}, data: df}
+		}
+		return c, nil
+	}
+	r = head
 	c := &Context{files: map[string]*entry{}}
 	tr := tar.NewReader(r)
 	var total int64
@@ -75,6 +93,15 @@ func ReadContext(r io.Reader) (*Context, error) {
 		c.files[name] = &entry{hdr: &h, data: data}
 	}
 	return c, nil
+}
+
+// isTar tells whether b starts a tar stream (an empty one included).
+func isTar(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	_, err := tar.NewReader(bytes.NewReader(b)).Next()
+	return err == nil || errors.Is(err, io.EOF)
 }
 
 // clean is p as a path relative to the context root; ".." cannot escape it.

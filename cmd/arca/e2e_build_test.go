@@ -123,6 +123,15 @@ CMD cat /copied/d/f /copied/t /single
 	if got := d.Docker(t, "run", "--rm", genTag).Must(t).Stdout; got != "gen stage\n" {
 		t.Errorf("run of the --target image: %q", got)
 	}
+	// docker build - < Dockerfile: the body is the Dockerfile alone.
+	stdin := classic
+	stdin.Stdin = strings.NewReader("FROM " + img + "\nRUN echo from-stdin > /s\nCMD [\"cat\", \"/s\"]\n")
+	did := strings.TrimSpace(d.DockerCmd(t, stdin, "build", "-q", "-").Must(t).Stdout)
+	defer d.Docker(t, "rmi", "-f", did)
+	if got := d.Docker(t, "run", "--rm", did).Must(t).Stdout; got != "from-stdin\n" {
+		t.Errorf("run of the image built from stdin: %q", got)
+	}
+
 	// FROM scratch: the image is the COPY's one layer.
 	scratch := t.TempDir()
 	writeFiles(t, scratch, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\nCMD [\"/f\"]\n", "f": "x"})
