@@ -28,6 +28,7 @@ func TestRequestsRefusedBeforeActors(t *testing.T) {
 	}{
 		// Unimplemented Docker routes: 501, with and without a version.
 		{"POST", "/containers/abc/update", "{}", 501, "container update"},
+		{"POST", "/build/prune", "", 501, "build cache prune"},
 		{"POST", "/session", "", 501, "build session"},
 		{"POST", "/grpc", "", 501, "BuildKit gRPC"},
 		{"GET", "/images/search?term=x", "", 501, "image search"},
@@ -44,6 +45,11 @@ func TestRequestsRefusedBeforeActors(t *testing.T) {
 		{"DELETE", "/plugins/vieux/sshfs", "", 501, "plugins"},
 		{"GET", "/distribution/docker.io/library/busybox/json", "", 501, "distribution inspect"},
 		{"PUT", "/volumes/x", "{}", 501, "cluster volume update"},
+		// A build's parameters are checked before any step runs.
+		{"POST", "/v1.51/build?buildargs=" + q("{not json"), "", 400, "invalid buildargs"},
+		{"POST", "/build?labels=" + q("[1]"), "", 400, "invalid labels"},
+		{"POST", "/build?t=" + q("Bad:Name"), "", 400, "invalid reference format"},
+		{"POST", "/build?remote=" + q("https://example.com/ctx.tar"), "", 400, "remote build context"},
 		// Real 404s stay.
 		{"GET", "/nope", "", 404, "page not found"},
 		{"GET", "/v1.45/swarmy", "", 404, "page not found"},
