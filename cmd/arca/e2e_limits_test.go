@@ -102,7 +102,7 @@ func TestBadInputIsNot500(t *testing.T) {
 		{"GET", "/containers/" + name + "/archive?path=" + q(strings.Repeat("/abc", 1100)), 400, "file name too long"},
 		{"GET", "/containers/" + name + "/archive?path=" + q("/proc/1/root/etc/passwd"), 400, "/proc/<pid>/root"},
 		{"GET", "/containers/" + name + "/archive?path=" + q("/nope/"+strings.Repeat("n", 200)), 404, "Could not find the file"},
-		{"POST", "/v1.51/build", 501, "is not implemented by Arca"},
+		{"POST", "/v1.51/session", 501, "is not implemented by Arca"},
 		{"POST", "/containers/" + name + "/update", 501, "container update (POST /containers/{id}/update) is not implemented by Arca"},
 		{"GET", "/swarm", 501, "is not implemented by Arca"},
 		{"GET", "/no/such/route", 404, "page not found"},
