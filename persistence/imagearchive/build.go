@@ -30,62 +30,6 @@ import (
 // A nil layerTar adds no layer: the image is parent's layers with a new
 // config, as a build's ENV or CMD step makes one.
 func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, comment string, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
-	if layerTar == nil {
-		return configOnly(parent, cfg, comment, bs)
-	}
-	layerTar, err := unxz(layerTar)
-	if err != nil {
-		return nil, fmt.Errorf("new layer: %w", err)
-	}
-	plain, err := layers.Decompress(layerTar)
-	if err != nil {
-		return nil, fmt.Errorf("new layer: %w", err)
-	}
-	defer plain.Close()
-	blob, blobSize, err := bs.PutUnverified(plain)
-	if err != nil {
-		return nil, fmt.Errorf("store new layer: %w", err)
-	}
-	var diffIDs []digest.Digest
-	rec := &persistence.ImageRecord{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, Loaded: time.Now().UTC()}
-	if parent != nil {
-		rec.Layers = append(rec.Layers, parent.Layers...)
-		for _, l := range parent.Layers {
-			diffIDs = append(diffIDs, l.DiffID)
-		}
-		rec.Size = parent.Size
-	}
-	diffIDs = append(diffIDs, blob)
-	chain := layers.ChainIDs(diffIDs)[len(diffIDs)-1]
-	size, err := unpackBlob(bs, ls, blob, chain)
-	if err != nil {
-		return nil, err
-	}
-	rec.Layers = append(rec.Layers, persistence.LayerRef{
-		Digest: blob, MediaType: ocispec.MediaTypeImageLayer, Size: blobSize,
-		DiffID: blob, ChainID: chain, UnpackedSize: size,
-	})
-	rec.Size += size
-	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}
-	if cfg.Created == nil {
-		now := time.Now().UTC()
-		cfg.Created = &now
-	}
-	rec.Created = cfg.Created.UTC()
-	raw, err := json.Marshal(commentedConfig{DockerOCIImage: cfg, Comment: comment})
-	if err != nil {
-		return nil, fmt.Errorf("image config: %w", err)
-	}
-	id, _, err := bs.PutUnverified(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("store image config: %w", err)
-	}
-	rec.ID = id
-	return rec, nil
-}
-
-// configOnly is AddLayer with no new layer.
-func configOnly(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, comment string, bs *blobs.Store) (*persistence.ImageRecord, error) {
 	rec := &persistence.ImageRecord{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, Loaded: time.Now().UTC()}
 	diffIDs := []digest.Digest{}
 	if parent != nil {
@@ -94,6 +38,32 @@ func configOnly(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, 
 			diffIDs = append(diffIDs, l.DiffID)
 		}
 		rec.Size = parent.Size
+	}
+	if layerTar != nil {
+		layerTar, err := unxz(layerTar)
+		if err != nil {
+			return nil, fmt.Errorf("new layer: %w", err)
+		}
+		plain, err := layers.Decompress(layerTar)
+		if err != nil {
+			return nil, fmt.Errorf("new layer: %w", err)
+		}
+		defer plain.Close()
+		blob, blobSize, err := bs.PutUnverified(plain)
+		if err != nil {
+			return nil, fmt.Errorf("store new layer: %w", err)
+		}
+		diffIDs = append(diffIDs, blob)
+		chain := layers.ChainIDs(diffIDs)[len(diffIDs)-1]
+		size, err := unpackBlob(bs, ls, blob, chain)
+		if err != nil {
+			return nil, err
+		}
+		rec.Layers = append(rec.Layers, persistence.LayerRef{
+			Digest: blob, MediaType: ocispec.MediaTypeImageLayer, Size: blobSize,
+			DiffID: blob, ChainID: chain, UnpackedSize: size,
+		})
+		rec.Size += size
 	}
 	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}
 	if cfg.Created == nil {
