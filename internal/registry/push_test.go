@@ -68,11 +68,7 @@ func has(lines []string, substr string) bool {
 func TestPushPulledImage(t *testing.T) {
 	reg := testenv.Registry(t)
 	src := testenv.PushBusybox(t, reg)
-	bs, ls := stores(t)
-	rec, err := (&registry.Puller{Blobs: bs, Layers: ls}).Pull(context.Background(), src, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, bs := pullFresh(t, src)
 	want := rec.ManifestDigest.String()
 	p := &registry.Pusher{Blobs: bs}
 
@@ -115,18 +111,14 @@ func TestPushPulledImage(t *testing.T) {
 func TestAuthRegistry(t *testing.T) {
 	plain := testenv.Registry(t)
 	src := testenv.PushBusybox(t, plain)
-	bs, ls := stores(t)
-	rec, err := (&registry.Puller{Blobs: bs, Layers: ls}).Pull(context.Background(), src, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, bs := pullFresh(t, src)
 	ar := testenv.AuthRegistry(t)
 	ok := &registry.Credentials{Username: ar.User, Password: ar.Password}
 	bad := &registry.Credentials{Username: ar.User, Password: "wrong"}
 	target := ar.Addr + "/private:1"
 	ctx := context.Background()
 
-	_, err = (&registry.Pusher{Blobs: bs}).Push(ctx, rec, target, nil)
+	_, err := (&registry.Pusher{Blobs: bs}).Push(ctx, rec, target, nil)
 	if err == nil || err.Error() != "no basic auth credentials" || !errors.Is(err, registry.ErrUnauthorized) {
 		t.Errorf("push without credentials: %v", err)
 	}
@@ -220,13 +212,9 @@ func TestPushUncompressedLayer(t *testing.T) {
 func TestPushUnreachable(t *testing.T) {
 	plain := testenv.Registry(t)
 	src := testenv.PushBusybox(t, plain)
-	bs, ls := stores(t)
-	rec, err := (&registry.Puller{Blobs: bs, Layers: ls}).Pull(context.Background(), src, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, bs := pullFresh(t, src)
 	start := time.Now()
-	_, err = (&registry.Pusher{Blobs: bs}).Push(context.Background(), rec, "127.0.0.1:1/x:1", nil)
+	_, err := (&registry.Pusher{Blobs: bs}).Push(context.Background(), rec, "127.0.0.1:1/x:1", nil)
 	if !errors.Is(err, registry.ErrUnreachable) || !strings.Contains(err.Error(), `"http://127.0.0.1:1/v2/`) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("push to a closed port: %v", err)
 	}
@@ -240,11 +228,7 @@ func TestPushUnreachable(t *testing.T) {
 func TestPushImagePulledByIndex(t *testing.T) {
 	reg := testenv.Registry(t)
 	src := testenv.PushBusyboxCustom(t, reg)
-	bs, ls := stores(t)
-	rec, err := (&registry.Puller{Blobs: bs, Layers: ls}).Pull(context.Background(), src, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, bs := pullFresh(t, src)
 	var lines []string
 	res, err := (&registry.Pusher{Blobs: bs}).Push(context.Background(), rec, reg+"/single:1", statuses(&lines))
 	if err != nil {
@@ -264,4 +248,15 @@ func TestPushImagePulledByIndex(t *testing.T) {
 	if back.ID != rec.ID || back.ManifestDigest.String() != res.Digest {
 		t.Errorf("pulled back %s (manifest %s), pushed %s (manifest %s)", back.ID, back.ManifestDigest, rec.ID, res.Digest)
 	}
+}
+
+// pullFresh pulls src into new stores and returns the image and its blobs.
+func pullFresh(t *testing.T, src string) (*persistence.ImageRecord, *blobs.Store) {
+	t.Helper()
+	bs, ls := stores(t)
+	rec, err := (&registry.Puller{Blobs: bs, Layers: ls}).Pull(context.Background(), src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, bs
 }
