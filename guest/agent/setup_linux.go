@@ -152,11 +152,22 @@ func mountRootfs(spec vm.RootfsSpec, target, linkDir string) error {
 			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Target, err)
 		}
 	}
-	if len(spec.Lower) == 0 {
-		return wire.Errorf(wire.KindInvalid, "rootfs has no layers")
-	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return fmt.Errorf("mount rootfs: %w", err)
+	}
+	if spec.Dir != "" {
+		// Assembled by the host and written in place (a build step's
+		// snapshot). nodev: see makeDevices.
+		if err := unix.Mount(spec.Dir, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("mount rootfs: %w", err)
+		}
+		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("remount rootfs: %w", err)
+		}
+		return nil
+	}
+	if len(spec.Lower) == 0 {
+		return wire.Errorf(wire.KindInvalid, "rootfs has no layers")
 	}
 	if spec.Upper == "" && len(spec.Lower) == 1 {
 		// Read-only, one layer: a bind does.

@@ -26,8 +26,12 @@ type MachineSpec struct {
 	Layers []string
 	// UpperDir and WorkDir hold the container's writable layer; they
 	// survive the machine so a restarted container keeps its changes.
-	UpperDir    string
-	WorkDir     string
+	UpperDir string
+	WorkDir  string
+	// RootDir, when set, replaces Layers, UpperDir and WorkDir: the root
+	// filesystem is this host directory, already assembled by the host
+	// (a build step's snapshot, mounted), used and written in place.
+	RootDir     string
 	Hostname    string
 	MemoryBytes int64 // 0: driver default
 	NanoCPUs    int64 // 0: driver default
@@ -99,6 +103,10 @@ type RootfsSpec struct {
 	Work  string   `json:"work"`
 	// Devices to mount before the overlay (VMs): device path -> mount point.
 	Mounts []DeviceMount `json:"mounts,omitempty"`
+	// Dir, when set, is a directory (as the agent sees it, after Mounts)
+	// bound writable as the root instead of an overlay: a MachineSpec's
+	// RootDir.
+	Dir string `json:"dir,omitempty"`
 }
 
 // DeviceMount is a block device the agent mounts before the overlay.

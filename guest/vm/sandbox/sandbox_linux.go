@@ -67,7 +67,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	if spec.StateDir == "" {
 		return nil, errors.New("boot sandbox: no state dir")
 	}
-	if len(spec.Layers) == 0 {
+	if len(spec.Layers) == 0 && spec.RootDir == "" {
 		return nil, errors.New("boot sandbox: no layers")
 	}
 	run := filepath.Join(spec.StateDir, runDir)
@@ -167,15 +167,20 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 		detach:  detach,
 		conn:    conn,
 		logPath: logPath,
-		rootfs: vm.RootfsSpec{
-			Lower: topFirst(spec.Layers),
-			Upper: spec.UpperDir,
-			Work:  spec.WorkDir,
-		},
-		done: make(chan struct{}),
+		rootfs:  sandboxRootfs(spec),
+		done:    make(chan struct{}),
 	}
 	go m.wait()
 	return m, nil
+}
+
+// sandboxRootfs is the agent's rootfs: the host's paths as they are,
+// since the agent's mount namespace sees the host's.
+func sandboxRootfs(spec vm.MachineSpec) vm.RootfsSpec {
+	if spec.RootDir != "" {
+		return vm.RootfsSpec{Dir: spec.RootDir}
+	}
+	return vm.RootfsSpec{Lower: topFirst(spec.Layers), Upper: spec.UpperDir, Work: spec.WorkDir}
 }
 
 // machine is one running sandbox.

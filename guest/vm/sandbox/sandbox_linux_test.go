@@ -231,7 +231,10 @@ func boot(t *testing.T, layer, upper, work string) *box {
 func bootSpec(t *testing.T, spec vm.MachineSpec) *box {
 	t.Helper()
 	spec.StateDir = filepath.Join(t.TempDir(), "state")
-	layer, upper := spec.Layers[0], spec.UpperDir
+	layer, upper := spec.RootDir, spec.UpperDir
+	if len(spec.Layers) > 0 {
+		layer = spec.Layers[0]
+	}
 	m, err := New(agentBin).Boot(ctxT(t), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -760,6 +763,23 @@ func TestRestartKeepsWritableLayer(t *testing.T) {
 
 // mountinfo lists the host's mounts that involve paths under root: other
 // tests on the host may mount things meanwhile.
+// A root directory the host assembled is the rootfs as it is: what the
+// container writes lands in it, as a build step's snapshot needs.
+func TestRootDir(t *testing.T) {
+	needRoot(t)
+	dir := newImage(t)
+	b := bootSpec(t, vm.MachineSpec{ID: "rootdir", RootDir: dir})
+	if r := b.sh(t, "echo built > /root/out && rm /bin/data && cat /root/out"); r.status.Code != 0 || r.stdout != "built\n" {
+		t.Fatalf("run in root dir: %+v", r)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "root/out")); err != nil || string(got) != "built\n" {
+		t.Fatalf("host sees %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin/data")); !os.IsNotExist(err) {
+		t.Fatalf("removed file still on the host: %v", err)
+	}
+}
+
 // Layers stack top over base, and a chain too long for one page of mount
 // options still mounts.
 func TestLayerOrder(t *testing.T) {
