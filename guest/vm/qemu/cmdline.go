@@ -54,6 +54,9 @@ type launch struct {
 	// Shares are host directories given to the guest over 9p, tagged
 	// vm.ShareTag(i) in order.
 	Shares []vm.Share
+	// RootShare says the last of Shares is the machine's root
+	// (MachineSpec.RootDir), not a volume's.
+	RootShare bool
 	// Disks are block volumes' images, each a virtio-blk drive with
 	// serial volumeSerial(i) in order.
 	Disks []vm.Disk
@@ -95,6 +98,24 @@ func volumeMount(i int) string  { return "/mnt/vol" + strconv.Itoa(i) }
 // shareOptions are the guest's 9p mount options: the Linux dialect, and a
 // message size large enough for file copies to move in big pieces.
 const shareOptions = "trans=virtio,version=9p2000.L,msize=262144"
+
+// rootShareMount is where the agent mounts a RootDir machine's root
+// share before binding it as the root.
+const rootShareMount = "/mnt/root"
+
+// rootShareOptions are shareOptions with cache=mmap: without a cache a 9p
+// file cannot be mapped shared and writable, which programs a build step
+// runs do (apt's package cache). Only mapped pages are cached; reads and
+// writes still go to the host at once, so it sees what the step wrote.
+const rootShareOptions = shareOptions + ",cache=mmap"
+
+// volumeShares are l's shares but its root's.
+func (l launch) volumeShares() []vm.Share {
+	if l.RootShare && len(l.Shares) > 0 {
+		return l.Shares[:len(l.Shares)-1]
+	}
+	return l.Shares
+}
 
 // board is what differs between the architectures' machines.
 type board struct {

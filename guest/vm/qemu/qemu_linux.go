@@ -2,8 +2,9 @@
 // qemu-system-x86_64 -M microvm (or, for an arm64 kit,
 // qemu-system-aarch64 -M virt) booting the kit's Debian kernel with the
 // daemon's arca-agent as init, the image as a shared read-only ext4 disk,
-// the container's writable layer on a disk of its own, and the agent's
-// stream over virtio-serial. See docs/qemu.md.
+// the container's writable layer on a disk of its own (or a host directory
+// as the root, over 9p), and the agent's stream over virtio-serial. See
+// docs/qemu.md.
 package qemu
 
 import (
@@ -18,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -161,24 +163,48 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	if spec.StateDir == "" {
 		return nil, errors.New("boot qemu: no state dir")
 	}
-	if len(spec.Layers) == 0 {
+	if len(spec.Layers) == 0 && spec.RootDir == "" {
 		return nil, errors.New("boot qemu: no layers")
+	}
+	if spec.RootDir != "" {
+		// Checked before anything is made: qemu would only fail once
+		// started, in its own words.
+		if !filepath.IsAbs(spec.RootDir) {
+			return nil, fmt.Errorf("boot qemu: root dir %q is not absolute", spec.RootDir)
+		}
+		if st, err := os.Stat(spec.RootDir); err != nil {
+			return nil, fmt.Errorf("boot qemu: root dir: %w", err)
+		} else if !st.IsDir() {
+			return nil, fmt.Errorf("boot qemu: root dir %s is not a directory", spec.RootDir)
+		}
 	}
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("boot qemu: %w", err)
 	}
-	image, err := d.disks.Get(ctx, spec.Layers)
-	if err != nil {
-		return nil, fmt.Errorf("boot qemu: %w", err)
-	}
-	rw, err := containerDisk(ctx, spec.StateDir, d.cfg.DiskBytes)
-	if err != nil {
-		return nil, fmt.Errorf("boot qemu: %w", err)
-	}
 	l := d.launch(spec.StateDir, spec.MemoryBytes, spec.NanoCPUs)
-	l.ImageDisk, l.RWDisk = image, rw
 	l.Shares = spec.Shares
 	l.Disks = spec.Disks
+	if spec.RootDir != "" {
+		// The root is one more 9p share, after the volumes' so that their
+		// tags and mount points stay those GuestPath gives; no image or
+		// container disk. Templates serve this shape as any other: the
+		// template's root share is a placeholder directory like its
+		// volumes' and the guest mounts none before it is resumed with
+		// the machine's own (qemu blocks migration only while a 9p export
+		// is mounted).
+		l.Shares = append(slices.Clip(spec.Shares), vm.Share{HostPath: spec.RootDir})
+		l.RootShare = true
+	} else {
+		image, err := d.disks.Get(ctx, spec.Layers)
+		if err != nil {
+			return nil, fmt.Errorf("boot qemu: %w", err)
+		}
+		rw, err := containerDisk(ctx, spec.StateDir, d.cfg.DiskBytes)
+		if err != nil {
+			return nil, fmt.Errorf("boot qemu: %w", err)
+		}
+		l.ImageDisk, l.RWDisk = image, rw
+	}
 	var extra []*os.File
 	var release []func()
 	if spec.UnderlayMAC != "" {
@@ -252,25 +278,34 @@ func (d *Driver) launch(stateDir string, memory, nanoCPUs int64) launch {
 }
 
 // vmRootfs is how the agent mounts the container's root: both disks, by
-// serial, then the overlay of the image under the writable layer. The
-// shares are mounted alongside, for the binds made from them.
-func vmRootfs(shares []vm.Share, disks []vm.Disk) vm.RootfsSpec {
-	const image, rw = "/mnt/image", "/mnt/rw"
-	spec := vm.RootfsSpec{
-		Mounts: []vm.DeviceMount{
-			{Source: "/dev/disk/by-id/virtio-" + imageSerial, Target: image, FSType: "ext4", ReadOnly: true},
-			{Source: "/dev/disk/by-id/virtio-" + containerSerial, Target: rw, FSType: "ext4"},
-		},
-		Lower: []string{image},
-		Upper: rw + "/" + rwUpper,
-		Work:  rw + "/" + rwWork,
+// serial, then the overlay of the image under the writable layer; or, for
+// a RootDir machine, its root share, bound as it is. The volumes' shares
+// are mounted alongside, for the binds made from them.
+func vmRootfs(l launch) vm.RootfsSpec {
+	var spec vm.RootfsSpec
+	if l.RootShare {
+		spec.Mounts = []vm.DeviceMount{{
+			Source: vm.ShareTag(len(l.Shares) - 1), Target: rootShareMount, FSType: "9p", Options: rootShareOptions,
+		}}
+		spec.Dir = rootShareMount
+	} else {
+		const image, rw = "/mnt/image", "/mnt/rw"
+		spec = vm.RootfsSpec{
+			Mounts: []vm.DeviceMount{
+				{Source: "/dev/disk/by-id/virtio-" + imageSerial, Target: image, FSType: "ext4", ReadOnly: true},
+				{Source: "/dev/disk/by-id/virtio-" + containerSerial, Target: rw, FSType: "ext4"},
+			},
+			Lower: []string{image},
+			Upper: rw + "/" + rwUpper,
+			Work:  rw + "/" + rwWork,
+		}
 	}
-	for i, sh := range shares {
+	for i, sh := range l.volumeShares() {
 		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
 			Source: vm.ShareTag(i), Target: vm.ShareMount(i), FSType: "9p", ReadOnly: sh.ReadOnly, Options: shareOptions,
 		})
 	}
-	for i, d := range disks {
+	for i, d := range l.Disks {
 		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
 			Source: "/dev/disk/by-id/virtio-" + volumeSerial(i), Target: volumeMount(i), FSType: "ext4", ReadOnly: d.ReadOnly,
 		})
@@ -324,8 +359,8 @@ func (d *Driver) start(l launch, extra []*os.File, release []func()) (m *machine
 		conn.Close()
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
-	m = &machine{cmd: cmd, conn: conn, console: l.Console, stderr: stderr, rootfs: vmRootfs(l.Shares, l.Disks),
-		shares: l.Shares, disks: l.Disks, release: release, done: make(chan struct{})}
+	m = &machine{cmd: cmd, conn: conn, console: l.Console, stderr: stderr, rootfs: vmRootfs(l),
+		shares: l.volumeShares(), disks: l.Disks, release: release, done: make(chan struct{})}
 	go m.wait()
 	return m, nil
 }

@@ -48,6 +48,10 @@ func TestTemplateKey(t *testing.T) {
 		{"share read-write", func(l *launch) { l.Shares[0].ReadOnly = false }},
 		{"another share", func(l *launch) { l.Shares = append(l.Shares, vm.Share{HostPath: "/x"}) }},
 		{"no volume disk", func(l *launch) { l.Disks = nil }},
+		{"root dir", func(l *launch) {
+			l.ImageDisk, l.RWDisk = "", ""
+			l.Shares, l.RootShare = append(l.Shares, vm.Share{HostPath: "/build/root"}), true
+		}},
 		{"volume read-only", func(l *launch) { l.Disks[0].ReadOnly = true }},
 		{"kernel", func(l *launch) { l.Kernel = "/kit2/vmlinux" }},
 		{"initramfs", func(l *launch) { l.Initrd = "/root2/initrd" }},

@@ -151,7 +151,7 @@ func TestCachedVerdict(t *testing.T) {
 }
 
 func TestVMRootfs(t *testing.T) {
-	r := vmRootfs([]vm.Share{{HostPath: "/data", ReadOnly: true}}, []vm.Disk{{Image: "/v/disk.ext4"}})
+	r := vmRootfs(launch{Shares: []vm.Share{{HostPath: "/data", ReadOnly: true}}, Disks: []vm.Disk{{Image: "/v/disk.ext4"}}})
 	if len(r.Mounts) != 4 || !r.Mounts[0].ReadOnly || r.Mounts[1].ReadOnly {
 		t.Fatalf("mounts = %+v: want the image read-only, then the writable disk, then the share", r.Mounts)
 	}
@@ -257,5 +257,64 @@ func TestLaunchArgsARM64(t *testing.T) {
 	l.Accel = AccelKVM // an arm64 host
 	if got := argValues(l.args(), "-cpu"); !slices.Equal(got, []string{"host"}) {
 		t.Errorf("kvm -cpu = %q", got)
+	}
+}
+
+// A RootDir machine: its root is the last 9p share, writable and mounted
+// with a cache for shared mappings, then bound as the root; it has no
+// disks of its own, and the volumes' shares keep their tags and mount
+// points (GuestPath maps only them).
+func TestRootDirLaunch(t *testing.T) {
+	l := launch{Accel: AccelTCG, StreamFD: 3, Console: "/s/console.log",
+		Shares:    []vm.Share{{HostPath: "/vol", ReadOnly: true}, {HostPath: "/build/snap,1"}},
+		RootShare: true,
+		Disks:     []vm.Disk{{Image: "/v/disk.ext4"}}}
+	args := l.args()
+	if got := argValues(args, "-drive"); len(got) != 1 || !strings.HasPrefix(got[0], "id=vol0,") {
+		t.Errorf("-drive = %q, want the block volume's only", got)
+	}
+	if got := argValues(args, "-fsdev"); !slices.Equal(got, []string{
+		"local,id=fs0,path=/vol,security_model=passthrough,multidevs=remap,readonly=on",
+		"local,id=fs1,path=/build/snap,,1,security_model=passthrough,multidevs=remap",
+	}) {
+		t.Errorf("-fsdev = %q", got)
+	}
+	if !slices.Contains(argValues(args, "-device"), "virtio-9p-device,fsdev=fs1,mount_tag="+vm.ShareTag(1)) {
+		t.Errorf("no 9p device for the root: %q", args)
+	}
+	if !strings.Contains(l.kernelCmdline(), "arca.disks=1") {
+		t.Errorf("cmdline %q: the guest must wait for the volume's disk only", l.kernelCmdline())
+	}
+
+	r := vmRootfs(l)
+	if r.Dir != rootShareMount || r.Lower != nil || r.Upper != "" || r.Work != "" {
+		t.Errorf("rootfs %+v, want the root share's mount bound, no overlay", r)
+	}
+	if len(r.Mounts) != 3 {
+		t.Fatalf("mounts %+v: want the root share, the volume's share, the volume's disk", r.Mounts)
+	}
+	if root := r.Mounts[0]; root != (vm.DeviceMount{Source: vm.ShareTag(1), Target: rootShareMount, FSType: "9p", Options: shareOptions + ",cache=mmap"}) {
+		t.Errorf("root share mount %+v", root)
+	}
+	if sh := r.Mounts[1]; sh != (vm.DeviceMount{Source: vm.ShareTag(0), Target: vm.ShareMount(0), FSType: "9p", ReadOnly: true, Options: shareOptions}) {
+		t.Errorf("volume share mount %+v", sh)
+	}
+	if d := r.Mounts[2]; d.Target != volumeMount(0) {
+		t.Errorf("block volume mount %+v", d)
+	}
+	if got := l.volumeShares(); !slices.Equal(got, l.Shares[:1]) {
+		t.Errorf("volume shares %+v", got)
+	}
+	if p, ok := vm.GuestPath(l.volumeShares(), "/vol/a"); !ok || p != vm.ShareMount(0)+"/a" {
+		t.Errorf("volume's guest path %q %v", p, ok)
+	}
+	if p, ok := vm.GuestPath(l.volumeShares(), "/build/snap,1/etc"); ok {
+		t.Errorf("a path in the root maps to %q", p)
+	}
+
+	// Its template's shape: the root share a placeholder like any other.
+	s := l.shape()
+	if !s.RootShare || s.Shares[1] != (vm.Share{HostPath: "share1"}) || s.ImageDisk != "" || s.RWDisk != "" {
+		t.Errorf("shape %+v", s)
 	}
 }
