@@ -284,6 +284,13 @@ func TestPrepare(t *testing.T) {
 	if _, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "x")}); err == nil {
 		t.Error("a spec without layers was prepared")
 	}
+	rootDir := vm.MachineSpec{StateDir: filepath.Join(root, "z"), RootDir: t.TempDir()}
+	if _, err := h.prepare(context.Background(), rootDir); err == nil || !strings.Contains(err.Error(), "not supported on vz") {
+		t.Errorf("a root dir machine: %v", err)
+	}
+	if _, err := os.Stat(rootDir.StateDir); !os.IsNotExist(err) {
+		t.Errorf("a refused root dir machine left its state dir: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := h.prepare(ctx, vm.MachineSpec{StateDir: filepath.Join(root, "y"), Layers: layers}); !errors.Is(err, context.Canceled) {

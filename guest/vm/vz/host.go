@@ -99,6 +99,11 @@ func (h *host) prepare(ctx context.Context, spec vm.MachineSpec) (vmConfig, erro
 	if spec.StateDir == "" {
 		return vmConfig{}, errors.New("no state dir")
 	}
+	if spec.RootDir != "" {
+		// It would take a writable virtiofs root (the qemu driver's is 9p);
+		// refused rather than booted from Layers, which are not set.
+		return vmConfig{}, errors.New("root directory machines are not supported on vz yet")
+	}
 	if len(spec.Layers) == 0 {
 		return vmConfig{}, errors.New("no layers")
 	}
