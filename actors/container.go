@@ -509,6 +509,9 @@ func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest
 	// The upper dir's root is the container's "/": its mode is what every
 	// user in the container traverses, so it must be 0755 like an image's.
 	for d, mode := range map[string]os.FileMode{spec.StateDir: 0o700, spec.UpperDir: 0o755, spec.WorkDir: 0o700} {
+		if d == "" {
+			continue // a machine over a RootDir has no writable layer
+		}
 		if err := os.MkdirAll(d, mode); err != nil {
 			return nil, fmt.Errorf("prepare %s: %w", d, err)
 		}

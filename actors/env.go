@@ -47,6 +47,7 @@ type Env struct {
 	images     *actor.PID
 	containers *actor.PID
 	diskUsage  *actor.PID
+	builds     *actor.PID
 	registry   *actor.PID
 	events     *actor.PID
 	networks   *actor.PID

@@ -19,6 +19,7 @@ type System struct {
 	Registry   *actor.PID // introspection
 	Events     *actor.PID
 	DiskUsage  *actor.PID
+	Builds     *actor.PID // BuildKit's steps
 	root       *actor.PID
 }
 
@@ -71,6 +72,11 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 			panic(fmt.Sprintf("spawn disk-usage: %v", err))
 		}
 		env.diskUsage = du
+		builds, err := ctx.SpawnNamed(env.props(newBuildsSupervisor(env)), "builds")
+		if err != nil {
+			panic(fmt.Sprintf("spawn builds: %v", err))
+		}
+		env.builds = builds
 	}
 }
 
@@ -105,6 +111,7 @@ func Start(env *Env) (*System, error) {
 		Registry:   reg,
 		Events:     env.events,
 		DiskUsage:  env.diskUsage,
+		Builds:     env.builds,
 		root:       root,
 	}, nil
 }

@@ -1,6 +1,7 @@
 package httpfront
 
 import (
+	"context"
 	"time"
 
 	"github.com/moby/moby/api/types/build"
@@ -54,6 +55,14 @@ func (s *Server) systemDiskUsage(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	du := res.(*messages.DiskUsageReply)
+	if q.BuildCache && s.buildkit != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if du.BuildCache, err = s.buildkit.DiskUsage(rctx); err != nil {
+			writeError(ctx, messages.Internal("%v", err))
+			return
+		}
+	}
 	writeJSON(ctx, fasthttp.StatusOK, diskUsageResponse{
 		LayersSize: du.LayersSize, Images: du.Images, Containers: du.Containers, Volumes: du.Volumes, BuildCache: du.BuildCache,
 	})

@@ -52,6 +52,8 @@ type Server struct {
 	log    *slog.Logger
 	router *router.Router
 	srv    *fasthttp.Server
+	// buildkit serves docker build's default path; nil: classic only.
+	buildkit BuildKit
 }
 
 func New(sys *actors.System, info Info, log *slog.Logger) *Server {
@@ -78,7 +80,7 @@ func New(sys *actors.System, info Info, log *slog.Logger) *Server {
 }
 
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(emptyHostListener{ln}) }
 
 // Shutdown stops accepting at once and waits at most timeout for the
 // requests in flight; streams end when the actors behind them stop.

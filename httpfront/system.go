@@ -21,7 +21,12 @@ func (s *Server) ping(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
-	h.Set("Builder-Version", "1")
+	// 2 sends the CLI's builds to BuildKit (/grpc, /session).
+	if s.buildkit != nil {
+		h.Set("Builder-Version", "2")
+	} else {
+		h.Set("Builder-Version", "1")
+	}
 	ctx.SetContentType("text/plain; charset=utf-8")
 	if ctx.IsHead() {
 		h.SetContentLength(0)

@@ -16,9 +16,6 @@ import (
 var unimplemented = []struct{ method, path, what string }{
 	{"POST", "/containers/{id}/update", "container update"},
 	{"GET", "/containers/{id}/attach/ws", "attach over websocket"},
-	{"POST", "/build/prune", "build cache prune"},
-	{"POST", "/session", "build session"},
-	{"POST", "/grpc", "BuildKit gRPC"},
 	{"GET", "/images/search", "image search"},
 	{"PUT", "/volumes/{name}", "cluster volume update"},
 	{"GET", "/distribution/{name:*}", "distribution inspect"},

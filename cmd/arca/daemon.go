@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -103,7 +104,7 @@ func runDaemon(args []string) error {
 		}
 	}
 
-	for _, d := range []string{"db", "blobs", "layers", "containers"} {
+	for _, d := range []string{"db", "blobs", "layers", "containers", "builds"} {
 		if err := os.MkdirAll(filepath.Join(*root, d), 0o700); err != nil {
 			return fmt.Errorf("prepare %s: %w", *root, err)
 		}
@@ -151,6 +152,13 @@ func runDaemon(args []string) error {
 	srv := httpfront.New(sys, httpfront.Info{
 		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, BootMode: bootMode(driver), Root: *root, Debug: *debug,
 	}, log)
+	// Without BuildKit, builds still go through the classic builder.
+	if bk, err := startBuildKit(context.Background(), *root, sys, blobStore, log); err != nil {
+		log.Warn("BuildKit unavailable: docker build uses the classic builder", "err", err)
+	} else {
+		defer bk.Close()
+		srv.UseBuildKit(bk)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -174,6 +182,12 @@ func runDaemon(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// buildKitEngine is the daemon's BuildKit, closed at shutdown.
+type buildKitEngine interface {
+	httpfront.BuildKit
+	Close() error
 }
 
 // bootMode is how the driver's VMs boot, for docker info.
