@@ -201,3 +201,26 @@ func TestDaemonStartFailure(t *testing.T) {
 		t.Errorf("start error after %s: %v", time.Since(start), err)
 	}
 }
+
+// A known upstream race passes the log check; one in our code, or one
+// sharing only a frame with a known one, does not.
+func TestKnownUpstreamRace(t *testing.T) {
+	report := func(first, second string) string {
+		return "WARNING: DATA RACE\nWrite at 0x00c00013c090 by goroutine 233:\n  " + first + "\n      /x.go:30 +0x64\n\nPrevious write at 0x00c00013c090 by goroutine 232:\n  " + second + "\n      /x.go:30 +0x64\n==================\n"
+	}
+	known := knownUpstreamRaces[0]
+	ours := "github.com/arcavm/arca/actors.(*containerActor).start()"
+	for _, tc := range []struct {
+		log  string
+		want bool
+	}{
+		{report(known, known), true},
+		{report(ours, ours), false},
+		{report(known, ours), false},
+		{"panic: boom\n", false},
+	} {
+		if err := checkLog("start\n" + tc.log); (err == nil) != tc.want {
+			t.Errorf("checkLog(%q) = %v, want clean %v", tc.log, err, tc.want)
+		}
+	}
+}

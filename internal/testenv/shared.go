@@ -164,7 +164,7 @@ func blame(log string, from int) error {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	for _, loc := range uncleanLog.FindAllStringIndex(log, -1) {
-		if loc[0] < from || shared.reported[loc[0]] {
+		if loc[0] < from || shared.reported[loc[0]] || knownUpstreamRace(log[loc[0]:]) {
 			continue
 		}
 		if shared.reported == nil {

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arcavm/arca/internal/testenv"
+)
+
+// buildkitCmd is the CLI's default build path (BuildKit through the buildx
+// plugin's docker driver), given time for a cold cache.
+var buildkitCmd = testenv.Cmd{Timeout: 5 * time.Minute}
+
+// buildkitProject is a multi-stage Dockerfile using what real projects
+// do: ARG, ENV, WORKDIR, COPY (with .dockerignore), RUN with a cache mount
+// and a secret, COPY --from, USER, EXPOSE, LABEL, HEALTHCHECK and CMD.
+func buildkitProject(img string) map[string]string {
+	return map[string]string{
+		"Dockerfile": `FROM ` + img + ` AS builder
+ARG VERSION=1.0
+ENV APP_HOME=/opt/app
+WORKDIR $APP_HOME
+COPY src/ ./src/
+RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > cache-runs
+RUN --mount=type=secret,id=token wc -c < /run/secrets/token > token-size
+RUN echo "version $VERSION" > version.txt && echo "app:x:1000:1000::/home/app:/bin/sh" >> /etc/passwd
+
+FROM ` + img + ` AS final
+COPY --from=builder /opt/app/ /opt/app/
+COPY --from=builder /etc/passwd /etc/passwd
+USER app
+EXPOSE 8080
+LABEL org.example.title=demo
+HEALTHCHECK --interval=30s CMD true
+WORKDIR /opt/app
+CMD ["sh", "-c", "cat version.txt src/a.txt token-size; ls src; test -e /run/secrets/token && echo secret-kept; id -u"]
+
+FROM final AS debug
+RUN echo debug > /tmp/debug
+`,
+		".dockerignore": "src/*.log\n",
+		"src/a.txt":     "source a\n",
+		"src/skip.log":  "ignored\n",
+	}
+}
+
+// TestBuildKitBuild: plain docker build goes to the daemon's BuildKit
+// (the buildx plugin's docker driver, no builder set up by hand), runs
+// every step in a machine, and the image runs with its config; a second
+// build is all cache; buildx build --load and --target work; the build
+// cache is real for system df, buildx du and builder prune.
+func TestBuildKitBuild(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	if r := d.Docker(t, "buildx", "version"); r.Code != 0 {
+		t.Fatalf("the buildx plugin is missing (make test builds it first): %s", r.Stderr)
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, buildkitProject(img))
+	token := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(token, []byte("s3cret"), 0o600)
+	tag := "arca-buildkit:1"
+	defer d.Docker(t, "rmi", "-f", tag, "arca-buildkit:debug")
+	before := d.Docker(t, "ps", "-aq").Must(t).Stdout
+	args := []string{"build", "--progress=plain", "--build-arg", "VERSION=2.5", "--secret", "id=token,src=" + token, "--target", "final", "-t", tag, dir}
+	r := d.DockerCmd(t, buildkitCmd, args...).Must(t)
+	out := r.Stdout + r.Stderr
+	for _, want := range []string{`building with "default" instance using docker driver`, "[builder 5/6] RUN --mount=type=secret", "naming to "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	if got, want := d.Docker(t, "run", "--rm", tag).Must(t).Stdout, "version 2.5\nsource a\n6\na.txt\n1000\n"; got != want {
+		t.Errorf("run of the built image: %q, want %q", got, want)
+	}
+	cfg := d.Docker(t, "inspect", "-f", `{{index .Config.Labels "org.example.title"}} {{.Config.ExposedPorts}} {{.Config.User}} {{.Config.WorkingDir}} {{.Config.Healthcheck.Test}}`, tag).Must(t).Stdout
+	if want := "demo map[8080/tcp:{}] app /opt/app [CMD-SHELL true]\n"; cfg != want {
+		t.Errorf("built image's config %q, want %q", cfg, want)
+	}
+
+	// Again: every step from the cache, the cache mount's file untouched.
+	r = d.DockerCmd(t, buildkitCmd, args...).Must(t)
+	if out := r.Stdout + r.Stderr; strings.Count(out, "CACHED") < 5 {
+		t.Errorf("second build did not use the cache:\n%s", out)
+	}
+
+	// buildx build --load of another stage.
+	d.DockerCmd(t, buildkitCmd, "buildx", "build", "--load", "--secret", "id=token,src="+token, "--target", "debug", "-t", "arca-buildkit:debug", dir).Must(t)
+	if got := d.Docker(t, "run", "--rm", "arca-buildkit:debug", "cat", "/tmp/debug").Must(t).Stdout; got != "debug\n" {
+		t.Errorf("run of the --target debug image: %q", got)
+	}
+
+	// A failing step fails the build with BuildKit's words and leaves
+	// nothing behind: no container, no machine state, no mount.
+	bad := t.TempDir()
+	writeFiles(t, bad, map[string]string{"Dockerfile": "FROM " + img + "\nRUN exit 3\n"})
+	f := d.DockerCmd(t, buildkitCmd, "build", bad).MustFail(t)
+	if want := "did not complete successfully: exit code: 3"; !strings.Contains(f.Stderr+f.Stdout, want) {
+		t.Errorf("failed build printed\n%s\n%s\nwant %q", f.Stdout, f.Stderr, want)
+	}
+	if after := d.Docker(t, "ps", "-aq").Must(t).Stdout; after != before {
+		t.Errorf("containers after the builds:\n%s\nbefore:\n%s", after, before)
+	}
+	if left, _ := os.ReadDir(filepath.Join(d.Root(), "builds")); len(left) != 0 {
+		t.Errorf("build step state left behind: %v", left)
+	}
+	if n := mountsUnder(t, filepath.Join(d.Root(), "buildkit")+"/"); n != 0 {
+		t.Errorf("%d mounts left under the build root", n)
+	}
+
+	// The cache is real: system df and buildx du count it, prune empties it.
+	df := d.Docker(t, "system", "df", "--format", "{{.Type}} {{.TotalCount}}").Must(t).Stdout
+	if !strings.Contains(df, "Build Cache ") || strings.Contains(df, "Build Cache 0\n") {
+		t.Errorf("system df shows no build cache:\n%s", df)
+	}
+	if du := d.Docker(t, "buildx", "du").Must(t).Stdout; !strings.Contains(du, "Reclaimable") {
+		t.Errorf("buildx du:\n%s", du)
+	}
+	if p := d.Docker(t, "builder", "prune", "-af").Must(t).Stdout; !strings.Contains(p, "Total:") {
+		t.Errorf("builder prune:\n%s", p)
+	}
+	// In-use records (none now) would stay; the rest went.
+	df = d.Docker(t, "system", "df", "--format", "{{.Type}} {{.TotalCount}}").Must(t).Stdout
+	if !strings.Contains(df, "Build Cache 0\n") {
+		t.Errorf("system df after prune:\n%s", df)
+	}
+}
+
+// TestComposeBuild: docker compose build and up --build, through BuildKit
+// (compose's default) and through the classic builder (DOCKER_BUILDKIT=0).
+func TestComposeBuild(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	for _, tc := range []struct {
+		name string
+		env  []string
+	}{
+		{"buildkit", nil},
+		{"classic", []string{"DOCKER_BUILDKIT=0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			project := "arcabuild" + tc.name
+			writeFiles(t, dir, map[string]string{
+				"compose.yaml": "services:\n  app:\n    build:\n      context: ./app\n      args:\n        WHO: compose\n    image: " + project + "-app:dev\n",
+				"app/Dockerfile": "FROM " + img + "\nARG WHO\nRUN echo \"built for $WHO\" > /msg\nCMD [\"cat\", \"/msg\"]\n",
+			})
+			cmd := testenv.Cmd{Env: tc.env, Timeout: 5 * time.Minute}
+			compose := func(args ...string) testenv.Result {
+				return d.DockerCmd(t, cmd, append([]string{"compose", "--project-directory", dir, "-p", project}, args...)...)
+			}
+			defer compose("down", "--rmi", "all", "--timeout", "1")
+			compose("build").Must(t)
+			if got := d.Docker(t, "run", "--rm", project+"-app:dev").Must(t).Stdout; got != "built for compose\n" {
+				t.Errorf("run of the compose-built image: %q", got)
+			}
+			if out := compose("up", "--build", "app").Must(t).Stdout; !strings.Contains(out, "built for compose") {
+				t.Errorf("compose up --build:\n%s", out)
+			}
+		})
+	}
+}
