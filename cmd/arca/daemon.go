@@ -127,6 +127,9 @@ func runDaemon(args []string) error {
 	if err := releaseStale(*root); err != nil {
 		log.Warn("release stale block volume mounts", "err", err)
 	}
+	if err := prepareScratch(*root); err != nil {
+		return err
+	}
 	blobStore, err := blobs.Open(filepath.Join(*root, "blobs"))
 	if err != nil {
 		return err
@@ -182,6 +185,27 @@ func runDaemon(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// prepareScratch empties the daemon's temporary directory and the build
+// steps' state (what a killed daemon left) and makes the temporary
+// directory TMPDIR, as dockerd does: BuildKit mounts snapshots in
+// temporary directories, which must be on the root to be found again.
+func prepareScratch(root string) error {
+	for _, d := range []string{"tmp", "builds"} {
+		dir := filepath.Join(root, d)
+		// Never remove through a mount: that would empty a snapshot.
+		if err := releaseStaleMounts(dir); err != nil {
+			return fmt.Errorf("clear %s: %w", dir, err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("clear %s: %w", dir, err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("prepare %s: %w", dir, err)
+		}
+	}
+	return os.Setenv("TMPDIR", filepath.Join(root, "tmp"))
 }
 
 // buildKitEngine is the daemon's BuildKit, closed at shutdown.

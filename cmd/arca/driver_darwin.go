@@ -55,5 +55,8 @@ func selectDriver(name string, o driverOptions) (vm.Driver, string, error) {
 // block volumes on the host.
 func releaseStale(root string) error { return nil }
 
+// releaseStaleMounts: nothing is mounted on the host on macOS.
+func releaseStaleMounts(string) error { return nil }
+
 // markInheritedCloseOnExec: the vz driver starts no processes.
 func markInheritedCloseOnExec() {}

@@ -68,6 +68,9 @@ func releaseStale(root string) error {
 	)
 }
 
+// releaseStaleMounts unmounts what a killed daemon left mounted below dir.
+func releaseStaleMounts(dir string) error { return sandbox.ReleaseStaleMounts(dir) }
+
 func newSandbox(agent, root string) *sandbox.Driver {
 	d := sandbox.New(agent)
 	d.UseCgroupGroup(cgroupGroup(root))

@@ -145,7 +145,7 @@ func TestComposeBuild(t *testing.T) {
 			dir := t.TempDir()
 			project := "arcabuild" + tc.name
 			writeFiles(t, dir, map[string]string{
-				"compose.yaml": "services:\n  app:\n    build:\n      context: ./app\n      args:\n        WHO: compose\n    image: " + project + "-app:dev\n",
+				"compose.yaml":   "services:\n  app:\n    build:\n      context: ./app\n      args:\n        WHO: compose\n    image: " + project + "-app:dev\n",
 				"app/Dockerfile": "FROM " + img + "\nARG WHO\nRUN echo \"built for $WHO\" > /msg\nCMD [\"cat\", \"/msg\"]\n",
 			})
 			cmd := testenv.Cmd{Env: tc.env, Timeout: 5 * time.Minute}
@@ -161,5 +161,40 @@ func TestComposeBuild(t *testing.T) {
 				t.Errorf("compose up --build:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestBuildKitKill9: a daemon killed while a step runs leaves its
+// snapshots mounted; the next start unmounts them, and builds go on.
+func TestBuildKitKill9(t *testing.T) {
+	reg := testenv.SharedRegistry(t)
+	img := testenv.PushBusybox(t, reg)
+	d := testenv.StartDaemon(t, testenv.Options{AllowUnclean: true})
+	d.Docker(t, "pull", "-q", img).Must(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + img + "\nRUN sleep 120\n"})
+	done := make(chan testenv.Result, 1)
+	go func() { done <- d.DockerCmd(t, buildkitCmd, "build", dir) }()
+	tmp := filepath.Join(d.Root(), "tmp") + "/"
+	deadline := time.Now().Add(2 * time.Minute)
+	for mountsUnder(t, tmp) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the step never ran:\n%s", d.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.Kill9(t)
+	if r := <-done; r.Code == 0 {
+		t.Errorf("the build survived its daemon:\n%s", r.Stdout)
+	}
+	d.Restart(t)
+	if n := mountsUnder(t, tmp); n != 0 {
+		t.Errorf("%d mounts left under %s after a restart", n, tmp)
+	}
+	ok := t.TempDir()
+	writeFiles(t, ok, map[string]string{"Dockerfile": "FROM " + img + "\nRUN echo after > /f\nCMD [\"cat\", \"/f\"]\n"})
+	id := strings.TrimSpace(d.DockerCmd(t, buildkitCmd, "build", "-q", ok).Must(t).Stdout)
+	if got := d.Docker(t, "run", "--rm", id).Must(t).Stdout; got != "after\n" {
+		t.Errorf("build after the restart: %q", got)
 	}
 }

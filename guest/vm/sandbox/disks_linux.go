@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -226,4 +227,30 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// ReleaseStaleMounts unmounts whatever is mounted below dir, deepest
+// first: the build steps' snapshots a killed daemon left mounted in its
+// temporary directory. Run at daemon start, before any build.
+func ReleaseStaleMounts(dir string) error {
+	mounts, err := mountPoints()
+	if err != nil {
+		return err
+	}
+	prefix := filepath.Clean(dir) + "/"
+	var stale []string
+	for _, mp := range mounts {
+		if strings.HasPrefix(mp, prefix) {
+			stale = append(stale, mp)
+		}
+	}
+	// Longest first: a mount inside another goes before it.
+	sort.Slice(stale, func(i, j int) bool { return len(stale[i]) > len(stale[j]) })
+	var errs []error
+	for _, mp := range stale {
+		if err := unmountRetrying(mp); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+		}
+	}
+	return errors.Join(errs...)
 }
