@@ -114,9 +114,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		WorkerController: wc,
 		Frontends:        frontends,
 		CacheManager:     solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
-		// Remote cache import and export (registry, local...) are not
-		// offered by the docker driver either.
-		Entitlements:   []string{"network.host", "security.insecure"},
+		// As dockerd by default: RUN --network=host may be asked for,
+		// RUN --security=insecure (a privileged step) may not. Remote
+		// cache import and export are not offered, as by dockerd's
+		// builder without the containerd store.
+		Entitlements:   []string{"network.host"},
 		HistoryDB:      historyDB,
 		CacheStore:     cacheStorage,
 		LeaseManager:   w.LeaseManager(),
