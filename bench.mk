@@ -7,6 +7,7 @@
 #   make bench BENCH_FLAGS=--smoke                 # seconds instead of minutes
 #   make bench BENCH_DRIVER=qemu BENCH_FLAGS='--scenarios run,memory --containers 5'
 #   make bench BENCH_DRIVER=qemu BENCH_DAEMON_FLAGS=--cold-boot   # VMs without templates
+#   make bench BENCH_FLAGS='--scenarios build --build-repeat 5'   # docker build, cold and warm (needs buildx)
 #   make dockerd-stop
 
 TARGET      ?=

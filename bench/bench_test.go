@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,11 +59,21 @@ func TestSmoke(t *testing.T) {
 		{"memory found the daemon and its sandboxes", r.Memory != nil && r.Memory.Engines["target"].IdleDaemonRSS > 0 &&
 			r.Memory.Engines["target"].RunningProcesses > r.Memory.Engines["target"].IdleProcesses},
 		{"pull moved bytes", r.Pull != nil && r.Pull.Bytes > 0 && r.Pull.Engines["target"].MBps > 0},
+		{"build has cold and warm builds", r.Build != nil && r.Build.Engines["target"].Cold.N == r.Config.BuildRepeat &&
+			r.Build.Engines["target"].Warm.N == r.Config.BuildRepeat && r.Build.Engines["target"].Warm.P50 > 0},
 	}
 	for _, c := range checks {
 		if !c.ok {
 			t.Errorf("%s: no\n%s", c.name, raw)
 		}
+	}
+
+	// The build scenario removed what it built and the build cache.
+	if imgs := d.Docker(t, "images", "-a", "--format", "{{.Repository}}:{{.Tag}}").Must(t).Stdout; strings.Contains(imgs, "arca-bench-build") || strings.Contains(imgs, "<none>") {
+		t.Errorf("images left by the build scenario:\n%s", imgs)
+	}
+	if df := d.Docker(t, "system", "df", "--format", "{{.Type}} {{.TotalCount}}").Must(t).Stdout; !strings.Contains(df, "Build Cache 0\n") {
+		t.Errorf("build cache left by the build scenario:\n%s", df)
 	}
 
 	svg, err := os.ReadFile(svgPath)

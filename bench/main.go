@@ -1,9 +1,10 @@
 // Command bench load-tests a Docker Engine API endpoint through the moby Go
 // client and reports how cost grows with work: sequential runs, parallel
-// starts, API latency under load, memory per running container and pull
-// throughput. With --compare it runs every measurement against a second
-// endpoint too, interleaved (A B A B) so drift in the machine hits both,
-// and prints the ratio.
+// starts, API latency under load, memory per running container, pull
+// throughput, and `docker build` (the real CLI and its buildx plugin) with
+// a cold and a warm cache. With --compare it runs every measurement against
+// a second endpoint too, interleaved (A B A B) so drift in the machine hits
+// both, and prints the ratio.
 //
 //	go run ./bench                                   # Arca on /var/run/arca.sock
 //	go run ./bench --compare unix:///tmp/ref.sock    # side by side with a dockerd
@@ -52,6 +53,7 @@ type Config struct {
 	PullLayers        int           `json:"pull_layers"`
 	PullLayerMB       int           `json:"pull_layer_mb"`
 	PullRepeat        int           `json:"pull_repeat"`
+	BuildRepeat       int           `json:"build_repeat"`
 	Smoke             bool          `json:"smoke"`
 	TargetPID         int           `json:"target_daemon_pid,omitempty"`
 	ComparePID        int           `json:"compare_daemon_pid,omitempty"`
@@ -61,7 +63,7 @@ type Config struct {
 	Replot            string        `json:"-"`
 }
 
-var allScenarios = []string{"run", "parallel", "api", "memory", "pull"}
+var allScenarios = []string{"run", "parallel", "api", "memory", "pull", "build"}
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -81,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.PullLayers, "pull-layers", 3, "pull: layers of the test image")
 	fs.IntVar(&c.PullLayerMB, "pull-layer-mb", 20, "pull: MB of incompressible data per layer")
 	fs.IntVar(&c.PullRepeat, "pull-repeat", 3, "pull: pulls per engine (a fresh image each time)")
+	fs.IntVar(&c.BuildRepeat, "build-repeat", 5, "build: cold and warm builds per engine (each cold one empties the engine's build cache)")
 	fs.IntVar(&c.TargetPID, "daemon-pid", 0, "memory: the target daemon's pid (default: the socket's peer)")
 	fs.IntVar(&c.ComparePID, "compare-daemon-pid", 0, "memory: the compare daemon's pid (default: the socket's peer)")
 	fs.DurationVar(&c.Settle, "settle", 3*time.Second, "memory: wait after starting containers before measuring")
@@ -109,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 			"pull-layers":     func() { c.PullLayers = 2 },
 			"pull-layer-mb":   func() { c.PullLayerMB = 1 },
 			"pull-repeat":     func() { c.PullRepeat = 1 },
+			"build-repeat":    func() { c.BuildRepeat = 1 },
 			"settle":          func() { c.Settle = 500 * time.Millisecond },
 			"timeout":         func() { c.Timeout = 5 * time.Minute },
 		}
@@ -137,7 +141,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		name string
 		n    int
 	}{{"run-count", c.RunCount}, {"parallel-repeat", c.ParallelRepeat}, {"containers", c.Containers},
-		{"api-workers", c.APIWorkers}, {"pull-layers", c.PullLayers}, {"pull-layer-mb", c.PullLayerMB}, {"pull-repeat", c.PullRepeat}} {
+		{"api-workers", c.APIWorkers}, {"pull-layers", c.PullLayers}, {"pull-layer-mb", c.PullLayerMB}, {"pull-repeat", c.PullRepeat},
+		{"build-repeat", c.BuildRepeat}} {
 		if v.n < 1 {
 			return Config{}, fmt.Errorf("--%s must be at least 1", v.name)
 		}

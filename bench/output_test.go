@@ -30,6 +30,7 @@ func sampleReport(cmp bool) *Report {
 		API:      &APIResult{Containers: 5, Workers: 2, DurationS: 1, Endpoints: []APIEndpoint{{Name: "GET /_ping", Engines: map[string]APIEngine{}}}},
 		Memory:   &MemoryResult{Containers: 5, Engines: map[string]MemoryEngine{}},
 		Pull:     &PullResult{Layers: 2, Bytes: 2e6, Repeat: 1, Engines: map[string]PullEngine{}},
+		Build:    &BuildResult{Repeat: 1, Steps: 3, Client: "docker 28.2.2, github.com/docker/buildx v0.38.2", Engines: map[string]BuildEngine{}},
 	}
 	for i, role := range roles {
 		f := float64(i + 1)
@@ -37,6 +38,7 @@ func sampleReport(cmp bool) *Report {
 		r.API.Endpoints[0].Engines[role] = APIEngine{Requests: 100, RPS: 100 / f, Latency: s(f)}
 		r.Memory.Engines[role] = MemoryEngine{DaemonPID: 1, IdleDaemonRSS: 20 << 20, IdleTreeRSS: 20 << 20, RunningTreeRSS: 40 << 20, PerContainerRSS: 4 << 20}
 		r.Pull.Engines[role] = PullEngine{Time: s(100 * f), MBps: 20 / f}
+		r.Build.Engines[role] = BuildEngine{Cold: s(1000 * f), Warm: s(300 * f)}
 	}
 	for _, n := range []int{1, 5, 10} {
 		p := ParallelPoint{N: n, Engines: map[string]ParallelEngine{}}
@@ -65,7 +67,8 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 		}
 		if len(got.Engines) != len(want.Engines) || len(got.Parallel.Points) != 3 ||
 			got.Parallel.Points[2].Engines["target"].FirstLine.P50 != want.Parallel.Points[2].Engines["target"].FirstLine.P50 ||
-			got.Memory.Engines["target"].PerContainerRSS != 4<<20 {
+			got.Memory.Engines["target"].PerContainerRSS != 4<<20 ||
+			got.Build.Engines["target"].Cold.P50 != 1000 || got.Build.Engines["target"].Warm.N != 1 {
 			t.Errorf("round trip lost data:\n%s", raw)
 		}
 	}
@@ -197,8 +200,8 @@ func TestPrintReport(t *testing.T) {
 		cmp  bool
 		want []string
 	}{
-		{"target only", false, []string{"run:", "parallel:", "api:", "memory:", "pull:", "GET /_ping"}},
-		{"with compare", true, []string{"p50 ratio", "req/s ratio", "0.50x", "MB/s ratio"}},
+		{"target only", false, []string{"run:", "parallel:", "api:", "memory:", "pull:", "GET /_ping", "build:", "cold", "warm"}},
+		{"with compare", true, []string{"p50 ratio", "req/s ratio", "0.50x", "MB/s ratio", "1000", "2000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,12 +227,12 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, c Config)
 	}{
 		{"defaults", nil, "", func(t *testing.T, c Config) {
-			if len(c.ParallelN) != 5 || c.ParallelN[4] != 50 || c.Containers != 100 || len(c.Scenarios) != 5 {
+			if len(c.ParallelN) != 5 || c.ParallelN[4] != 50 || c.Containers != 100 || len(c.Scenarios) != 6 || c.BuildRepeat != 5 {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
 		{"smoke", []string{"--smoke"}, "", func(t *testing.T, c Config) {
-			if len(c.ParallelN) != 2 || c.ParallelRepeat != 1 || c.Containers != 5 || c.RunCount > 5 {
+			if len(c.ParallelN) != 2 || c.ParallelRepeat != 1 || c.Containers != 5 || c.RunCount > 5 || c.BuildRepeat != 1 {
 				t.Errorf("smoke: %+v", c)
 			}
 		}},
@@ -247,6 +250,12 @@ func TestParseFlags(t *testing.T) {
 		{"bad N", []string{"--parallel-n", "1,x"}, "not a positive integer", nil},
 		{"zero N", []string{"--parallel-n", "0"}, "not a positive integer", nil},
 		{"zero containers", []string{"--containers", "0"}, "at least 1", nil},
+		{"zero builds", []string{"--build-repeat", "0"}, "at least 1", nil},
+		{"build alone", []string{"--scenarios", "build", "--build-repeat", "2"}, "", func(t *testing.T, c Config) {
+			if len(c.Scenarios) != 1 || c.Scenarios[0] != "build" || c.BuildRepeat != 2 {
+				t.Errorf("build: %+v", c)
+			}
+		}},
 		{"stray argument", []string{"extra"}, "unexpected arguments", nil},
 	}
 	for _, tt := range tests {

@@ -22,6 +22,7 @@ type Report struct {
 	API      *APIResult      `json:"api,omitempty"`
 	Memory   *MemoryResult   `json:"memory,omitempty"`
 	Pull     *PullResult     `json:"pull,omitempty"`
+	Build    *BuildResult    `json:"build,omitempty"`
 	Errors   []string        `json:"errors,omitempty"`
 }
 
@@ -124,6 +125,24 @@ type PullEngine struct {
 	Time Summary `json:"time"`
 	// MBps is Bytes over the median pull time, in MB (10^6 bytes) per second.
 	MBps float64 `json:"mb_per_s"`
+}
+
+// BuildResult: `docker build` of a small two-stage Dockerfile through the
+// docker CLI and its buildx plugin, timed from the CLI's start to its exit.
+type BuildResult struct {
+	Repeat int `json:"repeat"`
+	// Steps is the Dockerfile's RUN steps.
+	Steps int `json:"run_steps"`
+	// Client is the docker CLI's version and the buildx plugin's.
+	Client  string                 `json:"client"`
+	Engines map[string]BuildEngine `json:"engines"`
+}
+
+type BuildEngine struct {
+	// Cold: after `docker builder prune -af` and removing the image.
+	Cold Summary `json:"cold"`
+	// Warm: the same build right after, every step from the cache.
+	Warm Summary `json:"warm"`
 }
 
 func writeJSON(path string, r *Report) error {
@@ -293,6 +312,37 @@ func printReport(w io.Writer, r *Report) {
 			row = append(row, ratioCell(rates[0], rates[1]))
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		tw.Flush()
+	}
+	if res := r.Build; res != nil {
+		cols := []string{"cache"}
+		for _, role := range roles {
+			cols = append(cols, role+" p50 ms", role+" p95 ms")
+		}
+		if cmp {
+			cols = append(cols, "p50 ratio")
+		}
+		title := fmt.Sprintf("build: docker build of two stages, %d RUN steps (%d cold and %d warm builds per engine)", res.Steps, res.Repeat, res.Repeat)
+		if res.Client != "" {
+			title += "\n  client " + res.Client
+		}
+		header(title, cols...)
+		for _, c := range []string{"cold", "warm"} {
+			row := []string{c}
+			var p50s []float64
+			for _, role := range roles {
+				s := res.Engines[role].Cold
+				if c == "warm" {
+					s = res.Engines[role].Warm
+				}
+				row = append(row, ms(s.P50), ms(s.P95))
+				p50s = append(p50s, s.P50)
+			}
+			if cmp {
+				row = append(row, ratioCell(p50s[0], p50s[1]))
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		}
 		tw.Flush()
 	}
 	for _, e := range r.Errors {

@@ -29,6 +29,19 @@ func PushBusyboxTo(registry string) (Pushed, error) {
 	return pushBusybox(registry)
 }
 
+// SetupDockerConfig makes dir a private DOCKER_CONFIG, as every test
+// daemon has: an empty config.json and the user's CLI plugins
+// (~/.docker/cli-plugins: buildx, compose) linked in, nothing else.
+func SetupDockerConfig(dir string) error { return setupDockerConfig(dir) }
+
+// RunDocker runs the docker CLI against host (a DOCKER_HOST) with the
+// private configDir until it exits or ctx ends; then it and whatever it
+// started (plugins) are killed and the result says TimedOut. c.Timeout is
+// ignored: ctx bounds the run.
+func RunDocker(ctx context.Context, host, configDir string, c Cmd, args ...string) Result {
+	return runDockerContext(ctx, host, configDir, c, args)
+}
+
 // PushRandomImage pushes registry/repo:latest with layers layers, each one
 // file of size bytes drawn from a PRNG seeded with seed, so the data does
 // not compress and a pull moves about layers*size bytes. A new seed gives

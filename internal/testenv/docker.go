@@ -100,6 +100,12 @@ func (d *Daemon) dockerConfig() string { return filepath.Join(d.dir, "docker-con
 func runDocker(host, configDir string, timeout time.Duration, c Cmd, args []string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	return runDockerContext(ctx, host, configDir, c, args)
+}
+
+// runDockerContext runs the CLI until it exits or ctx ends (then it and
+// everything it started are killed, and the result says TimedOut).
+func runDockerContext(ctx context.Context, host, configDir string, c Cmd, args []string) Result {
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	cmd.Env = append(dockerEnv(host, configDir), c.Env...)
 	cmd.Stdin = c.Stdin
