@@ -64,7 +64,7 @@ type buildStepActor struct {
 
 type (
 	buildStepRunning struct{}
-	buildStepEnded   struct{ result messages.BuildStepResult }
+	buildStepEnded   struct{}
 )
 
 func (a *buildStepActor) Kind() string  { return "build-step" }
@@ -77,13 +77,14 @@ func (a *buildStepActor) Receive(ctx actor.Context) {
 		env, step := a.env, a.step
 		id := filepath.Base(self.Id)
 		goSafe(sys, self, func() any {
-			res := runBuildStep(env, id, step, func() { sys.Root.Send(self, &buildStepRunning{}) })
-			return &buildStepEnded{result: res}
+			// The result goes straight to the build (Done is buffered):
+			// it must arrive even if the tree is stopping.
+			step.Done <- runBuildStep(env, id, step, func() { sys.Root.Send(self, &buildStepRunning{}) })
+			return &buildStepEnded{}
 		})
 	case *buildStepRunning:
 		a.state = stepRunning
 	case *buildStepEnded:
-		a.step.Done <- m.result
 		ctx.Stop(ctx.Self())
 	case *goroutinePanic:
 		a.step.Done <- messages.BuildStepResult{Err: m}
@@ -216,6 +217,17 @@ func (s *System) RunBuildStep(ctx context.Context, step messages.BuildStep) (int
 	step.Done = done
 	step.Cancel = ctx.Done()
 	s.Root.Send(s.Builds, &step)
-	res := <-done
-	return res.ExitCode, res.Err
+	select {
+	case res := <-done:
+		return res.ExitCode, res.Err
+	case <-ctx.Done():
+	}
+	// Cancelled: the step kills its machine and answers; a tree already
+	// stopped does not, so the wait is bounded.
+	select {
+	case res := <-done:
+		return res.ExitCode, res.Err
+	case <-time.After(time.Minute):
+		return 0, context.Cause(ctx)
+	}
 }

@@ -38,7 +38,8 @@ type BuildStep struct {
 	Started chan<- struct{}
 	// Cancel ends the step: the machine is killed.
 	Cancel <-chan struct{}
-	Done   chan<- BuildStepResult
+	// Done receives the result; it must have room for it.
+	Done chan<- BuildStepResult
 }
 
 // BuildStepResult is how a build step ended: its exit code, or Err when it
