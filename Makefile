@@ -66,7 +66,7 @@ endif
 # per run, so they go one after another. Minimizing is capped: a new input
 # that widens coverage would otherwise take the whole budget to shrink.
 FUZZTIME     ?= 8s
-FUZZ_TARGETS := ./actors:FuzzCreateContainer ./httpfront:FuzzFilters \
+FUZZ_TARGETS := ./actors:FuzzCreateContainer ./httpfront:FuzzFilters ./httpfront:FuzzBuildPruneOptions \
 	./guest/agent:FuzzArchivePut ./persistence/imagearchive:FuzzLoad \
 	./guest/wire:FuzzReadFrame ./guest/wire:FuzzChunkReader \
 	./actors/security:FuzzSecurityOpt
