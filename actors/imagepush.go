@@ -197,3 +197,30 @@ func (p *imagePush) begin(ctx actor.Context) {
 		return &pushDone{}
 	})
 }
+
+// distributionInspect asks the registry, off the mailbox, what a name
+// resolves to, with the request's credentials only.
+func (a *imagesActor) distributionInspect(ctx actor.Context, m *messages.DistributionInspect) {
+	puller := &registry.Puller{Credentials: credentials(m.Auth)}
+	respondLater(ctx, func() any {
+		ictx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		res, err := puller.Inspect(ictx, m.Name)
+		if err != nil {
+			return distributionError(m.Name, err)
+		}
+		return &messages.DistributionInspectReply{Result: res}
+	})
+}
+
+// distributionError keeps dockerd's statuses: a refusal is a 401, an
+// unknown manifest a 404.
+func distributionError(name string, err error) error {
+	switch {
+	case errors.Is(err, registry.ErrUnauthorized):
+		return &messages.Error{Kind: messages.KindUnauthorized, Msg: err.Error()}
+	case errors.Is(err, registry.ErrNotFound):
+		return messages.NotFound("%s", err.Error())
+	}
+	return pullError(name, err)
+}

@@ -66,6 +66,8 @@ func (a *imagesActor) Receive(ctx actor.Context) {
 		a.pushed(ctx, m)
 	case *messages.RegistryLogin:
 		a.login(ctx, m)
+	case *messages.DistributionInspect:
+		a.distributionInspect(ctx, m)
 	case *messages.ListImages:
 		a.list(ctx, m)
 	case *messages.InspectImage:

@@ -87,3 +87,24 @@ func (s *Server) imagePush(ctx *fasthttp.RequestCtx, name string) {
 	}
 	s.streamProgress(ctx, progress)
 }
+
+// distributionInspect is GET /distribution/{name}/json: what the name
+// resolves to in its registry, asked with the request's credentials.
+func (s *Server) distributionInspect(ctx *fasthttp.RequestCtx) {
+	name, ok := strings.CutSuffix(nameParam(ctx), "/json")
+	if !ok || name == "" {
+		writeError(ctx, messages.NotFound("page not found"))
+		return
+	}
+	ref, err := normalizeRef(name, "")
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	res, err := s.ask(s.sys.Images, &messages.DistributionInspect{Name: ref, Auth: registryAuth(ctx)}, 90*time.Second)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, res.(*messages.DistributionInspectReply).Result)
+}

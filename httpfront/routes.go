@@ -44,6 +44,7 @@ func (s *Server) routes() {
 	r.POST("/build", s.imageBuild)
 	r.POST("/build/prune", s.buildPrune)
 	r.POST("/grpc", s.buildkitGRPC)
+	r.GET("/distribution/{name:*}", s.distributionInspect)
 	r.POST("/session", s.buildkitSession)
 	r.GET("/containers/{id}/changes", s.containerChanges)
 	r.POST("/containers/{id}/wait", s.containerWait)

@@ -18,7 +18,6 @@ var unimplemented = []struct{ method, path, what string }{
 	{"GET", "/containers/{id}/attach/ws", "attach over websocket"},
 	{"GET", "/images/search", "image search"},
 	{"PUT", "/volumes/{name}", "cluster volume update"},
-	{"GET", "/distribution/{name:*}", "distribution inspect"},
 	{"GET", "/swarm", "swarm"},
 	{"POST", "/swarm/init", "swarm"},
 	{"POST", "/swarm/join", "swarm"},
@@ -60,9 +59,8 @@ var unimplemented = []struct{ method, path, what string }{
 // catchAllSuffixes are the endpoints a catch-all route stands for, by the
 // last path element; anything else under it stays a 404.
 var catchAllSuffixes = map[string][]string{
-	"GET /distribution/{name:*}": {"/json"},
-	"POST /plugins/{name:*}":     {"/enable", "/disable", "/upgrade", "/push", "/set"},
-	"DELETE /plugins/{name:*}":   {""},
+	"POST /plugins/{name:*}":   {"/enable", "/disable", "/upgrade", "/push", "/set"},
+	"DELETE /plugins/{name:*}": {""},
 }
 
 func registerUnimplemented(r *router.Router) {

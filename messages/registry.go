@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -65,4 +66,15 @@ type RegistryLogin struct {
 type RegistryLoginReply struct {
 	Status        string
 	IdentityToken string
+}
+
+// DistributionInspect asks a registry what Name (normalized) resolves to
+// (GET /distribution/{name}/json), with the client's credentials.
+type DistributionInspect struct {
+	Name string
+	Auth *RegistryAuth
+}
+
+type DistributionInspectReply struct {
+	Result registry.DistributionInspect
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -58,6 +59,10 @@ func (e *daemonExporter) Resolve(ctx context.Context, id int, attrs map[string]s
 			names = append(names, n)
 		}
 	}
+	// buildx pushes a docker driver's image itself, through the Engine
+	// API, once it is loaded (dockerd's moby exporter does not push).
+	attrs = maps.Clone(attrs)
+	delete(attrs, "push")
 	inner, err := e.inner.Resolve(ctx, id, attrs)
 	if err != nil {
 		return nil, err

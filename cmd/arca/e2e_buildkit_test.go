@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,4 +198,58 @@ func TestBuildKitKill9(t *testing.T) {
 	if got := d.Docker(t, "run", "--rm", id).Must(t).Stdout; got != "after\n" {
 		t.Errorf("build after the restart: %q", got)
 	}
+}
+
+// TestBuildKitPrivateRegistry: a FROM in a registry behind a password is
+// pulled with the CLI's login (the build session carries it), refused
+// without one, and build --push sends the result there; the password is
+// nowhere the daemon writes.
+func TestBuildKitPrivateRegistry(t *testing.T) {
+	plain := testenv.Registry(t)
+	src := testenv.PushBusybox(t, plain)
+	ar := testenv.AuthRegistry(t)
+	d := testenv.StartDaemon(t, testenv.Options{})
+	login := func() {
+		d.DockerStdin(t, strings.NewReader(ar.Password+"\n"), "login", "-u", ar.User, "--password-stdin", ar.Addr).Must(t)
+	}
+	base := ar.Addr + "/base:1"
+	d.Docker(t, "pull", "-q", src).Must(t)
+	d.Docker(t, "tag", src, base).Must(t)
+	login()
+	d.Docker(t, "push", base).Must(t)
+	// Neither is local now: the FROM must come from the registry.
+	d.Docker(t, "rmi", base, src).Must(t)
+	d.Docker(t, "logout", ar.Addr).Must(t)
+
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo private > /p\nCMD [\"cat\", \"/p\"]\n"})
+	built := ar.Addr + "/built:1"
+	r := d.DockerCmd(t, buildkitCmd, "build", "-t", built, dir).MustFail(t)
+	if out := r.Stdout + r.Stderr; !strings.Contains(out, "401 Unauthorized") && !strings.Contains(out, "no basic auth credentials") && !strings.Contains(out, "authorization") {
+		t.Errorf("build FROM a private image without login:\n%s", out)
+	}
+	login()
+	d.DockerCmd(t, buildkitCmd, "build", "--push", "-t", built, dir).Must(t)
+	if got := d.Docker(t, "run", "--rm", built).Must(t).Stdout; got != "private\n" {
+		t.Errorf("run of the built image: %q", got)
+	}
+	d.Docker(t, "rmi", built).Must(t)
+	d.Docker(t, "pull", "-q", built).Must(t)
+	if got := d.Docker(t, "run", "--rm", built).Must(t).Stdout; got != "private\n" {
+		t.Errorf("run of the pushed image pulled back: %q", got)
+	}
+
+	secrets := []string{ar.Password, base64.StdEncoding.EncodeToString([]byte(ar.User + ":" + ar.Password))}
+	if containsAny(d.Log(), secrets) {
+		t.Error("the daemon's log holds the password")
+	}
+	filepath.WalkDir(d.Root(), func(p string, e os.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && containsAny(string(b), secrets) {
+			t.Errorf("%s holds the password", p)
+		}
+		return nil
+	})
 }
