@@ -22,7 +22,7 @@ PKGS     ?= ./...
 BUILD_FLAGS := -trimpath -buildvcs=false
 LDFLAGS     := -s -w
 
-.PHONY: all build deps run test vet fmt lint compose clean fuzz
+.PHONY: all build deps run test vet fmt lint compose buildx buildkit-image clean fuzz
 
 all: build
 
@@ -55,8 +55,9 @@ vet:
 	$(GO) vet $(PKGS)
 
 ifneq ($(UNAME),Darwin)
-# compose first: the compose e2e test drives the real plugin.
-test: deps build vet compose
+# compose and buildx first: the e2e tests drive the real plugins (and
+# buildx's docker-container builder runs the BuildKit image).
+test: deps build vet compose buildx buildkit-image
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz
 endif
@@ -92,6 +93,17 @@ ifneq ($(UNAME),Darwin)
 # cached (the first build takes a few minutes); `make test` runs it first.
 compose:
 	@bash scripts/compose.sh
+
+# docker buildx, the same way (the CLI's BuildKit builds and the
+# docker-container builder go through it).
+buildx:
+	@bash scripts/buildx.sh
+
+# The root filesystem of a BuildKit image (buildkitd and buildctl from the
+# module proxy, Debian's runc, busybox) for the docker-container builder's
+# tests, which import it: there is no Docker Hub to pull moby/buildkit from.
+buildkit-image: deps
+	@bash scripts/buildkit-image.sh
 endif
 
 clean:

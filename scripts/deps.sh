@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # qemu disks and block volumes (debugfs in their tests); curl: debugging the socket by hand; python3-docker: docker-py
 # compatibility tests; qemu-system-x86, kmod, xz-utils: the qemu driver and its
 # kit (scripts/kit.sh); qemu-system-arm: qemu-system-aarch64, which boots the
-# arm64 kit (e2fsprogs' e2fsck and debugfs also check the Go ext4 writer).
-packages=(docker-registry busybox-static iproute2 e2fsprogs curl python3-docker qemu-system-x86 qemu-system-arm kmod xz-utils)
+# arm64 kit (e2fsprogs' e2fsck and debugfs also check the Go ext4 writer);
+# runc: the test BuildKit image's runtime (scripts/buildkit-image.sh).
+packages=(docker-registry busybox-static iproute2 e2fsprogs curl python3-docker qemu-system-x86 qemu-system-arm kmod xz-utils runc)
 
 missing=()
 for p in "${packages[@]}"; do
