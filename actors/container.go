@@ -433,9 +433,17 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 	rt.net = nets
 	plan := nets.clone() // the goroutine's own copy: the actor keeps changing rt.net
 	recCopy := *rec
+	hostNet := hostNetworking(rec.HostConfig)
+	if hostNet {
+		// Until the uplink's gateway is known (or with no underlay).
+		setup.Hosts = hostNetHosts(hostFile("/etc/hosts"), rec.HostConfig.ExtraHosts, netip.Addr{})
+		setup.ResolvConf = hostNetResolvConf(resolvConf(), rec.HostConfig, netip.Addr{})
+	}
 	if plan != nil {
 		spec.UnderlayMAC = plan.mac
-		setup.ResolvConf = embeddedResolvConf()
+		if !hostNet {
+			setup.ResolvConf = embeddedResolvConf()
+		}
 	}
 	var blockNames []string
 	spec.Disks, blockNames = a.env.machineDisks(rec.Mounts)
@@ -469,7 +477,12 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 			plan.applyJoins(joins)
 			cfg := plan.config(recCopy.ID)
 			netcfg = &cfg
-			setup.Hosts = hostsFileFor(recCopy.Config.Hostname, plan.primaryAddress(joins), recCopy.HostConfig.ExtraHosts, plan.hostGateway())
+			if plan.uplink {
+				setup.Hosts = hostNetHosts(hostFile("/etc/hosts"), recCopy.HostConfig.ExtraHosts, plan.hostGateway())
+				setup.ResolvConf = hostNetResolvConf(resolvConf(), recCopy.HostConfig, plan.hostGateway())
+			} else {
+				setup.Hosts = hostsFileFor(recCopy.Config.Hostname, plan.primaryAddress(joins), recCopy.HostConfig.ExtraHosts, plan.hostGateway())
+			}
 		}
 		b, err := bootAndStart(driver, spec, setup, netcfg, proc)
 		if err != nil {
@@ -1256,8 +1269,11 @@ func processEnv(cfg *container.Config) []string {
 
 // resolvConf is the host's resolver configuration, as Docker gives
 // containers without an embedded DNS server.
-func resolvConf() []byte {
-	b, err := os.ReadFile("/etc/resolv.conf")
+func resolvConf() []byte { return hostFile("/etc/resolv.conf") }
+
+// hostFile is one of the host's /etc files, nil when unreadable.
+func hostFile(path string) []byte {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}

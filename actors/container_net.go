@@ -40,10 +40,7 @@ func containerEndpoints(hc *container.HostConfig, nc *network.NetworkingConfig, 
 		mode = netBridge
 		hc.NetworkMode = netBridge
 	}
-	switch {
-	case mode == netHost:
-		return nil, messages.InvalidParameter("network mode \"host\" is not supported: every container runs in its own machine with its own network stack; publish ports with -p instead")
-	case strings.HasPrefix(mode, "container:"):
+	if strings.HasPrefix(mode, "container:") {
 		return nil, messages.InvalidParameter("network mode %q is not supported: containers cannot share a network stack, as each runs in its own machine", mode)
 	}
 	requested := map[string]*network.EndpointSettings{}
@@ -61,8 +58,8 @@ func containerEndpoints(hc *container.HostConfig, nc *network.NetworkingConfig, 
 		if err != nil {
 			return err
 		}
-		if r.Driver == "host" {
-			return messages.InvalidParameter("network mode \"host\" is not supported: every container runs in its own machine with its own network stack; publish ports with -p instead")
+		if r.Driver == "host" && mode != netHost {
+			return messages.InvalidParameter("%s", errConnectToHost)
 		}
 		var s network.EndpointSettings
 		if es != nil {
@@ -92,12 +89,30 @@ func containerEndpoints(hc *container.HostConfig, nc *network.NetworkingConfig, 
 	if _, none := out[netNone]; none && len(out) > 1 {
 		return nil, messages.InvalidParameter("container cannot be connected to multiple networks with one of the networks in private (none) mode")
 	}
+	if _, host := out[netHost]; host && len(out) > 1 {
+		return nil, messages.InvalidParameter("%s", errSharedNetwork)
+	}
 	return out, nil
+}
+
+// dockerd's words (runconfig) for what host networking cannot be mixed
+// with.
+const (
+	errSharedNetwork      = "container sharing network namespace with another container or host cannot be connected to any other network"
+	errConnectToHost      = "cannot connect container to host network - container must be created in host network mode"
+	errDisconnectFromHost = "cannot disconnect container from host network - container was created in host network mode"
+)
+
+// hostNetworking tells whether the container was created with --network
+// host: its machine's own uplink (the host network's gateway), with no
+// mesh, no embedded DNS and no published ports.
+func hostNetworking(hc *container.HostConfig) bool {
+	return hc != nil && string(hc.NetworkMode) == netHost
 }
 
 // checkEndpoint applies dockerd's rules for aliases and fixed addresses.
 func checkEndpoint(r *persistence.NetworkRecord, s *network.EndpointSettings) error {
-	if r.Name == netBridge && len(s.Aliases) > 0 {
+	if (r.Name == netBridge || r.Driver == "host") && len(s.Aliases) > 0 {
 		return messages.InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
 	}
 	if s.IPAMConfig == nil || !s.IPAMConfig.IPv4Address.IsValid() {
@@ -123,6 +138,9 @@ type netRun struct {
 	// network's gateway, where the host's resolvers answer.
 	dns    []netip.Addr
 	pusher *netPusher
+	// uplink: host networking, the machine's one interface to the host
+	// network's gateway and nothing else (no embedded DNS).
+	uplink bool
 }
 
 type netIface struct {
@@ -162,7 +180,8 @@ func (a *containerActor) planNetworks() (*netRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &netRun{underlayAddr: addr, mac: underlay.NewMAC().String(), ifaces: map[string]*netIface{}, dns: rec.HostConfig.DNS}
+	n := &netRun{underlayAddr: addr, mac: underlay.NewMAC().String(), ifaces: map[string]*netIface{}, dns: rec.HostConfig.DNS,
+		uplink: hostNetworking(rec.HostConfig)}
 	for _, name := range names {
 		es := rec.Networks[name]
 		f, err := newNetIface(name, es, n.nextIndex())
@@ -188,15 +207,15 @@ func newNetIface(name string, es *network.EndpointSettings, index int) (*netIfac
 }
 
 // endpointOrder is the order of a container's interfaces: the network
-// mode's network first (eth0), the rest by name. none and host join
-// nothing.
+// mode's network first (eth0), the rest by name. none joins nothing;
+// host is the only network of a container that has it.
 func endpointOrder(rec *persistence.ContainerRecord) []string {
 	var out []string
 	mode := ""
 	if rec.HostConfig != nil {
 		mode = string(rec.HostConfig.NetworkMode)
 	}
-	if _, ok := rec.Networks[mode]; ok && mode != netNone && mode != netHost {
+	if _, ok := rec.Networks[mode]; ok && mode != netNone {
 		out = append(out, mode)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rec.Networks)) {
@@ -381,6 +400,11 @@ func (n *netRun) config(self string) wire.NetworkConfig {
 		cfg.DNS.Records = append(cfg.DNS.Records, wire.DNSRecord{Name: name, IPs: records[name]})
 	}
 	cfg.DNS.Forward = !allInternal || len(cfg.Interfaces) == 0
+	if n.uplink {
+		// The host's resolvers are in its resolv.conf, as dockerd copies
+		// them for host networking: no resolver at 127.0.0.11.
+		cfg.DNS = wire.DNSConfig{Off: true}
+	}
 	return cfg
 }
 
@@ -548,6 +572,10 @@ type netJoinDone struct {
 
 func (a *containerActor) connect(ctx actor.Context, m *messages.ConnectNetwork) {
 	rec := a.rt.rec
+	if hostNetworking(rec.HostConfig) {
+		ctx.Respond(messages.InvalidParameter("%s", errSharedNetwork))
+		return
+	}
 	if _, ok := rec.Networks[m.NetworkName]; ok {
 		ctx.Respond(messages.Forbidden("endpoint with name %s already exists in network %s", rec.Name, m.NetworkName))
 		return
@@ -639,6 +667,10 @@ func (a *containerActor) onNetJoinDone(ctx actor.Context, m *netJoinDone) {
 
 func (a *containerActor) disconnect(ctx actor.Context, m *messages.DisconnectNetwork) {
 	rec := a.rt.rec
+	if m.NetworkName == netHost && hostNetworking(rec.HostConfig) {
+		ctx.Respond(messages.InvalidParameter("%s", errDisconnectFromHost))
+		return
+	}
 	if _, ok := rec.Networks[m.NetworkName]; !ok {
 		ctx.Respond(messages.Forbidden("container %s is not connected to network %s", rec.ID, m.NetworkName))
 		return
@@ -711,7 +743,13 @@ func (a *containerActor) networkSettings() map[string]*network.EndpointSettings 
 		if s.Aliases == nil {
 			s.Aliases = nil
 		}
-		if n := a.rt.net; n != nil {
+		if n := a.rt.net; n != nil && n.uplink {
+			// As dockerd shows the host network: an endpoint, no
+			// address of its own (the uplink's is the machine's).
+			if f := n.ifaces[es.NetworkID]; f != nil && f.joined != nil {
+				s.EndpointID = f.joined.endpointID
+			}
+		} else if n != nil {
 			if f := n.ifaces[es.NetworkID]; f != nil && f.joined != nil {
 				s.EndpointID = f.joined.endpointID
 				s.IPAddress = f.joined.address.Addr()

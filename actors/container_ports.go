@@ -31,6 +31,9 @@ var errNotUp = errors.New("container is not running")
 // publishPorts binds the container's published ports for a new run.
 func (a *containerActor) publishPorts() (*portRun, error) {
 	rec := a.rt.rec
+	if hostNetworking(rec.HostConfig) {
+		return nil, nil // discarded, as dockerd warned at create
+	}
 	bs, err := portmap.Bindings(rec.Config, rec.HostConfig)
 	if err != nil {
 		return nil, messages.InvalidParameter("%v", err)
@@ -66,7 +69,7 @@ func (a *containerActor) closePorts() {
 // exposed ones without a binding as null, as dockerd shows them.
 func (a *containerActor) portMap() network.PortMap {
 	out := network.PortMap{}
-	if !a.running() {
+	if !a.running() || hostNetworking(a.rt.rec.HostConfig) {
 		return out
 	}
 	for p := range a.rt.rec.Config.ExposedPorts {

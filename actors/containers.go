@@ -394,7 +394,11 @@ func (s *containersSupervisor) finishCreate(ctx actor.Context, name string, rec 
 		attrs[k] = v
 	}
 	s.env.publish(ctx, messages.NewEvent(events.ContainerEventType, events.ActionCreate, rec.ID, attrs))
-	ctx.Respond(&messages.CreateContainerReply{ID: rec.ID, Warnings: []string{}})
+	warnings := []string{}
+	if hostNetworking(rec.HostConfig) && len(rec.HostConfig.PortBindings) > 0 {
+		warnings = append(warnings, "Published ports are discarded when using host network mode")
+	}
+	ctx.Respond(&messages.CreateContainerReply{ID: rec.ID, Warnings: warnings})
 }
 
 // newContainerRecord merges the image's config into the container's, as
@@ -477,6 +481,12 @@ func newContainerRecord(name string, m *messages.CreateContainer, img *messages.
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = id[:12]
+		if hostNetworking(hc) {
+			// The host's name, as dockerd gives host networking.
+			if h, err := os.Hostname(); err == nil {
+				cfg.Hostname = h
+			}
+		}
 	}
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "bridge"

@@ -44,6 +44,10 @@ func parseExtraHosts(list []string) ([]extraHost, error) {
 	return out, nil
 }
 
+// defaultHostsLines open every /etc/hosts dockerd writes.
+const defaultHostsLines = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+	"fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+
 // hostsFileFor is /etc/hosts as dockerd writes it: the defaults, the
 // --add-host entries, then the container's own address on its first
 // network (127.0.1.1 without one) naming it. host-gateway entries get
@@ -51,8 +55,7 @@ func parseExtraHosts(list []string) ([]extraHost, error) {
 // host.
 func hostsFileFor(hostname string, self netip.Addr, extra []string, hostGateway netip.Addr) []byte {
 	var b strings.Builder
-	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	b.WriteString(defaultHostsLines)
 	hosts, _ := parseExtraHosts(extra) // checked at create
 	for _, h := range hosts {
 		ip := h.ip

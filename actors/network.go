@@ -33,7 +33,17 @@ type networkState struct {
 	// gw is the host's member, there while the network has members (and
 	// the host can make one).
 	gw *gateway.Gateway
+	// uplink: the host network. Each member is alone with the gateway
+	// (no mesh, no names); its addresses are the machines' own business
+	// and not shown.
+	uplink bool
 }
+
+// uplinkSubnet addresses the host network's machines on their link to
+// its gateway. Never seen outside the guests (the gateway dials from the
+// host), it only has to stay clear of what containers dial: a block
+// reserved for benchmarking, beside the underlay's 198.18.0.0/16.
+var uplinkSubnet = netip.MustParsePrefix("198.19.0.0/16")
 
 // gatewayPeer is what a container needs of the network's gateway for a
 // WireGuard peer; zero when the network has none.
@@ -120,6 +130,16 @@ func newNetworkState(r *persistence.NetworkRecord) (*networkState, error) {
 	return &networkState{rec: r, pool: pool, members: map[string]*netMember{}}, nil
 }
 
+// newUplinkState is the host network's: addresses from uplinkSubnet,
+// the gateway at its first.
+func newUplinkState(r *persistence.NetworkRecord) (*networkState, error) {
+	pool, err := ipam.New(uplinkSubnet, netip.Addr{}, netip.Prefix{})
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", r.Name, err)
+	}
+	return &networkState{rec: r, pool: pool, members: map[string]*netMember{}, uplink: true}, nil
+}
+
 func newNetworkActor(env *Env, st *networkState) actor.Producer {
 	return func() actor.Actor { return &networkActor{env: env, st: st} }
 }
@@ -203,7 +223,7 @@ func (a *networkActor) gatewayPeer() gatewayPeer {
 
 func (a *networkActor) join(ctx actor.Context, m *networkJoin) {
 	st := a.st
-	userDefined := st.rec.Name != netBridge
+	userDefined := st.rec.Name != netBridge && !st.uplink
 	if old := st.members[m.containerID]; old != nil {
 		// A new run of the same container: its old endpoint is stale.
 		st.pool.Release(old.info.IP)
@@ -241,11 +261,18 @@ func (a *networkActor) join(ctx actor.Context, m *networkJoin) {
 	members := a.snapshot()
 	a.ensureGateway()
 	a.syncGateway(members)
-	ctx.Respond(&networkJoined{
+	joined := &networkJoined{
 		networkID: st.rec.ID, networkName: st.rec.Name, userDefined: userDefined, internal: st.rec.Internal,
 		address: netip.PrefixFrom(ip, st.pool.Subnet().Bits()), gateway: st.pool.Gateway(),
 		endpointID: endpointID, members: members, gw: a.gatewayPeer(),
-	})
+	}
+	if st.uplink {
+		// Only the gateway is its peer; the others never hear of it.
+		joined.members = nil
+		ctx.Respond(joined)
+		return
+	}
+	ctx.Respond(joined)
 	a.broadcast(ctx, members, m.containerID)
 }
 
@@ -259,7 +286,9 @@ func (a *networkActor) leave(ctx actor.Context, m *networkLeave) {
 	delete(st.members, m.containerID)
 	members := a.snapshot()
 	a.syncGateway(members)
-	a.broadcast(ctx, members, "")
+	if !st.uplink {
+		a.broadcast(ctx, members, "")
+	}
 }
 
 // broadcast tells every member but skip (which has the list in its join
@@ -285,10 +314,11 @@ func (a *networkActor) snapshot() []memberInfo {
 func (a *networkActor) inspect() network.Inspect {
 	in := network.Inspect{Network: networkSummary(a.st.rec), Containers: map[string]network.EndpointResource{}}
 	for id, m := range a.st.members {
-		in.Containers[id] = network.EndpointResource{
-			Name: m.info.Name, EndpointID: m.info.EndpointID,
-			IPv4Address: netip.PrefixFrom(m.info.IP, a.st.pool.Subnet().Bits()),
+		r := network.EndpointResource{Name: m.info.Name, EndpointID: m.info.EndpointID}
+		if !a.st.uplink {
+			r.IPv4Address = netip.PrefixFrom(m.info.IP, a.st.pool.Subnet().Bits())
 		}
+		in.Containers[id] = r
 	}
 	return in
 }

@@ -30,7 +30,7 @@ type networksSupervisor struct {
 }
 
 type networkEntry struct {
-	pid *actor.PID // nil for host and none
+	pid *actor.PID // nil for none
 	rec *persistence.NetworkRecord
 }
 
@@ -115,6 +115,10 @@ func (s *networksSupervisor) Receive(ctx actor.Context) {
 		e, err := s.resolve(m.Network)
 		if err != nil {
 			ctx.Respond(err)
+			return
+		}
+		if e.rec.Driver == "host" {
+			ctx.Respond(messages.InvalidParameter("%s", errConnectToHost))
 			return
 		}
 		if e.pid == nil {
@@ -207,8 +211,12 @@ func predefinedNetwork(name string) *persistence.NetworkRecord {
 
 func (s *networksSupervisor) spawn(ctx actor.Context, r *persistence.NetworkRecord) error {
 	e := &networkEntry{rec: r}
-	if r.Driver == "bridge" {
-		st, err := newNetworkState(r)
+	if r.Driver == "bridge" || r.Driver == "host" {
+		newState := newNetworkState
+		if r.Driver == "host" {
+			newState = newUplinkState
+		}
+		st, err := newState(r)
 		if err != nil {
 			return err
 		}

@@ -139,7 +139,7 @@ func TestNetworkEndpoints(t *testing.T) {
 		{[]string{"run", "--rm", "--ip", "172.17.0.9", img, "true"}, "user specified IP address is supported only when connecting to networks with user configured subnets"},
 		{[]string{"run", "--rm", "--network-alias", "x", img, "true"}, "network-scoped alias"},
 		{[]string{"run", "--rm", "--network", n + "-missing", img, "true"}, "network " + n + "-missing not found"},
-		{[]string{"run", "--rm", "--network", "host", img, "true"}, `network mode "host" is not supported`},
+		{[]string{"run", "--rm", "--network", "container:" + n, img, "true"}, `network mode "container:` + n + `" is not supported`},
 	} {
 		r := d.Docker(t, c.args...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {

@@ -175,6 +175,8 @@ func TestQemuDriver(t *testing.T) {
 	d.Docker(t, "rm", "-f", srv).Must(t)
 	d.Docker(t, "network", "rm", netName).Must(t)
 	d.Docker(t, "volume", "rm", vol).Must(t)
+	// --network host: the VM's own uplink.
+	checkHostNetwork(t, d, ref)
 
 	// The rest of one container's life inside a VM: the VM's size from
 	// --memory and --cpus, a TTY, pause, stats, cp both ways, and stop

@@ -99,6 +99,14 @@ func (a *Agent) ConfigureNetwork(ctx context.Context, cfg wire.NetworkConfig) er
 			return fmt.Errorf("configure network: %s: %w", ifc.Name, err)
 		}
 	}
+	if cfg.DNS.Off {
+		// Host networking: the container asks the host's resolvers.
+		if n.dns != nil {
+			n.dns.close()
+			n.dns = nil
+		}
+		return nil
+	}
 	if n.dns == nil {
 		var d *dnsServer
 		err := n.ns.do(func() (err error) {

@@ -308,6 +308,9 @@ type DNSConfig struct {
 	// network (the host answers there with its own resolvers) or the
 	// servers given with --dns. None: forwarded names get SERVFAIL.
 	Servers []string `json:"servers,omitempty"`
+	// Off: no resolver at 127.0.0.11 at all (host networking, whose
+	// resolv.conf names the host's resolvers).
+	Off bool `json:"off,omitempty"`
 }
 
 // DNSRecord maps a name (container name, alias, service name, short ID)
