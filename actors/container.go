@@ -401,6 +401,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		Hosts:      hostsFileFor(rec.Config.Hostname, netip.Addr{}, rec.HostConfig.ExtraHosts, netip.Addr{}),
 		ResolvConf: resolvConf(),
 		Mounts:     a.env.wireMounts(rec.Mounts),
+		Privileged: rec.HostConfig.Privileged,
 	}
 	hostLimits(&setup, rec.HostConfig)
 	if len(setup.Mounts) > 0 && !hostPathMounts(a.env.Driver) {

@@ -177,6 +177,9 @@ func TestQemuDriver(t *testing.T) {
 	d.Docker(t, "volume", "rm", vol).Must(t)
 	// --network host: the VM's own uplink.
 	checkHostNetwork(t, d, ref)
+	// A privileged container's cgroup tree, where the VM's cgroup2 has
+	// every controller.
+	checkPrivilegedCgroup(t, d, ref)
 
 	// The rest of one container's life inside a VM: the VM's size from
 	// --memory and --cpus, a TTY, pause, stats, cp both ways, and stop

@@ -68,11 +68,14 @@ type Agent struct {
 	procs    map[string]*process
 	stages   map[int]bool // exec stages by pid, not the container's processes
 	// ctrMnt and ctrPid are the main process's mount and pid namespaces
-	// (descriptors, -1 when it is not running), which execs join.
-	ctrMnt, ctrPid int
-	mainStarted    bool
-	stopped        bool // the main process exited or Shutdown came: no more starts
-	paused         bool
+	// (descriptors, -1 when it is not running), which execs join; ctrCgroup
+	// its cgroup namespace when it has one of its own (privileged), else -1.
+	ctrMnt, ctrPid, ctrCgroup int
+	// privileged: the container is --privileged (wire.SetupRequest).
+	privileged  bool
+	mainStarted bool
+	stopped     bool // the main process exited or Shutdown came: no more starts
+	paused      bool
 }
 
 var _ wire.Handler = (*Agent)(nil)
@@ -95,7 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// Whatever the agent inherited (its stream included) stays its own:
 	// no process it starts may inherit it.
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	a := &Agent{log: cfg.Log, runDir: cfg.RunDir, procs: map[string]*process{}, stages: map[int]bool{}, ctrMnt: -1, ctrPid: -1}
+	a := &Agent{log: cfg.Log, runDir: cfg.RunDir, procs: map[string]*process{}, stages: map[int]bool{}, ctrMnt: -1, ctrPid: -1, ctrCgroup: -1}
 	// The reaper comes first, before anything can fork.
 	a.reaper = newReaper()
 	defer a.reaper.close()

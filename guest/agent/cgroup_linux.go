@@ -118,6 +118,70 @@ func (cg *cgroups) write(name, value string) error {
 	return nil
 }
 
+// joinContainerCgroup puts a new stage in the container's cgroup. A
+// container may have made that cgroup a parent with controllers for its
+// children (a runtime inside, such as buildkitd with
+// BUILDKIT_SETUP_CGROUPV2_ROOT, moves itself to a child and enables
+// them), and cgroup v2 then refuses it processes (EBUSY): an exec joins
+// its main process's cgroup instead, as runc exec does.
+func (a *Agent) joinContainerCgroup(pid int, main bool) error {
+	err := a.cg.write("cgroup.procs", strconv.Itoa(pid))
+	if err == nil || main || !errors.Is(err, unix.EBUSY) {
+		return err
+	}
+	if m := a.mainPid(); m > 0 {
+		if jerr := a.cg.joinCgroupOf(m, pid); jerr != nil {
+			return fmt.Errorf("%w; and the main process's cgroup: %w", err, jerr)
+		}
+		return nil
+	}
+	return err
+}
+
+// joinCgroupOf moves pid into the v2 cgroup of process of, which must
+// lie below the container's.
+func (cg *cgroups) joinCgroupOf(of, pid int) error {
+	cg.mu.Lock()
+	procs := cg.procs
+	cg.mu.Unlock()
+	data, err := os.ReadFile(filepath.Join(procs, strconv.Itoa(of), "cgroup"))
+	if err != nil {
+		return err
+	}
+	rel, ok := containerSubCgroup(data)
+	if !ok {
+		return fmt.Errorf("process %d is not in a cgroup below the container's", of)
+	}
+	how := unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(cg.ctr, rel+"/cgroup.procs", &how)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: "cgroup/ctr/" + rel + "/cgroup.procs", Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(strconv.Itoa(pid))); err != nil {
+		return &os.PathError{Op: "write", Path: "cgroup/ctr/" + rel + "/cgroup.procs", Err: err}
+	}
+	return nil
+}
+
+// containerSubCgroup finds, in a /proc/PID/cgroup as the agent reads it,
+// the process's v2 cgroup relative to the container's (/ctr), when it is
+// strictly below it.
+func containerSubCgroup(procCgroup []byte) (string, bool) {
+	for _, line := range strings.Split(string(procCgroup), "\n") {
+		p, ok := strings.CutPrefix(line, "0::/ctr/")
+		if !ok {
+			continue
+		}
+		p = strings.Trim(p, "/")
+		if p == "" || p == "." || strings.HasPrefix(p, "..") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+			return "", false
+		}
+		return p, true
+	}
+	return "", false
+}
+
 // readV1 reads a file of the machine's v1 cgroup for controller.
 func (cg *cgroups) readV1(controller, name string) ([]byte, error) {
 	fd, err := cg.v1Cgroup(controller)

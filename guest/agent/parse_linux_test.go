@@ -223,3 +223,26 @@ func TestExtractInside(t *testing.T) {
 		}
 	}
 }
+
+func TestContainerSubCgroup(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"4:memory:/x\n0::/ctr/init\n", "init", true},
+		{"0::/ctr/buildkit/abc\n", "buildkit/abc", true},
+		{"0::/ctr\n", "", false},
+		{"0::/ctr/\n", "", false},
+		{"0::/agent\n", "", false},
+		{"0::/ctrx/init\n", "", false},
+		{"0::/ctr/../agent\n", "", false},
+		{"0::/ctr/a/../../agent\n", "", false},
+		{"4:memory:/ctr/init\n", "", false},
+	} {
+		got, ok := containerSubCgroup([]byte(c.in))
+		if got != c.want || ok != c.ok {
+			t.Errorf("%q: %q %v, want %q %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}

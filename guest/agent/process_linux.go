@@ -156,6 +156,7 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 		UID: user.UID, GID: user.GID, Groups: user.Groups, Tty: spec.Tty,
 		Caps: caps, Seccomp: spec.Seccomp, Confine: spec.Confine,
 		NoNewPrivileges: spec.NoNewPrivileges, Rlimits: spec.Rlimits,
+		Privileged: spec.Main && a.isPrivileged(),
 	}
 	var oomBefore uint64
 	if spec.Main {
@@ -359,4 +360,29 @@ func (a *Agent) killAll() {
 		p.mu.Unlock()
 		p.signal(unix.SIGKILL)
 	}
+}
+
+// isPrivileged tells whether Setup said the container is --privileged.
+func (a *Agent) isPrivileged() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.privileged
+}
+
+// mainPid is the container's main process's pid, 0 when there is none.
+func (a *Agent) mainPid() int {
+	a.mu.Lock()
+	var main *process
+	for _, p := range a.procs {
+		if p.main {
+			main = p
+		}
+	}
+	a.mu.Unlock()
+	if main == nil {
+		return 0
+	}
+	main.mu.Lock()
+	defer main.mu.Unlock()
+	return main.pid
 }

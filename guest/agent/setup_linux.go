@@ -80,7 +80,7 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 		root.close()
 		return err
 	}
-	if err := mountKernelFS(root, devices, a.netNS(), req.ShmSize); err != nil {
+	if err := mountKernelFS(root, devices, a.netNS(), req.ShmSize, req.Privileged); err != nil {
 		root.close()
 		return err
 	}
@@ -126,7 +126,7 @@ func (a *Agent) Setup(ctx context.Context, req wire.SetupRequest) error {
 		root.proc = a.procDir
 	}
 	a.mu.Lock()
-	a.root, a.rootPath = root, rootPath
+	a.root, a.rootPath, a.privileged = root, rootPath, req.Privileged
 	a.mu.Unlock()
 	return nil
 }
@@ -263,17 +263,23 @@ type kernelMount struct {
 }
 
 // mountKernelFS gives the container /sys and a /dev of its own, as runc
-// does for Docker. sysfs is mounted from the container's network
-// namespace, whose interfaces it then lists. /proc, and the masks over
-// /proc and /sys, come with the main process (mainStage): a procfs shows
-// the pid namespace of whoever mounts it.
-func mountKernelFS(root *rootDir, devices string, ns *netNS, shmSize int64) error {
+// does for Docker: /sys read-only unless the container is privileged.
+// sysfs is mounted from the container's network namespace, whose
+// interfaces it then lists. /proc, the masks over /proc and /sys, and a
+// privileged container's /sys/fs/cgroup come with the main process
+// (mainStage): a procfs shows the pid namespace of whoever mounts it, a
+// cgroup2 mount the cgroup namespace.
+func mountKernelFS(root *rootDir, devices string, ns *netNS, shmSize int64, privileged bool) error {
 	shm := "mode=1777,size=65536k"
 	if shmSize > 0 {
 		shm = fmt.Sprintf("mode=1777,size=%dk", (shmSize+1023)/1024)
 	}
+	sysFlags := uintptr(unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV | unix.MS_RDONLY)
+	if privileged {
+		sysFlags &^= unix.MS_RDONLY
+	}
 	mounts := []kernelMount{
-		{"/sys", "sysfs", "sysfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV | unix.MS_RDONLY, ""},
+		{"/sys", "sysfs", "sysfs", sysFlags, ""},
 		{"/dev", "tmpfs", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_STRICTATIME, "mode=755,size=65536k"},
 		{"/dev/pts", "devpts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"},
 		{"/dev/shm", "tmpfs", "shm", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, shm},

@@ -27,7 +27,6 @@ import (
 	"net"
 	"os"
 	"path"
-	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
@@ -49,6 +48,7 @@ const (
 	stageCtlFD = 3 // the control socket to the agent
 	stageMntFD = 4 // exec: the container's mount namespace
 	stagePidFD = 5 // exec: the container's pid namespace
+	stageCgrFD = 6 // exec: the container's cgroup namespace, with JoinCgroup
 )
 
 // stageConfig is what the agent tells a stage, as one JSON object on the
@@ -75,6 +75,13 @@ type stageConfig struct {
 	Confine         bool                `json:"confine,omitempty"`
 	NoNewPrivileges bool                `json:"noNewPrivileges,omitempty"`
 	Rlimits         []wire.Rlimit       `json:"rlimits,omitempty"`
+	// Privileged (main): nothing masked, and a cgroup namespace of its
+	// own, rooted at the container's cgroup (where the agent put the
+	// stage), with cgroup2 mounted writable at /sys/fs/cgroup.
+	Privileged bool `json:"privileged,omitempty"`
+	// JoinCgroup (exec): descriptor 6 is the main process's cgroup
+	// namespace, to join.
+	JoinCgroup bool `json:"joinCgroup,omitempty"`
 }
 
 // stageReport is what a stage tells the agent: an error before the
@@ -84,6 +91,9 @@ type stageReport struct {
 	Errno  int    `json:"errno,omitempty"`
 	Pid    int    `json:"pid,omitempty"`
 	Status *int   `json:"status,omitempty"`
+	// CgroupNS (main): the stage is in its cgroup namespace now, for the
+	// agent to keep for execs.
+	CgroupNS bool `json:"cgroupns,omitempty"`
 }
 
 // RunStage is a stage's whole life; it never returns.
@@ -110,7 +120,7 @@ func RunStage() {
 		fail(fmt.Errorf("stage: read config: %w", err))
 	}
 	if cfg.Main {
-		fail(mainStage(cfg)) // returns only on failure
+		fail(mainStage(cfg, report)) // returns only on failure
 	}
 	pid, err := execStage(cfg)
 	if err != nil {
@@ -135,7 +145,7 @@ func RunStage() {
 
 // mainStage turns this process, PID 1 of the container's fresh pid and
 // mount namespaces, into the container's main process.
-func mainStage(cfg stageConfig) error {
+func mainStage(cfg stageConfig, report func(stageReport)) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
@@ -146,12 +156,19 @@ func mainStage(cfg stageConfig) error {
 	// Mounted from here, the container's /proc shows its own pid
 	// namespace, where the agent does not exist.
 	err = mountAt(root, kernelMount{"/proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, ""})
+	if err == nil && cfg.Privileged {
+		err = privateCgroup(root, report)
+	}
 	root.close()
 	if err != nil {
 		return err
 	}
-	if err := maskPaths(cfg.Root); err != nil {
-		return err
+	if !cfg.Privileged {
+		// A privileged container's /proc and /sys are whole, as
+		// dockerd leaves them.
+		if err := maskPaths(cfg.Root); err != nil {
+			return err
+		}
 	}
 	if err := enterRoot(cfg.Root); err != nil {
 		return err
@@ -173,6 +190,24 @@ func mainStage(cfg stageConfig) error {
 		return err
 	}
 	return execFailure(syscall.Exec(cfg.Path, cfg.Args, cfg.Env))
+}
+
+// privateCgroup gives a privileged container what dockerd gives one on
+// cgroup v2: a cgroup namespace rooted at its own cgroup (the agent put
+// this stage there before sending its config) and that tree, writable,
+// at /sys/fs/cgroup, so that a runtime inside (runc, under buildkitd or
+// dockerd) makes its cgroups below the container's. The agent is told,
+// to have execs join the namespace.
+func privateCgroup(root *rootDir, report func(stageReport)) error {
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("cgroup namespace: %w", err)
+	}
+	report(stageReport{CgroupNS: true})
+	m := kernelMount{"/sys/fs/cgroup", "cgroup2", "cgroup2", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV | unix.MS_RELATIME, ""}
+	if err := mountAt(root, m); err != nil {
+		return err
+	}
+	return nil
 }
 
 // execFailed is the command's own exec failing (not a step before it),
@@ -243,6 +278,17 @@ func pivotRoot(dir string) error {
 func execStage(cfg stageConfig) (int, error) {
 	unix.CloseOnExec(stageMntFD)
 	unix.CloseOnExec(stagePidFD)
+	if cfg.JoinCgroup {
+		unix.CloseOnExec(stageCgrFD)
+		// On the forking thread (this one), like the other namespaces:
+		// the agent already put this stage in the container's cgroup, and
+		// this makes the command see it as its root, as the main does.
+		err := unix.Setns(stageCgrFD, unix.CLONE_NEWCGROUP)
+		unix.Close(stageCgrFD)
+		if err != nil {
+			return 0, fmt.Errorf("exec stage: enter cgroup namespace: %w", err)
+		}
+	}
 	// Every thread first: the stage's view of files is the container's
 	// and nothing more.
 	if err := unix.Chroot(cfg.Root); err != nil {
@@ -524,14 +570,31 @@ func (a *Agent) setContainerNamespaces(pid int) error {
 	return nil
 }
 
-// containerNamespaces returns the running main process's namespaces.
-func (a *Agent) containerNamespaces() (mnt, pid int, err error) {
+// setContainerCgroupNamespace keeps the main process's own cgroup
+// namespace once its stage made it, for execs to join.
+func (a *Agent) setContainerCgroupNamespace(pid int) error {
+	fd, err := unix.Open(fmt.Sprintf("%s/%d/ns/cgroup", a.procDir, pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("container cgroup namespace: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ctrCgroup >= 0 {
+		unix.Close(a.ctrCgroup)
+	}
+	a.ctrCgroup = fd
+	return nil
+}
+
+// containerNamespaces returns the running main process's namespaces;
+// cgroup is -1 unless it has a cgroup namespace of its own.
+func (a *Agent) containerNamespaces() (mnt, pid, cgroup int, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ctrMnt < 0 || a.ctrPid < 0 {
-		return -1, -1, wire.Errorf(wire.KindConflict, "container is not running")
+		return -1, -1, -1, wire.Errorf(wire.KindConflict, "container is not running")
 	}
-	return a.ctrMnt, a.ctrPid, nil
+	return a.ctrMnt, a.ctrPid, a.ctrCgroup, nil
 }
 
 // closeContainerNamespaces lets go of them; a.mu is held.
@@ -542,7 +605,10 @@ func (a *Agent) closeContainerNamespaces() {
 	if a.ctrPid >= 0 {
 		unix.Close(a.ctrPid)
 	}
-	a.ctrMnt, a.ctrPid = -1, -1
+	if a.ctrCgroup >= 0 {
+		unix.Close(a.ctrCgroup)
+	}
+	a.ctrMnt, a.ctrPid, a.ctrCgroup = -1, -1, -1
 }
 
 // startStage starts the stage that becomes cfg's process and waits until
@@ -563,13 +629,17 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 		sys.Cloneflags = unix.CLONE_NEWPID | unix.CLONE_NEWNS
 		sys.Setsid, sys.Setctty, sys.Ctty = true, cfg.Tty, 0
 	} else {
-		mnt, pidns, err := a.containerNamespaces()
+		mnt, pidns, cgroupns, err := a.containerNamespaces()
 		if err != nil {
 			stageEnd.Close()
 			run.close()
 			return 0, -1, nil, nil, err
 		}
 		files = append(files, uintptr(mnt), uintptr(pidns))
+		if cgroupns >= 0 {
+			files = append(files, uintptr(cgroupns))
+			cfg.JoinCgroup = true
+		}
 	}
 	pidfd := -1
 	sys.PidFD = &pidfd
@@ -619,7 +689,7 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 		// CLONE_INTO_CGROUP, which the kernel refuses, ENOENT, for a
 		// child in a new pid namespace under the agent's cgroup
 		// namespace.)
-		if err := a.cg.write("cgroup.procs", strconv.Itoa(pid)); err != nil {
+		if err := a.joinContainerCgroup(pid, cfg.Main); err != nil {
 			return failed(fmt.Errorf("start %s: join cgroup: %w", path.Base(cfg.Path), err))
 		}
 	}
@@ -637,6 +707,14 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 		return failed(fmt.Errorf("start %s: stage: %w", path.Base(cfg.Path), err))
 	}
 	r, err := run.next()
+	if cfg.Main && err == nil && r.CgroupNS {
+		// The stage is in its own cgroup namespace (privileged) and goes
+		// on towards exec while the agent keeps the namespace.
+		if err := a.setContainerCgroupNamespace(pid); err != nil {
+			return failed(fmt.Errorf("start %s: %w", path.Base(cfg.Path), err))
+		}
+		r, err = run.next()
+	}
 	if cfg.Main {
 		if errors.Is(err, io.EOF) {
 			// Closed on exec: the command runs, as PID 1.

@@ -43,6 +43,12 @@ type SetupRequest struct {
 	// PidsLimit is pids.max of the container's cgroup (--pids-limit);
 	// 0 is no limit.
 	PidsLimit int64 `json:"pidsLimit,omitempty"`
+	// Privileged is --privileged: as runc does for dockerd, /sys is
+	// writable and nothing in /proc or /sys is masked, and the main
+	// process gets a cgroup namespace of its own with cgroup2 mounted
+	// writable at /sys/fs/cgroup (nested container runtimes need it);
+	// its execs join that namespace.
+	Privileged bool `json:"privileged,omitempty"`
 }
 
 // ProcessSpec is a process to start in the container: its main process or
