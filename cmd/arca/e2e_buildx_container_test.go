@@ -70,7 +70,12 @@ func TestBuildxDockerContainer(t *testing.T) {
 	tag := name + ":built"
 	slow := buildx
 	slow.Timeout = 5 * time.Minute
-	d.DockerCmd(t, slow, "buildx", "build", "--progress=plain", "--load", "-t", tag, dir).Must(t)
+	if r := d.DockerCmd(t, slow, "buildx", "build", "--progress=plain", "--load", "-t", tag, dir); r.Code != 0 {
+		// What the builder saw, for a failure that is not the build's.
+		logs := d.Docker(t, "logs", "--tail", "50", ctr)
+		reach := d.Docker(t, "exec", ctr, "sh", "-c", "cat /etc/hosts /etc/resolv.conf; ip addr; timeout 10 wget -q -O - http://"+fromHost+"/v2/; echo \" wget: $?\"")
+		t.Fatalf("buildx build: exit %d\n%s\nbuilder logs:\n%s%s\nfrom the builder:\n%s%s", r.Code, r.Stderr, logs.Stdout, logs.Stderr, reach.Stdout, reach.Stderr)
+	}
 	defer d.Docker(t, "rmi", tag)
 	if out := d.Docker(t, "run", "--rm", tag).Must(t).Stdout; out != "made by RUN in buildkitsandbox\n" {
 		t.Errorf("docker run of the built image: %q", out)
