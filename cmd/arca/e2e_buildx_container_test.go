@@ -22,7 +22,13 @@ import (
 // and `--load` hands the result to Arca. buildx rm removes the container
 // and its state volume.
 func TestBuildxDockerContainer(t *testing.T) {
-	d := testenv.SharedDaemon(t)
+	checkBuildxDockerContainer(t, testenv.SharedDaemon(t))
+}
+
+// checkBuildxDockerContainer is TestBuildxDockerContainer on d (the qemu
+// test runs it in VMs).
+func checkBuildxDockerContainer(t *testing.T, d *testenv.Daemon) {
+	t.Helper()
 	if r := d.Docker(t, "buildx", "version"); r.Code != 0 {
 		t.Fatalf("the docker buildx plugin is missing (make buildx builds it; make test does so first): %s", r.Stderr)
 	}

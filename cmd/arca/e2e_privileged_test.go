@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arcavm/arca/internal/testenv"
 )
@@ -34,9 +35,17 @@ func checkPrivilegedCgroup(t *testing.T, d *testenv.Daemon, img string) {
 	d.Docker(t, "run", "-d", "--name", name, "--privileged", img, "sh", "-c",
 		`cd /sys/fs/cgroup && mkdir init && echo 0 > init/cgroup.procs && `+
 			`for c in $(cat cgroup.controllers); do echo +$c > cgroup.subtree_control; done; `+
-			`cat cgroup.subtree_control > /tmp/enabled; mkdir sub; exec sleep 60`).Must(t)
+			`echo "$(cat cgroup.subtree_control)" > /tmp/enabled; echo ready; exec sleep 60`).Must(t)
 	defer d.Docker(t, "rm", "-f", name)
-	out := d.Docker(t, "exec", name, "sh", "-c", `timeout 20 sh -c 'until [ -d /sys/fs/cgroup/sub ]; do sleep 0.1; done'; echo "$(cat /tmp/enabled)"; grep '^0::' /proc/self/cgroup`).Must(t).Stdout
+	// No exec before it is done: the exec's own process in the container's
+	// cgroup would keep the controllers from being handed down.
+	for i := 0; !strings.Contains(d.Docker(t, "logs", name).Stdout, "ready"); i++ {
+		if i == 100 {
+			t.Fatalf("the privileged container did not set its cgroups up: %q", d.Docker(t, "logs", name).Stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out := d.Docker(t, "exec", name, "sh", "-c", `cat /tmp/enabled; grep '^0::' /proc/self/cgroup`).Must(t).Stdout
 	enabled, cgroup, _ := strings.Cut(out, "\n")
 	want := "0::/\n"
 	if enabled != "" {

@@ -178,8 +178,9 @@ func TestQemuDriver(t *testing.T) {
 	// --network host: the VM's own uplink.
 	checkHostNetwork(t, d, ref)
 	// A privileged container's cgroup tree, where the VM's cgroup2 has
-	// every controller.
+	// every controller, and buildkitd in one (its state in a 9p volume).
 	checkPrivilegedCgroup(t, d, ref)
+	checkBuildxDockerContainer(t, d)
 
 	// The rest of one container's life inside a VM: the VM's size from
 	// --memory and --cpus, a TTY, pause, stats, cp both ways, and stop

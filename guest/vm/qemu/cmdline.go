@@ -95,9 +95,13 @@ type ramFile struct {
 func volumeSerial(i int) string { return "arca-vol" + strconv.Itoa(i) }
 func volumeMount(i int) string  { return "/mnt/vol" + strconv.Itoa(i) }
 
-// shareOptions are the guest's 9p mount options: the Linux dialect, and a
-// message size large enough for file copies to move in big pieces.
-const shareOptions = "trans=virtio,version=9p2000.L,msize=262144"
+// shareOptions are the guest's 9p mount options: the Linux dialect, a
+// message size large enough for file copies to move in big pieces, and
+// cache=mmap, without which 9p refuses (EINVAL) a shared mapping of a
+// file opened for writing: the way bbolt (buildkitd's state in its
+// volume), LMDB and SQLite's WAL index use their files. Only mapped
+// pages are cached; reads and writes still go to the host each time.
+const shareOptions = "trans=virtio,version=9p2000.L,msize=262144,cache=mmap"
 
 // rootShareMount is where the agent mounts a RootDir machine's root
 // share before binding it as the root.
