@@ -7,16 +7,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/arcavm/arca/actors/security"
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/guest/vm/underlay"
 	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
 )
 
 // buildsSupervisor is the parent of the build steps running now: one
@@ -79,7 +83,7 @@ func (a *buildStepActor) Receive(ctx actor.Context) {
 		goSafe(sys, self, func() any {
 			// The result goes straight to the build (Done is buffered):
 			// it must arrive even if the tree is stopping.
-			step.Done <- runBuildStep(env, id, step, func() { sys.Root.Send(self, &buildStepRunning{}) })
+			step.Done <- runBuildStep(sys, env, self, id, step, func() { sys.Root.Send(self, &buildStepRunning{}) })
 			return &buildStepEnded{}
 		})
 	case *buildStepRunning:
@@ -95,7 +99,7 @@ func (a *buildStepActor) Receive(ctx actor.Context) {
 // runBuildStep boots the step's machine over its root directory, runs the
 // process with its stdio, and kills the machine. running is called once
 // the process has started.
-func runBuildStep(env *Env, name string, step *messages.BuildStep, running func()) messages.BuildStepResult {
+func runBuildStep(sys *actor.ActorSystem, env *Env, self *actor.PID, name string, step *messages.BuildStep, running func()) messages.BuildStepResult {
 	if env.Driver == nil {
 		return messages.BuildStepResult{Err: errors.New("no machine driver")}
 	}
@@ -121,6 +125,27 @@ func runBuildStep(env *Env, name string, step *messages.BuildStep, running func(
 		ResolvConf:     resolvConf(),
 		Mounts:         step.Mounts,
 		ReadonlyRootfs: step.ReadonlyRootfs,
+		Privileged:     step.Privileged,
+	}
+	var netcfg *wire.NetworkConfig
+	if step.Network != "none" {
+		// A unique name on the host network for this step's run.
+		id := "buildkit-" + filepath.Base(stateDir)
+		n, err := joinStepUplink(sys, env, self, id)
+		if err != nil {
+			return messages.BuildStepResult{Err: fmt.Errorf("build step network: %w", err)}
+		}
+		if n != nil {
+			defer releaseStepUplink(sys, env, id, n)
+			cfg := n.config(id)
+			netcfg = &cfg
+			spec.UnderlayMAC = n.mac
+			setup.ResolvConf = hostNetResolvConf(resolvConf(), &container.HostConfig{}, n.hostGateway())
+			// The host's loopback, as for a container on the host network.
+			if gw := n.hostGateway(); gw.IsValid() && !namesHost(string(setup.Hosts), hostDockerInternal) {
+				setup.Hosts = append(slices.Clip(setup.Hosts), []byte(gw.String()+"\t"+hostDockerInternal+"\n")...)
+			}
+		}
 	}
 	proc := wire.ProcessSpec{
 		ID: "main", Args: step.Args, Env: step.Env, Cwd: step.Cwd, User: step.User,
@@ -131,7 +156,7 @@ func runBuildStep(env *Env, name string, step *messages.BuildStep, running func(
 	if err := security.Apply(&proc, hc, proc.Capabilities, env.Driver.Name() == "sandbox"); err != nil {
 		return messages.BuildStepResult{Err: err}
 	}
-	b, err := bootAndStart(env.Driver, spec, setup, nil, proc)
+	b, err := bootAndStart(env.Driver, spec, setup, netcfg, proc)
 	if err != nil {
 		return messages.BuildStepResult{Err: fmt.Errorf("run build step: %w", err)}
 	}
@@ -208,6 +233,37 @@ func runBuildStep(env *Env, name string, step *messages.BuildStep, running func(
 		code = 128 + st.Signal
 	}
 	return messages.BuildStepResult{ExitCode: code}
+}
+
+// joinStepUplink gives a build step the host network's uplink, its way
+// out through the host, as buildkitd's default host networking gives its
+// steps; nil without an underlay (the step has loopback only).
+func joinStepUplink(sys *actor.ActorSystem, env *Env, self *actor.PID, id string) (*netRun, error) {
+	if env.Underlay == nil {
+		return nil, nil
+	}
+	addr, err := env.Underlay.Allocate()
+	if err != nil {
+		return nil, err
+	}
+	n := &netRun{underlayAddr: addr, mac: underlay.NewMAC().String(), ifaces: map[string]*netIface{}, uplink: true}
+	f, err := newNetIface(netHost, &network.EndpointSettings{}, 0)
+	if err == nil {
+		var j *networkJoined
+		if j, err = joinOne(sys, env, self, &persistence.ContainerRecord{ID: id, Name: "/" + id}, n, f); err == nil {
+			n.ifaces[j.networkID] = f
+			n.applyJoins(map[string]*networkJoined{j.networkID: j})
+			return n, nil
+		}
+	}
+	env.Underlay.Release(addr.Addr())
+	return nil, err
+}
+
+// releaseStepUplink gives back what joinStepUplink took.
+func releaseStepUplink(sys *actor.ActorSystem, env *Env, id string, n *netRun) {
+	leaveAll(sys, env, id, n)
+	env.Underlay.Release(n.underlayAddr.Addr())
 }
 
 // RunBuildStep runs step in a machine of the daemon's driver and returns

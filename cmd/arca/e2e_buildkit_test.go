@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +256,47 @@ func TestBuildKitPrivateRegistry(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestBuildKitStepNetwork: a RUN reaches out through the host, as with
+// buildkitd's host networking (here to a server on the host's loopback,
+// host.docker.internal), and RUN --network=none has loopback only.
+func TestBuildKitStepNetwork(t *testing.T) {
+	d := testenv.SharedDaemon(t)
+	img := pulled(t, d)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from the host\n") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + img + `
+RUN wget -q -O /got http://host.docker.internal:` + port + `/
+RUN ip -o link > /links-default
+RUN --network=none ip -o link > /links-none
+CMD ["cat", "/got"]
+`})
+	id := strings.TrimSpace(d.DockerCmd(t, buildkitCmd, "build", "-q", dir).Must(t).Stdout)
+	defer d.Docker(t, "rmi", "-f", id)
+	links := func(file string) []string {
+		var names []string
+		for _, l := range strings.Split(strings.TrimSpace(d.Docker(t, "run", "--rm", id, "cat", file).Must(t).Stdout), "\n") {
+			if f := strings.Fields(l); len(f) > 1 {
+				names = append(names, strings.TrimSuffix(f[1], ":"))
+			}
+		}
+		return names
+	}
+	if got := links("/links-none"); len(got) != 1 || got[0] != "lo" {
+		t.Errorf("links of a RUN --network=none: %v", got)
+	}
+	if got := links("/links-default"); len(got) < 2 {
+		t.Errorf("links of a RUN: %v", got)
+	}
+	if got := d.Docker(t, "run", "--rm", "--network", "none", id).Must(t).Stdout; got != "from the host\n" {
+		t.Errorf("the steps saw %q", got)
+	}
 }
