@@ -87,6 +87,22 @@ func TestQemuDriver(t *testing.T) {
 		t.Errorf("uname -r in a container: %q, want the guest kernel %q (host runs %q)", got, kit.Release, hostRelease)
 	}
 
+	// docker build's default path: each RUN in a VM of the kit's kernel,
+	// writing its snapshot through the 9p root; a file a step removes is
+	// gone from the image.
+	bdir := t.TempDir()
+	writeFiles(t, bdir, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN uname -r > /kernel && rm /bin/true\nCMD [\"cat\", \"/kernel\"]\n"})
+	start = time.Now()
+	bid := strings.TrimSpace(d.DockerCmd(t, buildkitCmd, "build", "-q", bdir).Must(t).Stdout)
+	t.Logf("docker build (BuildKit, one RUN): %s", time.Since(start))
+	if got := strings.TrimSpace(d.Docker(t, "run", "--rm", bid).Must(t).Stdout); got != kit.Release {
+		t.Errorf("a RUN's uname -r: %q, want the guest kernel %q (host runs %q)", got, kit.Release, hostRelease)
+	}
+	if r := d.Docker(t, "run", "--rm", bid, "ls", "/bin/true"); r.Code == 0 {
+		t.Errorf("a file the RUN removed is in the image: %s", r.Stdout)
+	}
+	d.Docker(t, "rmi", bid).Must(t)
+
 	name := testenv.Name(t, "codes")
 	r := d.Docker(t, "run", "--name", name, ref, "sh", "-c", "echo out; echo err >&2; exit 3")
 	if r.Code != 3 || !strings.Contains(r.Stdout, "out") || !strings.Contains(r.Stderr, "err") {
