@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ import (
 	"github.com/moby/buildkit/util/leaseutil"
 	"github.com/moby/buildkit/util/resolver"
 	resolverconfig "github.com/moby/buildkit/util/resolver/config"
+	bkversion "github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
 	wlabel "github.com/moby/buildkit/worker/label"
@@ -81,6 +83,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("buildkit root: %w", err)
 	}
+	stampVersion()
 	sessions, err := session.NewManager()
 	if err != nil {
 		return nil, fmt.Errorf("buildkit sessions: %w", err)
@@ -180,6 +183,7 @@ func newWorker(ctx context.Context, cfg Config) (*arcaWorker, error) {
 			wlabel.Network:  "host",
 		},
 		Platforms:       []ocispecs.Platform{platforms.Normalize(platforms.DefaultSpec())},
+		BuildkitVersion: client.BuildkitVersion{Package: bkversion.Package, Version: bkversion.Version, Revision: bkversion.Revision},
 		GCPolicy:        gcPolicy(root),
 		MetadataStore:   md,
 		ContentMetadata: db,
@@ -199,6 +203,20 @@ func newWorker(ctx context.Context, cfg Config) (*arcaWorker, error) {
 		return nil, fmt.Errorf("buildkit worker: %w", err)
 	}
 	return &arcaWorker{Worker: w, images: cfg.Images, log: cfg.Log}, nil
+}
+
+// stampVersion sets BuildKit's version, which its own builds stamp at
+// link time, from the module this binary was built with: buildx shows it.
+func stampVersion() {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	for _, m := range info.Deps {
+		if m.Path == bkversion.Package {
+			bkversion.Version = m.Version
+		}
+	}
 }
 
 // gcPolicy keeps the build cache within bounds BuildKit's own defaults
