@@ -42,7 +42,8 @@ func (s *Server) buildkitGRPC(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, messages.NotImplemented("BuildKit is not available on this daemon"))
 		return
 	}
-	s.hijackH2C(ctx, s.buildkit.ServeConn)
+	bk := s.buildkit
+	s.hijackH2C(ctx, func(_ context.Context, c net.Conn) { bk.ServeConn(c) })
 }
 
 // buildkitSession carries a build's session: the client serves the
@@ -58,9 +59,7 @@ func (s *Server) buildkitSession(ctx *fasthttp.RequestCtx) {
 		headers[key] = append(headers[key], string(v))
 	})
 	bk, log := s.buildkit, s.log
-	s.hijackH2C(ctx, func(c net.Conn) {
-		sctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
+	s.hijackH2C(ctx, func(sctx context.Context, c net.Conn) {
 		if err := bk.ServeSession(sctx, c, headers); err != nil {
 			log.Debug("build session ended", "err", err)
 		}
@@ -71,8 +70,9 @@ func (s *Server) buildkitSession(ctx *fasthttp.RequestCtx) {
 // to the client's. fasthttp recycles a hijacked connection once the
 // handler returns, but gRPC's goroutines may touch theirs later: serve
 // gets one end of a socket pair, and the handler returns only when both
-// copies are done.
-func (s *Server) hijackH2C(ctx *fasthttp.RequestCtx, serve func(net.Conn)) {
+// copies are done. serve's context ends when the client hangs up (a
+// session would otherwise linger until its health checks give up).
+func (s *Server) hijackH2C(ctx *fasthttp.RequestCtx, serve func(context.Context, net.Conn)) {
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		raw := c
@@ -87,8 +87,10 @@ func (s *Server) hijackH2C(ctx *fasthttp.RequestCtx, serve func(net.Conn)) {
 			s.log.Warn("buildkit connection", "err", err)
 			return
 		}
+		sctx, hungUp := context.WithCancel(context.Background())
+		defer hungUp()
 		go func() {
-			serve(inner)
+			serve(sctx, inner)
 			inner.Close()
 		}()
 		fromClient := make(chan struct{})
@@ -96,6 +98,7 @@ func (s *Server) hijackH2C(ctx *fasthttp.RequestCtx, serve func(net.Conn)) {
 			defer close(fromClient)
 			io.Copy(outer, c)
 			outer.CloseWrite()
+			hungUp()
 		}()
 		io.Copy(c, outer)
 		// The server side is done: stop reading the client before the
