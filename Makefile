@@ -46,7 +46,9 @@ build:
 deps:
 	@bash scripts/deps.sh
 
-run: deps build
+# The CLI's plugins too: docker build needs buildx (the CLI's default
+# builder talks to the daemon's BuildKit through it), compose is compose.
+run: deps build compose buildx
 	@echo 'export DOCKER_HOST=unix://$(SOCKET)'
 	exec $(BIN)/arca daemon --socket $(SOCKET) --root $(ROOT) --driver $(DRIVER)
 endif
