@@ -29,6 +29,10 @@ import (
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/cache/metadata"
+	"github.com/moby/buildkit/cache/remotecache"
+	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
+	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
+	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/control"
 	"github.com/moby/buildkit/frontend"
@@ -117,10 +121,18 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		WorkerController: wc,
 		Frontends:        frontends,
 		CacheManager:     solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
+		// As dockerd's builder: the cache can be inlined in an image and
+		// imported from a registry image or a local directory
+		// (--cache-from); exporting it elsewhere is not offered.
+		ResolveCacheExporterFuncs: map[string]remotecache.ResolveCacheExporterFunc{
+			"inline": inlineremotecache.ResolveCacheExporterFunc(),
+		},
+		ResolveCacheImporterFuncs: map[string]remotecache.ResolveCacheImporterFunc{
+			"registry": registryremotecache.ResolveCacheImporterFunc(sessions, w.ContentStore(), w.RegistryHosts),
+			"local":    localremotecache.ResolveCacheImporterFunc(sessions),
+		},
 		// As dockerd by default: RUN --network=host may be asked for,
-		// RUN --security=insecure (a privileged step) may not. Remote
-		// cache import and export are not offered, as by dockerd's
-		// builder without the containerd store.
+		// RUN --security=insecure (a privileged step) may not.
 		Entitlements:   []string{"network.host"},
 		HistoryDB:      historyDB,
 		CacheStore:     cacheStorage,

@@ -14,9 +14,13 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/platforms"
+	"github.com/moby/buildkit/cache"
+	cacheconfig "github.com/moby/buildkit/cache/config"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/util/compression"
+	"github.com/moby/buildkit/util/contentutil"
 	"github.com/moby/buildkit/worker/base"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"log/slog"
@@ -83,7 +87,12 @@ func (e *daemonExport) Export(ctx context.Context, src *exporter.Source, info ex
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := e.load(ctx, ref.Descriptor()); err != nil {
+	provider, err := e.contentOf(ctx, src, info.SessionID)
+	if err != nil {
+		ref.Release()
+		return nil, nil, nil, fmt.Errorf("load the image into the daemon: %w", err)
+	}
+	if err := e.load(ctx, provider, ref.Descriptor()); err != nil {
 		ref.Release()
 		return nil, nil, nil, fmt.Errorf("load the image into the daemon: %w", err)
 	}
@@ -92,8 +101,7 @@ func (e *daemonExport) Export(ctx context.Context, src *exporter.Source, info ex
 
 // load streams the image desc names (a manifest, or an index holding the
 // daemon's platform) to the daemon as a docker-archive.
-func (e *daemonExport) load(ctx context.Context, desc ocispec.Descriptor) error {
-	cs := e.w.ContentStore()
+func (e *daemonExport) load(ctx context.Context, cs content.Provider, desc ocispec.Descriptor) error {
 	mf, err := platformManifest(ctx, cs, desc)
 	if err != nil {
 		return err
@@ -105,6 +113,33 @@ func (e *daemonExport) load(ctx context.Context, desc ocispec.Descriptor) error 
 	err = e.w.images.Load(ctx, pr)
 	pr.CloseWithError(io.ErrClosedPipe)
 	return err
+}
+
+// contentOf reads the result's blobs: from the content store, or, for
+// layers a cache import left lazy (--cache-from), from where they are,
+// fetched through the build's session.
+func (e *daemonExport) contentOf(ctx context.Context, src *exporter.Source, sessionID string) (content.Provider, error) {
+	mp := contentutil.NewMultiProvider(e.w.ContentStore())
+	refCfg := cacheconfig.RefConfig{Compression: compression.New(compression.Default)}
+	refs := []cache.ImmutableRef{src.Ref}
+	for _, r := range src.Refs {
+		refs = append(refs, r)
+	}
+	for _, ref := range refs {
+		if ref == nil {
+			continue
+		}
+		remotes, err := ref.GetRemotes(ctx, false, refCfg, false, session.NewGroup(sessionID))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range remotes {
+			for _, d := range r.Descriptors {
+				mp.Add(d.Digest, r.Provider)
+			}
+		}
+	}
+	return mp, nil
 }
 
 // platformManifest is the manifest of desc for this machine's platform.

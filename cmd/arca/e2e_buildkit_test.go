@@ -300,3 +300,23 @@ CMD ["cat", "/got"]
 		t.Errorf("the steps saw %q", got)
 	}
 }
+
+// TestBuildKitCacheFrom: a build's cache inlined in an image it pushes
+// (--cache-to type=inline) serves a later build with an empty cache
+// (--cache-from), as on dockerd.
+func TestBuildKitCacheFrom(t *testing.T) {
+	reg := testenv.SharedRegistry(t)
+	img := testenv.PushBusybox(t, reg)
+	d := testenv.StartDaemon(t, testenv.Options{})
+	d.Docker(t, "pull", "-q", img).Must(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + img + "\nRUN echo slow-step > /s\nRUN echo second > /t\n"})
+	cached := reg + "/arca-cache:1"
+	d.DockerCmd(t, buildkitCmd, "build", "--cache-to", "type=inline", "--push", "-t", cached, dir).Must(t)
+	d.Docker(t, "rmi", cached).Must(t)
+	d.Docker(t, "builder", "prune", "-af").Must(t)
+	r := d.DockerCmd(t, buildkitCmd, "build", "--progress=plain", "--cache-from", cached, dir).Must(t)
+	if out := r.Stdout + r.Stderr; strings.Count(out, "CACHED") < 2 {
+		t.Errorf("the build did not use the imported cache:\n%s", out)
+	}
+}
