@@ -21,9 +21,10 @@ type addLayerDone struct {
 	replyTo *actor.PID
 }
 
-// addLayerImage builds the image of docker commit or docker import: the
-// config here, from the parent's, the content (blob, unpacked layer,
-// config blob) in a goroutine; registering and tagging on the way back.
+// addLayerImage builds the image of docker commit, docker import or a
+// classic build step: the config here, from the parent's, the content
+// (blob, unpacked layer, config blob) in a goroutine; registering and
+// tagging on the way back. The new image's parent is m.Parent.
 func (a *imagesActor) addLayerImage(ctx actor.Context, m *messages.AddLayerImage) {
 	var parent *persistence.ImageRecord
 	now := time.Now().UTC()
@@ -48,7 +49,8 @@ func (a *imagesActor) addLayerImage(ctx actor.Context, m *messages.AddLayerImage
 	cfg.History = append(cfg.History, ocispec.History{Created: &now, Author: m.Author, CreatedBy: m.CreatedBy, Comment: m.Comment, EmptyLayer: m.Layer == nil})
 	env, replyTo := a.env, ctx.Sender()
 	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
-		rec, err := imagearchive.AddLayer(parent, cfg, m.Comment, m.Layer, env.Blobs, env.Layers)
+		legacy := imagearchive.Legacy{Comment: m.Comment, ContainerConfig: m.ContainerConfig}
+		rec, err := imagearchive.AddLayer(parent, cfg, legacy, m.Layer, env.Blobs, env.Layers)
 		return &addLayerDone{m: m, rec: rec, err: err, replyTo: replyTo}
 	})
 }
@@ -56,6 +58,14 @@ func (a *imagesActor) addLayerImage(ctx actor.Context, m *messages.AddLayerImage
 func (a *imagesActor) onAddLayerDone(ctx actor.Context, d *addLayerDone) {
 	if d.err != nil {
 		ctx.Send(d.replyTo, messages.Internal("create image: %v", d.err))
+		return
+	}
+	if p := d.rec.Parent; p != "" && a.byID[p] == nil {
+		// The parent was removed while its child was made (a prune during
+		// a build): the child would name an image that is gone, over
+		// layers that may be gone with it.
+		a.freeContent(d.rec)
+		ctx.Send(d.replyTo, messages.NotFound("No such image: %s", p))
 		return
 	}
 	if d.m.Tag != "" {
@@ -98,9 +108,9 @@ func trimSlash(s string) string {
 // comment is dockerd's image comment (commit's message, import's), which
 // only images made here carry; "" when the config cannot be read.
 func (a *imagesActor) comment(e *imageEntry) string {
-	c, err := imagearchive.ConfigComment(a.env.Blobs, e.rec.ID)
+	l, err := imagearchive.ReadLegacy(a.env.Blobs, e.rec.ID)
 	if err != nil {
 		return ""
 	}
-	return c
+	return l.Comment
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,8 +62,8 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 		s.create(ctx, m)
 	case *messages.ListContainers:
 		s.list(ctx, m)
-	case *messages.ContainerImageUsage:
-		ctx.Respond(s.imageUsage(m.ImageID))
+	case *messages.ImagesInUse:
+		ctx.Respond(s.imagesInUse())
 	case *messages.PruneContainers:
 		s.prune(ctx, m)
 	case *messages.ContainerCounts:
@@ -568,17 +569,21 @@ func (s *containersSupervisor) resolve(ref string) (string, error) {
 	return found, nil
 }
 
-func (s *containersSupervisor) imageUsage(imageID string) *messages.ContainerImageUsageReply {
-	r := &messages.ContainerImageUsageReply{}
+func (s *containersSupervisor) imagesInUse() *messages.ImagesInUseReply {
+	r := &messages.ImagesInUseReply{Running: map[string][]string{}, Stopped: map[string][]string{}}
 	for id, e := range s.byID {
-		if e.snap.ImageID.String() != imageID {
-			continue
-		}
+		img := e.snap.ImageID.String()
 		if e.snap.State.Status == container.StateRunning || e.snap.State.Status == container.StatePaused {
-			r.Running = append(r.Running, id)
+			r.Running[img] = append(r.Running[img], id)
 		} else {
-			r.Stopped = append(r.Stopped, id)
+			r.Stopped[img] = append(r.Stopped[img], id)
 		}
+	}
+	for _, ids := range r.Running {
+		slices.Sort(ids)
+	}
+	for _, ids := range r.Stopped {
+		slices.Sort(ids)
 	}
 	return r
 }

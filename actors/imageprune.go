@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -10,20 +11,15 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/arcavm/arca/messages"
+	"github.com/arcavm/arca/persistence"
 )
 
-// pruneDecided carries which candidates no container uses; the usage was
-// gathered off the mailbox.
-type pruneDecided struct {
-	replyTo *actor.PID
-	unused  []digest.Digest
-	filters map[string][]string
-	err     error
-}
-
-// prune is docker image prune: candidates are dangling images (or all,
-// with dangling=false), older than until and matching label filters; each
-// container is asked about through the containers supervisor.
+// prune is docker image prune, as dockerd's: the candidates are dangling
+// images (all but intermediate ones, with dangling=false), older than
+// until and matching the label filters; each is removed as rmi would
+// remove it, with its untagged parents. Unlike dockerd, an image a
+// container uses is no candidate, so prune -a never untags one. What
+// containers use is asked first, off the mailbox.
 func (a *imagesActor) prune(ctx actor.Context, m *messages.PruneImages) {
 	for k, vals := range m.Filters {
 		switch k {
@@ -48,34 +44,68 @@ func (a *imagesActor) prune(ctx actor.Context, m *messages.PruneImages) {
 			return
 		}
 	}
-	cands := a.pruneCandidates(m.Filters)
-	futures := make([]*actor.Future, len(cands))
-	for i, id := range cands {
-		futures[i] = ctx.RequestFuture(a.env.containers, &messages.ContainerImageUsage{ImageID: id.String()}, 10*time.Second)
-	}
-	replyTo, filters := ctx.Sender(), m.Filters
-	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
-		var unused []digest.Digest
-		for i, f := range futures {
-			res, err := f.Result()
-			if err != nil {
-				return &pruneDecided{replyTo: replyTo, err: err}
-			}
-			if u, ok := res.(*messages.ContainerImageUsageReply); ok && len(u.Running)+len(u.Stopped) == 0 {
-				unused = append(unused, cands[i])
-			}
+	ask(ctx, a.env.containers, &messages.ImagesInUse{}, 10*time.Second, func(res any, err error) {
+		if err != nil {
+			ctx.Respond(messages.Internal("prune: %v", err))
+			return
 		}
-		return &pruneDecided{replyTo: replyTo, unused: unused, filters: filters}
+		report := a.pruneImages(ctx, m.Filters, res.(*messages.ImagesInUseReply))
+		a.env.publish(ctx, messages.NewEvent(events.ImageEventType, events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(report.SpaceReclaimed, 10)}))
+		ctx.Respond(&messages.PruneImagesReply{Report: report})
 	})
 }
 
-func (a *imagesActor) pruneCandidates(filters map[string][]string) []digest.Digest {
-	all := false
-	for _, v := range filters["dangling"] {
-		if b, _ := strconv.ParseBool(v); !b {
-			all = true
+func (a *imagesActor) pruneImages(ctx actor.Context, filters map[string][]string, inUse *messages.ImagesInUseReply) image.PruneReport {
+	report := image.PruneReport{ImagesDeleted: []image.DeleteResponse{}}
+	danglingOnly := !pruneAll(filters)
+	for _, id := range a.pruneCandidates(filters, inUse) {
+		e := a.byID[id]
+		if e == nil {
+			continue // gone with an earlier candidate's parents
+		}
+		for _, name := range pruneNames(e.rec, danglingOnly) {
+			d := &imageDeletion{a: a, ctx: ctx, inUse: inUse}
+			// A conflict keeps the image, as a failed rmi would.
+			if err := d.remove(name, false, true); err != nil {
+				continue
+			}
+			report.ImagesDeleted = append(report.ImagesDeleted, d.records...)
+			report.SpaceReclaimed += uint64(d.freed)
 		}
 	}
+	return report
+}
+
+// pruneNames is what to remove a candidate by: its references, sorted as
+// dockerd lists them (none when only dangling images go and it has a
+// tag), or its ID when it has none.
+func pruneNames(r *persistence.ImageRecord, danglingOnly bool) []string {
+	if untagged(r) {
+		return []string{r.ID.String()}
+	}
+	if danglingOnly && len(r.RepoTags) > 0 {
+		return nil
+	}
+	names := append(slices.Clone(r.RepoTags), r.RepoDigests...)
+	slices.Sort(names)
+	return names
+}
+
+// pruneAll tells a prune of all unused images (dangling=false).
+func pruneAll(filters map[string][]string) bool {
+	for _, v := range filters["dangling"] {
+		if b, _ := strconv.ParseBool(v); !b {
+			return true
+		}
+	}
+	return false
+}
+
+// pruneCandidates are the images a prune removes, sorted: heads (no
+// children) or, pruning all, every image, less the intermediate ones
+// (their children keep them) and those containers use.
+func (a *imagesActor) pruneCandidates(filters map[string][]string, inUse *messages.ImagesInUseReply) []digest.Digest {
+	all := pruneAll(filters)
 	var until time.Time
 	for _, v := range filters["until"] {
 		if t, ok := imagePruneUntil(v); ok {
@@ -84,53 +114,22 @@ func (a *imagesActor) pruneCandidates(filters map[string][]string) []digest.Dige
 	}
 	var out []digest.Digest
 	for id, e := range a.byID {
-		if !all && len(e.rec.RepoTags) > 0 {
+		if !all && (len(e.rec.RepoTags) > 0 || a.hasChildren(id)) || a.intermediate(id) {
+			continue
+		}
+		if len(inUse.Running[id.String()])+len(inUse.Stopped[id.String()]) > 0 {
 			continue
 		}
 		if !until.IsZero() && !e.rec.Created.Before(until) {
 			continue
 		}
-		if !imageMatches(e, map[string][]string{"label": filters["label"]}) {
+		if !imageMatches(e, a.hasChildren(id), map[string][]string{"label": filters["label"]}) {
 			continue
 		}
 		out = append(out, id)
 	}
+	slices.Sort(out)
 	return out
-}
-
-func (a *imagesActor) onPruneDecided(ctx actor.Context, m *pruneDecided) {
-	if m.err != nil {
-		ctx.Send(m.replyTo, messages.Internal("prune: %v", m.err))
-		return
-	}
-	report := image.PruneReport{ImagesDeleted: []image.DeleteResponse{}}
-	// Still a candidate now? Tags may have moved while usage was asked.
-	still := map[digest.Digest]bool{}
-	for _, id := range a.pruneCandidates(m.filters) {
-		still[id] = true
-	}
-	for _, id := range m.unused {
-		e := a.byID[id]
-		if e == nil || !still[id] {
-			continue
-		}
-		for _, t := range append(append([]string{}, e.rec.RepoTags...), e.rec.RepoDigests...) {
-			if err := a.untag(id, t); err != nil {
-				continue
-			}
-			report.ImagesDeleted = append(report.ImagesDeleted, image.DeleteResponse{Untagged: familiar(t)})
-			a.event(ctx, events.ActionUnTag, id.String(), familiar(t))
-		}
-		size := e.rec.Size
-		if err := a.deleteImage(id); err != nil {
-			continue
-		}
-		report.ImagesDeleted = append(report.ImagesDeleted, image.DeleteResponse{Deleted: id.String()})
-		report.SpaceReclaimed += uint64(size)
-		a.event(ctx, events.ActionDelete, id.String(), id.String())
-	}
-	a.env.publish(ctx, messages.NewEvent(events.ImageEventType, events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(report.SpaceReclaimed, 10)}))
-	ctx.Send(m.replyTo, &messages.PruneImagesReply{Report: report})
 }
 
 // imagePruneUntil reads an until filter: a duration before now, an RFC

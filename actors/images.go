@@ -12,28 +12,36 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/arcavm/arca/internal/buildcache"
 	"github.com/arcavm/arca/messages"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/imagearchive"
 )
 
-// imagesActor owns the image index: records, tags and digests. Pulls run
-// in child actors, one per reference, shared by concurrent requesters.
+// imagesActor owns the image index: records, tags, digests and which
+// image is whose parent. Pulls run in child actors, one per reference,
+// shared by concurrent requesters.
 type imagesActor struct {
-	env     *Env
-	byID    map[digest.Digest]*imageEntry
-	tags    map[string]digest.Digest // "docker.io/library/busybox:latest" -> ID
-	digests map[string]digest.Digest // "127.0.0.1:5000/busybox@sha256:.." -> ID
-	pulls   map[string]*actor.PID
+	env      *Env
+	byID     map[digest.Digest]*imageEntry
+	tags     map[string]digest.Digest // "docker.io/library/busybox:latest" -> ID
+	digests  map[string]digest.Digest // "127.0.0.1:5000/busybox@sha256:.." -> ID
+	children map[digest.Digest]map[digest.Digest]bool
+	pulls    map[string]*actor.PID
 }
 
 type imageEntry struct {
 	rec    *persistence.ImageRecord
 	config *dockerspec.DockerOCIImage
+	// containerConfig is what a build step or commit made the image
+	// with (its config's container_config), read for images with a
+	// parent only: only a child can be a build cache hit.
+	containerConfig *container.Config
 }
 
 func newImagesActor(env *Env) actor.Producer {
@@ -90,8 +98,8 @@ func (a *imagesActor) Receive(ctx actor.Context) {
 		a.onAddLayerDone(ctx, m)
 	case *messages.PruneImages:
 		a.prune(ctx, m)
-	case *pruneDecided:
-		a.onPruneDecided(ctx, m)
+	case *messages.ProbeBuildCache:
+		ctx.Respond(&messages.ProbeBuildCacheReply{ID: a.probeBuildCache(m)})
 	case *messages.ImageCount:
 		ctx.Respond(&messages.ImageCountReply{Count: len(a.byID)})
 	case *messages.ImageDiskUsage:
@@ -111,6 +119,7 @@ func (a *imagesActor) load() {
 	a.byID = map[digest.Digest]*imageEntry{}
 	a.tags = map[string]digest.Digest{}
 	a.digests = map[string]digest.Digest{}
+	a.children = map[digest.Digest]map[digest.Digest]bool{}
 	a.pulls = map[string]*actor.PID{}
 	recs, err := a.env.Store.Images()
 	if err != nil {
@@ -130,7 +139,19 @@ func (a *imagesActor) index(r *persistence.ImageRecord) error {
 	if err != nil {
 		return err
 	}
-	a.byID[r.ID] = &imageEntry{rec: r, config: cfg}
+	e := &imageEntry{rec: r, config: cfg}
+	if r.Parent != "" {
+		legacy, err := imagearchive.ReadLegacy(a.env.Blobs, r.ID)
+		if err != nil {
+			return err
+		}
+		e.containerConfig = legacy.ContainerConfig
+		if a.children[r.Parent] == nil {
+			a.children[r.Parent] = map[digest.Digest]bool{}
+		}
+		a.children[r.Parent][r.ID] = true
+	}
+	a.byID[r.ID] = e
 	for _, t := range r.RepoTags {
 		a.tags[t] = r.ID
 	}
@@ -359,8 +380,11 @@ func (a *imagesActor) list(ctx actor.Context, m *messages.ListImages) {
 		}
 	}
 	out := make([]image.Summary, 0, len(a.byID))
-	for _, e := range a.byID {
-		if !imageMatches(e, m.Filters) {
+	for id, e := range a.byID {
+		if !m.All && a.intermediate(id) {
+			continue
+		}
+		if !imageMatches(e, a.hasChildren(id), m.Filters) {
 			continue
 		}
 		out = append(out, imageSummary(e))
@@ -381,6 +405,7 @@ func imageSummary(e *imageEntry) image.Summary {
 		ID:          r.ID.String(),
 		RepoTags:    familiarAll(r.RepoTags),
 		RepoDigests: familiarAll(r.RepoDigests),
+		ParentID:    r.Parent.String(),
 		Created:     r.Created.Unix(),
 		Size:        r.Size,
 		Labels:      labels,
@@ -399,15 +424,18 @@ func sortSummaries(out []image.Summary) {
 	})
 }
 
-// diskUsage is system df's part about images: each unpacked layer counts
-// once in LayersSize, and an image's SharedSize is what it has in layers
-// other images use too.
+// diskUsage is system df's part about images: the images docker images
+// lists (intermediate ones left out, as dockerd leaves them out), each
+// unpacked layer counted once in LayersSize, and an image's SharedSize
+// what it has in layers other listed images use too.
 func (a *imagesActor) diskUsage() *messages.ImageDiskUsageReply {
-	users := map[string]int{} // chain ID -> images using it
+	users := map[string]int{} // chain ID -> listed images using it
 	sizes := map[string]int64{}
-	for _, e := range a.byID {
+	for id, e := range a.byID {
 		for _, l := range e.rec.Layers {
-			users[l.ChainID.String()]++
+			if !a.intermediate(id) {
+				users[l.ChainID.String()]++
+			}
 			sizes[l.ChainID.String()] = l.UnpackedSize
 		}
 	}
@@ -415,7 +443,10 @@ func (a *imagesActor) diskUsage() *messages.ImageDiskUsageReply {
 	for _, n := range sizes {
 		rep.LayersSize += n
 	}
-	for _, e := range a.byID {
+	for id, e := range a.byID {
+		if a.intermediate(id) {
+			continue
+		}
 		s := imageSummary(e)
 		s.SharedSize, s.Containers = 0, 0
 		for _, l := range e.rec.Layers {
@@ -429,7 +460,21 @@ func (a *imagesActor) diskUsage() *messages.ImageDiskUsageReply {
 	return rep
 }
 
-func imageMatches(e *imageEntry, filters map[string][]string) bool {
+// hasChildren tells whether an image is another's parent.
+func (a *imagesActor) hasChildren(id digest.Digest) bool { return len(a.children[id]) > 0 }
+
+// untagged tells whether nothing names an image but its ID.
+func untagged(r *persistence.ImageRecord) bool { return len(r.RepoTags)+len(r.RepoDigests) == 0 }
+
+// intermediate tells an image docker images hides without -a: one that
+// only its children need, as a build's steps leave them.
+func (a *imagesActor) intermediate(id digest.Digest) bool {
+	return untagged(a.byID[id].rec) && a.hasChildren(id)
+}
+
+// imageMatches applies list filters. dangling=true is dockerd's: no tag
+// and no children; dangling=false is any image with a reference.
+func imageMatches(e *imageEntry, hasChildren bool, filters map[string][]string) bool {
 	for k, vals := range filters {
 		if len(vals) == 0 {
 			continue
@@ -438,8 +483,11 @@ func imageMatches(e *imageEntry, filters map[string][]string) bool {
 		for _, v := range vals {
 			switch k {
 			case "dangling":
-				dangling := len(e.rec.RepoTags) == 0
-				ok = ok || dangling == (v == "true" || v == "1")
+				if v == "true" || v == "1" {
+					ok = ok || len(e.rec.RepoTags) == 0 && !hasChildren
+				} else {
+					ok = ok || !untagged(e.rec)
+				}
 			case "reference":
 				for _, t := range e.rec.RepoTags {
 					f := familiar(t)
@@ -497,7 +545,7 @@ func (a *imagesActor) inspect(ctx actor.Context, m *messages.InspectImage) {
 		resp.Author = e.config.Author
 	}
 	resp.Comment = a.comment(e) // commit.go
-	ctx.Respond(&messages.InspectImageReply{Image: resp})
+	ctx.Respond(&messages.InspectImageReply{Image: resp, Parent: e.rec.Parent.String()})
 }
 
 func (a *imagesActor) history(ctx actor.Context, m *messages.ImageHistory) {
@@ -528,9 +576,36 @@ func (a *imagesActor) history(ctx actor.Context, m *messages.ImageHistory) {
 	if len(out) == 0 {
 		out = append(out, image.HistoryResponseItem{Created: e.rec.Created.Unix(), Size: e.rec.Size})
 	}
-	out[0].ID = e.rec.ID.String()
-	out[0].Tags = nonNil(familiarAll(e.rec.RepoTags))
+	a.nameHistory(out, e)
 	ctx.Respond(&messages.ImageHistoryReply{History: out})
+}
+
+// nameHistory gives history entries (newest first) the IDs and tags of
+// the image and its ancestors, as dockerd does: each build step or commit
+// added one entry and one parent, so the walk up the parents names one
+// entry each, and what is older than the first local image stays
+// "<missing>".
+func (a *imagesActor) nameHistory(out []image.HistoryResponseItem, e *imageEntry) {
+	for i := range out {
+		out[i].ID = e.rec.ID.String()
+		out[i].Tags = nonNil(familiarAll(e.rec.RepoTags))
+		if e = a.byID[e.rec.Parent]; e == nil {
+			return
+		}
+	}
+}
+
+// probeBuildCache is the classic builder's cache probe: the newest child
+// of the parent whose container config matches the step's (dockerd's
+// local image cache). A child here was made by a build step or a commit,
+// on its parent's platform, so neither needs checking as dockerd does.
+func (a *imagesActor) probeBuildCache(m *messages.ProbeBuildCache) string {
+	var cands []buildcache.Candidate
+	for id := range a.children[digest.Digest(m.Parent)] {
+		e := a.byID[id]
+		cands = append(cands, buildcache.Candidate{ID: id.String(), Created: e.rec.Created, Config: e.containerConfig})
+	}
+	return buildcache.Newest(cands, &m.Config)
 }
 
 func (a *imagesActor) tag(ctx actor.Context, m *messages.TagImage) {
@@ -547,135 +622,6 @@ func (a *imagesActor) tag(ctx actor.Context, m *messages.TagImage) {
 	}
 	a.event(ctx, events.ActionTag, rec.ID.String(), familiar(m.Target))
 	ctx.Respond(&messages.Accepted{})
-}
-
-// remove untags and, when nothing references the image any more, deletes
-// it, following dockerd's rules on what needs force and what cannot be
-// forced.
-func (a *imagesActor) remove(ctx actor.Context, m *messages.RemoveImage) {
-	e, err := a.resolve(m.Name)
-	if err != nil {
-		ctx.Respond(err)
-		return
-	}
-	id := e.rec.ID
-	// The tag named, if the name was a reference and not an ID.
-	var named string
-	if r, err := reference.ParseNormalizedNamed(m.Name); err == nil && a.byRef(m.Name) == e {
-		if c, ok := r.(reference.Canonical); ok {
-			named = reference.TrimNamed(r).String() + "@" + c.Digest().String()
-		} else {
-			named = reference.TagNameOnly(r).String()
-		}
-	}
-	ask(ctx, a.env.containers, &messages.ContainerImageUsage{ImageID: id.String()}, 10*time.Second, func(res any, err error) {
-		if err != nil {
-			ctx.Respond(err)
-			return
-		}
-		usage := res.(*messages.ContainerImageUsageReply)
-		e := a.byID[id]
-		if e == nil {
-			ctx.Respond(messages.NotFound("No such image: %s", m.Name))
-			return
-		}
-		reply, err := a.removeDecided(e, named, m, usage)
-		if err != nil {
-			ctx.Respond(err)
-			return
-		}
-		for _, d := range reply.Deleted {
-			if d.Untagged != "" {
-				a.event(ctx, events.ActionUnTag, id.String(), d.Untagged)
-			}
-			if d.Deleted != "" {
-				a.event(ctx, events.ActionDelete, id.String(), familiar(m.Name))
-			}
-		}
-		ctx.Respond(reply)
-	})
-}
-
-func (a *imagesActor) removeDecided(e *imageEntry, named string, m *messages.RemoveImage, usage *messages.ContainerImageUsageReply) (*messages.RemoveImageReply, error) {
-	rec := e.rec
-	short := rec.ID.Encoded()[:12]
-	var deleted []image.DeleteResponse
-	refs := len(rec.RepoTags) + len(rec.RepoDigests)
-
-	// By reference, with other references left: only untag.
-	if named != "" && (len(rec.RepoTags) > 1 || !contains(rec.RepoTags, named)) {
-		if err := a.untag(rec.ID, named); err != nil {
-			return nil, messages.Internal("untag %s: %v", named, err)
-		}
-		return &messages.RemoveImageReply{Deleted: []image.DeleteResponse{{Untagged: familiar(named)}}}, nil
-	}
-	if named == "" && len(rec.RepoTags) > 1 && !m.Force {
-		return nil, messages.Conflict("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", short)
-	}
-	if len(usage.Running) > 0 {
-		if named != "" {
-			return nil, messages.Conflict("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", m.Name, shortID(usage.Running[0]), short)
-		}
-		return nil, messages.Conflict("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", short, shortID(usage.Running[0]))
-	}
-	if len(usage.Stopped) > 0 && !m.Force {
-		if named != "" {
-			return nil, messages.Conflict("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", m.Name, shortID(usage.Stopped[0]), short)
-		}
-		return nil, messages.Conflict("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", short, shortID(usage.Stopped[0]))
-	}
-	for _, t := range append(append([]string{}, rec.RepoTags...), rec.RepoDigests...) {
-		if err := a.untag(rec.ID, t); err != nil {
-			return nil, messages.Internal("untag %s: %v", t, err)
-		}
-		deleted = append(deleted, image.DeleteResponse{Untagged: familiar(t)})
-	}
-	_ = refs
-	if len(usage.Stopped) > 0 {
-		// Forced with stopped users: the image stays, untagged, for them.
-		return &messages.RemoveImageReply{Deleted: deleted}, nil
-	}
-	if err := a.deleteImage(rec.ID); err != nil {
-		return nil, messages.Internal("delete image %s: %v", short, err)
-	}
-	deleted = append(deleted, image.DeleteResponse{Deleted: rec.ID.String()})
-	return &messages.RemoveImageReply{Deleted: deleted}, nil
-}
-
-// deleteImage forgets the image and frees the blobs and layers no other
-// image uses.
-func (a *imagesActor) deleteImage(id digest.Digest) error {
-	e := a.byID[id]
-	if e == nil {
-		return nil
-	}
-	if err := a.env.Store.DeleteImage(id.String()); err != nil {
-		return err
-	}
-	delete(a.byID, id)
-	inUse := map[digest.Digest]bool{}
-	for _, other := range a.byID {
-		inUse[other.rec.ID] = true
-		inUse[other.rec.ManifestDigest] = true
-		for _, l := range other.rec.Layers {
-			inUse[l.Digest] = true
-			inUse[l.ChainID] = true
-		}
-	}
-	for _, d := range []digest.Digest{e.rec.ID, e.rec.ManifestDigest} {
-		if d != "" && !inUse[d] {
-			_ = a.env.Blobs.Delete(d)
-		}
-	}
-	for _, l := range e.rec.Layers {
-		if !inUse[l.Digest] {
-			_ = a.env.Blobs.Delete(l.Digest)
-		}
-		if !inUse[l.ChainID] {
-			_ = a.env.Layers.Remove(l.ChainID)
-		}
-	}
-	return nil
 }
 
 type loadFinished struct {

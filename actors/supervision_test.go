@@ -30,6 +30,19 @@ func (noDriver) Boot(context.Context, vm.MachineSpec) (vm.Machine, error) {
 
 func startTestTree(t *testing.T, recs ...*persistence.ContainerRecord) (*System, *Env) {
 	t.Helper()
+	env := newTestEnv(t, recs...)
+	sys, err := Start(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sys.Stop)
+	return sys, env
+}
+
+// newTestEnv is an Env over an in-memory store holding recs, with blobs
+// and layers in a temporary directory.
+func newTestEnv(t *testing.T, recs ...*persistence.ContainerRecord) *Env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, err := persistence.OpenStore("", true, log)
 	if err != nil {
@@ -50,13 +63,7 @@ func startTestTree(t *testing.T, recs ...*persistence.ContainerRecord) (*System,
 			t.Fatal(err)
 		}
 	}
-	env := &Env{Root: root, Store: store, Blobs: b, Layers: l, Driver: noDriver{}, Log: log}
-	sys, err := Start(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sys.Stop)
-	return sys, env
+	return &Env{Root: root, Store: store, Blobs: b, Layers: l, Driver: noDriver{}, Log: log}
 }
 
 func testRecord(id, name string) *persistence.ContainerRecord {

@@ -35,17 +35,22 @@ type Backend interface {
 	// The container is left for Commit and RemoveContainer.
 	Run(ctx context.Context, cfg *container.Config, created func(id string), out io.Writer) (code int64, err error)
 	// Commit makes an image of parent plus the container's writable
-	// layer, with cfg as its config.
-	Commit(ctx context.Context, containerID, parent string, cfg container.Config, createdBy string) (string, error)
+	// layer, with cfg as its config. step is the config the step is
+	// recorded with (dockerd's container_config, its Cmd what the step
+	// did): the image's cache key, and its history line.
+	Commit(ctx context.Context, containerID, parent string, cfg, step container.Config) (string, error)
 	// AddLayer makes an image of parent (none: "") plus layer (nil: no
-	// layer), with cfg as its config.
-	AddLayer(ctx context.Context, parent string, layer io.Reader, cfg container.Config, createdBy string) (string, error)
+	// layer), with cfg as its config and step as Commit records it.
+	AddLayer(ctx context.Context, parent string, layer io.Reader, cfg, step container.Config) (string, error)
+	// CachedImage is the newest image made from parent by a step
+	// recorded with a config that matches step, or "" (dockerd's local
+	// image cache).
+	CachedImage(ctx context.Context, parent string, step container.Config) (string, error)
 	// ImageFiles calls fn with a tar of each of paths (absolute) in the
 	// image, as docker cp makes one: the entries named from the path's
 	// last element.
 	ImageFiles(ctx context.Context, image string, paths []string, fn func(path string, tar io.Reader) error) error
 	RemoveContainer(ctx context.Context, id string) error
-	RemoveImage(ctx context.Context, id string) error
 	Tag(ctx context.Context, id, ref string) error
 }
 
@@ -57,6 +62,7 @@ type Options struct {
 	Labels      map[string]string  // --label, on the final image
 	Target      string
 	Pull        bool
+	NoCache     bool // build every step, probing no cache
 	Remove      bool // remove RUN containers once committed
 	ForceRemove bool // and also after a failure
 }
@@ -83,7 +89,6 @@ type builder struct {
 	step   int
 	steps  int
 	stages map[string]string // stage name (lower case) or index: image ID
-	made   []string          // images this build made, removed but the last
 }
 
 // stage is the state of one stage's steps.
@@ -93,6 +98,9 @@ type stage struct {
 	args   map[string]string // declared ARGs, as RUN sees them
 	argSeq []string
 	cmdSet bool
+	// cacheBusted is set at the stage's first cache miss: as on dockerd,
+	// every later step of the stage is built.
+	cacheBusted bool
 }
 
 // Build runs the Dockerfile of bctx and tags the result; it answers the
@@ -146,7 +154,6 @@ func Build(ctx context.Context, be Backend, bctx *Context, opt Options, out *Out
 			}
 		}
 	}
-	defer func() { b.cleanup(ctx, id) }()
 	var st *stage
 	for i, s := range stages {
 		if st, err = b.from(ctx, s); err != nil {
@@ -175,13 +182,13 @@ func Build(ctx context.Context, be Backend, bctx *Context, opt Options, out *Out
 			keys = append(keys, k+"="+v)
 		}
 		slices.Sort(keys)
-		if err := b.configImage(ctx, st, "LABEL "+strings.Join(keys, " ")); err != nil {
+		if err := b.configStep(ctx, st, "LABEL "+strings.Join(keys, " ")); err != nil {
 			return "", err
 		}
 	}
 	if st.id == "" {
 		// FROM scratch and nothing else: an image of no layers.
-		if err := b.configImage(ctx, st, ""); err != nil {
+		if err := b.configStep(ctx, st, ""); err != nil {
 			return "", err
 		}
 	}
@@ -194,17 +201,6 @@ func Build(ctx context.Context, be Backend, bctx *Context, opt Options, out *Out
 		out.Stream("Successfully tagged " + familiar(t) + "\n")
 	}
 	return st.id, nil
-}
-
-// cleanup removes the images of the steps but the final one: dockerd
-// keeps them as the final image's parents (its cache); Arca has neither,
-// and they would show as dangling images.
-func (b *builder) cleanup(ctx context.Context, final string) {
-	for i := len(b.made) - 1; i >= 0; i-- {
-		if id := b.made[i]; id != final {
-			_ = b.be.RemoveImage(ctx, id)
-		}
-	}
 }
 
 func (b *builder) printStep(code string) {
@@ -288,15 +284,22 @@ func (b *builder) dispatch(ctx context.Context, st *stage, c instructions.Comman
 	return nil
 }
 
-// env is what words expand against: the stage's ENV, then its ARGs.
+// env is what words expand against and RUN sees: the stage's ENV, then
+// its ARGs.
 func (st *stage) env() []string {
-	env := slices.Clone(st.cfg.Env)
+	return append(slices.Clone(st.cfg.Env), st.runArgs()...)
+}
+
+// runArgs are the stage's ARGs with a value as "k=v", in the order
+// declared, less those its ENV sets (ENV wins).
+func (st *stage) runArgs() []string {
+	var args []string
 	for _, k := range st.argSeq {
-		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
-			env = append(env, k+"="+st.args[k])
+		if !slices.ContainsFunc(st.cfg.Env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+			args = append(args, k+"="+st.args[k])
 		}
 	}
-	return env
+	return args
 }
 
 func (b *builder) run1(ctx context.Context, st *stage, c instructions.Command) error {
@@ -311,11 +314,11 @@ func (b *builder) run1(ctx context.Context, st *stage, c instructions.Command) e
 	case *instructions.CopyCommand:
 		spec := copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod}
 		if c.From != "" {
-			return b.copyFrom(ctx, st, c.From, spec, code(c))
+			return b.copyFrom(ctx, st, c.From, spec)
 		}
-		return b.copyStep(ctx, b.bctx, st, spec, code(c))
+		return b.copyStep(ctx, b.bctx, st, spec)
 	case *instructions.AddCommand:
-		return b.copyStep(ctx, b.bctx, st, copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, add: true}, code(c))
+		return b.copyStep(ctx, b.bctx, st, copySpec{srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, add: true})
 	case *instructions.ArgCommand:
 		for _, kv := range c.Args {
 			v, given := b.opt.BuildArgs[kv.Key]
@@ -335,12 +338,12 @@ func (b *builder) run1(ctx context.Context, st *stage, c instructions.Command) e
 				st.argSeq = append(st.argSeq, kv.Key)
 			}
 		}
-		return b.configImage(ctx, st, code(c))
+		return b.configStep(ctx, st, code(c))
 	case *instructions.ShellCommand:
 		st.cfg.Shell = slices.Clone(c.Shell)
-		return b.configImage(ctx, st, code(c))
+		return b.configStep(ctx, st, code(c))
 	case *instructions.MaintainerCommand:
-		return b.configImage(ctx, st, code(c))
+		return b.configStep(ctx, st, code(c))
 	default:
 		if err := commitconfig.Instruction(&st.cfg, c, &st.cmdSet); err != nil {
 			var inv *commitconfig.InvalidError
@@ -349,7 +352,12 @@ func (b *builder) run1(ctx context.Context, st *stage, c instructions.Command) e
 			}
 			return err
 		}
-		return b.configImage(ctx, st, code(c))
+		if _, ok := c.(*instructions.WorkdirCommand); ok {
+			// dockerd records the directory as resolved, in its older
+			// one-word form.
+			return b.nopImage(ctx, st, nopStep(st.cfg, "WORKDIR "+st.cfg.WorkingDir, true))
+		}
+		return b.configStep(ctx, st, code(c))
 	}
 }
 
@@ -361,21 +369,52 @@ func code(c instructions.Command) string {
 	return c.Name()
 }
 
-// configImage makes the image of a step that only changes the config.
-func (b *builder) configImage(ctx context.Context, st *stage, createdBy string) error {
-	id, err := b.be.AddLayer(ctx, st.id, nil, st.cfg, "/bin/sh -c #(nop) "+createdBy)
+// configStep makes (or finds in the cache) the image of a step that only
+// changes the config; instruction is what it records.
+func (b *builder) configStep(ctx context.Context, st *stage, instruction string) error {
+	return b.nopImage(ctx, st, nopStep(st.cfg, instruction, false))
+}
+
+// nopImage is the image of a step with no layer, recorded as step.
+func (b *builder) nopImage(ctx context.Context, st *stage, step container.Config) error {
+	if hit, err := b.probe(ctx, st, step); err != nil || hit {
+		return err
+	}
+	id, err := b.be.AddLayer(ctx, st.id, nil, st.cfg, step)
 	if err != nil {
 		return err
 	}
-	b.made = append(b.made, id)
 	st.id = id
 	return nil
+}
+
+// probe is dockerd's cache probe before a step: an image made from the
+// current one by a step recorded as step becomes the current one, and the
+// progress says " ---> Using cache". --no-cache, a miss earlier in the
+// stage and FROM scratch (no image whose children could match, as on
+// dockerd) build the step instead.
+func (b *builder) probe(ctx context.Context, st *stage, step container.Config) (bool, error) {
+	if b.opt.NoCache || st.cacheBusted || st.id == "" {
+		st.cacheBusted = true
+		return false, nil
+	}
+	id, err := b.be.CachedImage(ctx, st.id, step)
+	if err != nil {
+		return false, err
+	}
+	if id == "" {
+		st.cacheBusted = true
+		return false, nil
+	}
+	b.out.Stream(" ---> Using cache\n")
+	st.id = id
+	return true, nil
 }
 
 // copyFrom is COPY --from: the files of an earlier stage's image (by
 // name or index) or of an image, read by an agent, copied as from the
 // context.
-func (b *builder) copyFrom(ctx context.Context, st *stage, from string, spec copySpec, createdBy string) error {
+func (b *builder) copyFrom(ctx context.Context, st *stage, from string, spec copySpec) error {
 	img := b.stages[strings.ToLower(from)]
 	if img == "" {
 		id, _, err := b.be.Image(ctx, from, false, b.out)
@@ -413,20 +452,30 @@ func (b *builder) copyFrom(ctx context.Context, st *stage, from string, spec cop
 	if err != nil {
 		return err
 	}
-	return b.copyStep(ctx, files, st, spec, createdBy)
+	return b.copyStep(ctx, files, st, spec)
 }
 
-func (b *builder) copyStep(ctx context.Context, files *Context, st *stage, spec copySpec, createdBy string) error {
+// copyStep is a COPY or ADD of files: the sources' hash in the step's
+// Cmd decides whether the cache has it, as on dockerd (whose files of
+// another image are read for the hash too).
+func (b *builder) copyStep(ctx context.Context, files *Context, st *stage, spec copySpec) error {
 	spec.workdir = st.cfg.WorkingDir
-	layer, err := files.layer(spec)
+	matched, err := files.sources(spec)
 	if err != nil {
 		return &Error{Err: err}
 	}
-	id, err := b.be.AddLayer(ctx, st.id, bytes.NewReader(layer), st.cfg, "/bin/sh -c #(nop) "+createdBy)
+	step := nopStep(st.cfg, copyInstruction(spec, files.sourceHash(matched)), true)
+	if hit, err := b.probe(ctx, st, step); err != nil || hit {
+		return err
+	}
+	layer, err := files.layer(spec, matched)
+	if err != nil {
+		return &Error{Err: err}
+	}
+	id, err := b.be.AddLayer(ctx, st.id, bytes.NewReader(layer), st.cfg, step)
 	if err != nil {
 		return err
 	}
-	b.made = append(b.made, id)
 	st.id = id
 	return nil
 }
@@ -452,6 +501,10 @@ func (b *builder) runStep(ctx context.Context, st *stage, c *instructions.RunCom
 		return userError("RUN --%s is not supported by the classic builder", c.FlagsUsed[0])
 	}
 	cmd := runCmd(&st.cfg, c)
+	step := runStepConfig(st.cfg, cmd, st.runArgs())
+	if hit, err := b.probe(ctx, st, step); err != nil || hit {
+		return err
+	}
 	rc := st.cfg
 	rc.Image = st.id
 	rc.Cmd = cmd
@@ -474,11 +527,10 @@ func (b *builder) runStep(ctx context.Context, st *stage, c *instructions.RunCom
 	if code != 0 {
 		return &Error{Err: fmt.Errorf("The command '%s' returned a non-zero code: %d", strings.Join(cmd, " "), code)}
 	}
-	id, err := b.be.Commit(ctx, ctrID, st.id, st.cfg, strings.Join(cmd, " "))
+	id, err := b.be.Commit(ctx, ctrID, st.id, st.cfg, step)
 	if err != nil {
 		return err
 	}
-	b.made = append(b.made, id)
 	st.id = id
 	if b.opt.Remove && !b.opt.ForceRemove {
 		b.removeContainer(ctx, ctrID)

@@ -11,9 +11,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/arcavm/arca/internal/buildcache"
 )
 
 // contextTar is a context tar of files (name: content; a name ending in
@@ -116,7 +119,11 @@ func TestCopyLayer(t *testing.T) {
 			if err := c.Ignore("Dockerfile"); err != nil {
 				t.Fatal(err)
 			}
-			b, err := c.layer(tt.spec)
+			matched, err := c.sources(tt.spec)
+			var b []byte
+			if err == nil {
+				b, err = c.layer(tt.spec, matched)
+			}
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
@@ -166,16 +173,45 @@ func TestRunCmd(t *testing.T) {
 	}
 }
 
-// fake is a Backend that records what the build asked of it.
+// fake is a Backend that records what the build asked of it, and keeps
+// each image's parent and step record for its cache, the images actor's
+// rule.
 type fake struct {
 	n       int
 	runs    []container.Config
 	code    int64
 	images  map[string]container.Config
+	made    []madeImage
+	probes  int
 	removed []string
 	tags    []string
 	copied  []string
 	layers  [][]byte
+}
+
+type madeImage struct {
+	id, parent string
+	step       container.Config
+}
+
+func newFake() *fake { return &fake{images: map[string]container.Config{}} }
+
+func (f *fake) add(parent string, cfg, step container.Config) string {
+	id := f.next()
+	f.images[id] = cfg
+	f.made = append(f.made, madeImage{id: id, parent: parent, step: step})
+	return id
+}
+
+func (f *fake) CachedImage(_ context.Context, parent string, step container.Config) (string, error) {
+	f.probes++
+	var children []buildcache.Candidate
+	for i, m := range f.made {
+		if m.parent == parent {
+			children = append(children, buildcache.Candidate{ID: m.id, Created: time.Unix(int64(i), 0), Config: &m.step})
+		}
+	}
+	return buildcache.Newest(children, &step), nil
 }
 
 func (f *fake) ImageFiles(_ context.Context, image string, paths []string, fn func(string, io.Reader) error) error {
@@ -215,27 +251,22 @@ func (f *fake) Run(_ context.Context, cfg *container.Config, created func(string
 	return f.code, nil
 }
 
-func (f *fake) Commit(_ context.Context, _, _ string, cfg container.Config, _ string) (string, error) {
-	id := f.next()
-	f.images[id] = cfg
-	return id, nil
+func (f *fake) Commit(_ context.Context, _, parent string, cfg, step container.Config) (string, error) {
+	return f.add(parent, cfg, step), nil
 }
 
-func (f *fake) AddLayer(_ context.Context, _ string, layer io.Reader, cfg container.Config, _ string) (string, error) {
+func (f *fake) AddLayer(_ context.Context, parent string, layer io.Reader, cfg, step container.Config) (string, error) {
 	if layer != nil {
 		b, _ := io.ReadAll(layer)
 		f.layers = append(f.layers, b)
 	}
-	id := f.next()
-	f.images[id] = cfg
-	return id, nil
+	return f.add(parent, cfg, step), nil
 }
 
 func (f *fake) RemoveContainer(_ context.Context, id string) error {
 	f.removed = append(f.removed, id)
 	return nil
 }
-func (f *fake) RemoveImage(_ context.Context, id string) error { delete(f.images, id); return nil }
 func (f *fake) Tag(_ context.Context, id, ref string) error {
 	f.tags = append(f.tags, ref)
 	return nil
@@ -285,8 +316,8 @@ LABEL a=b
 				if !slices.Equal(f.removed, []string{"c1"}) || !slices.Equal(f.tags, []string{"docker.io/library/x:1"}) {
 					t.Errorf("removed %q, tagged %q", f.removed, f.tags)
 				}
-				if len(f.images) != 1 {
-					t.Errorf("images left: %d, want the final one", len(f.images))
+				if len(f.images) != 9 {
+					t.Errorf("images: %d, want one a step", len(f.images))
 				}
 				for _, want := range []string{"Step 1/9 : FROM $BASE AS first\n", "Step 5/9 : RUN echo $GREETING\n", " ---> Running in c1\n", "output\n", "Removing intermediate container c1\n", "Successfully tagged x:1\n"} {
 					if !strings.Contains(out, want) {
@@ -343,7 +374,8 @@ LABEL a=b
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fake{images: map[string]container.Config{}, code: tt.code}
+			f := newFake()
+			f.code = tt.code
 			var buf bytes.Buffer
 			out := NewOutput(&buf, nil, false)
 			id, err := Build(context.Background(), f, contextTar(t, map[string]string{"Dockerfile": tt.dockerfile}), tt.opt, out)

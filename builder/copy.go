@@ -22,10 +22,30 @@ type copySpec struct {
 	add     bool
 }
 
-// layer is the tar of a layer holding what spec copies: the files with
-// their parent directories, owned by root unless --chown says otherwise,
-// as dockerd's COPY makes them.
-func (c *Context) layer(spec copySpec) ([]byte, error) {
+// sources is the context paths spec copies, its sources' matches in
+// order.
+func (c *Context) sources(spec copySpec) ([]string, error) {
+	var matched []string
+	for _, s := range spec.srcs {
+		if isURL(s) {
+			return nil, fmt.Errorf("%s from a URL (%s) is not supported by Arca", cmdName(spec.add), s)
+		}
+		m, err := c.match(s)
+		if err != nil {
+			return nil, err
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("%s failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", cmdName(spec.add), s)
+		}
+		matched = append(matched, m...)
+	}
+	return matched, nil
+}
+
+// layer is the tar of a layer holding what spec copies (matched, as
+// sources found it): the files with their parent directories, owned by
+// root unless --chown says otherwise, as dockerd's COPY makes them.
+func (c *Context) layer(spec copySpec, matched []string) ([]byte, error) {
 	uid, gid, err := parseChown(spec.chown)
 	if err != nil {
 		return nil, err
@@ -49,20 +69,6 @@ func (c *Context) layer(spec copySpec) ([]byte, error) {
 		if keepSlash {
 			dest += "/"
 		}
-	}
-	var matched []string
-	for _, s := range spec.srcs {
-		if isURL(s) {
-			return nil, fmt.Errorf("%s from a URL (%s) is not supported by Arca", cmdName(spec.add), s)
-		}
-		m, err := c.match(s)
-		if err != nil {
-			return nil, err
-		}
-		if len(m) == 0 {
-			return nil, fmt.Errorf("%s failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", cmdName(spec.add), s)
-		}
-		matched = append(matched, m...)
 	}
 	destDir := strings.HasSuffix(dest, "/") || len(matched) > 1
 	if destDir && len(matched) > 1 && !strings.HasSuffix(dest, "/") {

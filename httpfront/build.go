@@ -37,6 +37,7 @@ func (s *Server) imageBuild(ctx *fasthttp.RequestCtx) {
 		Dockerfile: string(q.Peek("dockerfile")),
 		Target:     string(q.Peek("target")),
 		Pull:       boolParam(ctx, "pull"),
+		NoCache:    boolParam(ctx, "nocache"),
 		// dockerd's defaults: rm on, forcerm off.
 		Remove:      !q.Has("rm") || boolParam(ctx, "rm"),
 		ForceRemove: boolParam(ctx, "forcerm"),
@@ -236,7 +237,7 @@ func (b *buildBackend) Run(ctx context.Context, cfg *container.Config, created f
 	return wait.ExitCode, nil
 }
 
-func (b *buildBackend) Commit(ctx context.Context, containerID, parent string, cfg container.Config, createdBy string) (string, error) {
+func (b *buildBackend) Commit(ctx context.Context, containerID, parent string, cfg, step container.Config) (string, error) {
 	ref := messages.Ref{ID: containerID}
 	res, err := b.s.ask(b.s.sys.Containers, &messages.AcquireFilesystem{Ref: ref}, quickDeadline)
 	if err != nil {
@@ -255,16 +256,19 @@ func (b *buildBackend) Commit(ctx context.Context, containerID, parent string, c
 		return "", archiveError(err)
 	}
 	defer layer.Close()
-	return b.addLayer(parent, layer, cfg, createdBy)
+	return b.addLayer(parent, layer, cfg, step)
 }
 
-func (b *buildBackend) AddLayer(ctx context.Context, parent string, layer io.Reader, cfg container.Config, createdBy string) (string, error) {
-	return b.addLayer(parent, layer, cfg, createdBy)
+func (b *buildBackend) AddLayer(ctx context.Context, parent string, layer io.Reader, cfg, step container.Config) (string, error) {
+	return b.addLayer(parent, layer, cfg, step)
 }
 
-func (b *buildBackend) addLayer(parent string, layer io.Reader, cfg container.Config, createdBy string) (string, error) {
+// addLayer makes a step's image, recorded as dockerd records one: the
+// step's config as its container_config, its Cmd as its history line.
+func (b *buildBackend) addLayer(parent string, layer io.Reader, cfg, step container.Config) (string, error) {
 	m := &messages.AddLayerImage{
-		Parent: digest.Digest(parent), Layer: layer, Config: cfg, CreatedBy: createdBy, Build: true,
+		Parent: digest.Digest(parent), Layer: layer, Config: cfg, CreatedBy: strings.Join(step.Cmd, " "),
+		ContainerConfig: &step, Build: true,
 	}
 	if parent == "" {
 		m.OS, m.Architecture = "linux", runtime.GOARCH
@@ -324,9 +328,12 @@ func (b *buildBackend) RemoveContainer(ctx context.Context, id string) error {
 	return err
 }
 
-func (b *buildBackend) RemoveImage(ctx context.Context, id string) error {
-	_, err := b.s.ask(b.s.sys.Images, &messages.RemoveImage{Name: id}, time.Minute)
-	return err
+func (b *buildBackend) CachedImage(ctx context.Context, parent string, step container.Config) (string, error) {
+	res, err := b.s.ask(b.s.sys.Images, &messages.ProbeBuildCache{Parent: parent, Config: step}, quickDeadline)
+	if err != nil {
+		return "", err
+	}
+	return res.(*messages.ProbeBuildCacheReply).ID, nil
 }
 
 func (b *buildBackend) Tag(ctx context.Context, id, ref string) error {

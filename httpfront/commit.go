@@ -120,7 +120,7 @@ func (s *Server) containerCommit(ctx *fasthttp.RequestCtx) {
 	res, err = s.ask(s.sys.Images, &messages.AddLayerImage{
 		Parent: digest.Digest(ctr.Image), Layer: layer, Config: user,
 		Author: string(q.Peek("author")), Comment: string(q.Peek("comment")), CreatedBy: createdBy,
-		Tag: target, Container: &ctr,
+		Tag: target, Container: &ctr, ContainerConfig: ctr.Config,
 	}, imageBuildDeadline)
 	if err != nil {
 		writeError(ctx, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/valyala/fasthttp"
 
@@ -152,7 +153,7 @@ func (s *Server) imageGet(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, err)
 			return
 		}
-		writeJSON(ctx, fasthttp.StatusOK, res.(*messages.InspectImageReply).Image)
+		writeJSON(ctx, fasthttp.StatusOK, imageInspectBody(res.(*messages.InspectImageReply)))
 	case strings.HasSuffix(name, "/history"):
 		res, err := s.ask(s.sys.Images, &messages.ImageHistory{Name: strings.TrimSuffix(name, "/history")}, quickDeadline)
 		if err != nil {
@@ -167,6 +168,16 @@ func (s *Server) imageGet(ctx *fasthttp.RequestCtx) {
 	default:
 		writeError(ctx, messages.NotFound("page not found"))
 	}
+}
+
+// imageInspectBody is image inspect as dockerd answers API 1.51: the
+// type of the API module plus the legacy Parent, which that type no
+// longer has and the classic builder's images still set.
+func imageInspectBody(r *messages.InspectImageReply) any {
+	return struct {
+		image.InspectResponse
+		Parent string
+	}{r.Image, r.Parent}
 }
 
 // imagePost dispatches POST /images/{name}/tag|push.

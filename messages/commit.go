@@ -29,6 +29,10 @@ type AddLayerImage struct {
 	Container *container.InspectResponse
 	// Build is set for a build step: no commit or import event.
 	Build bool
+	// ContainerConfig is the config the build step's or the committed
+	// container ran with, kept in the image config as dockerd's
+	// container_config: what the classic builder's cache matches.
+	ContainerConfig *container.Config
 }
 
 type AddLayerImageReply struct{ ID digest.Digest }

@@ -157,13 +157,15 @@ type LogsReply struct {
 	Live OutputSubscription // nil unless Follow and the container runs
 }
 
-// ContainerImageUsage asks the containers supervisor which containers use
-// an image (for rmi).
-type ContainerImageUsage struct{ ImageID string }
+// ImagesInUse asks the containers supervisor which containers use which
+// images (for rmi and image prune).
+type ImagesInUse struct{}
 
-type ContainerImageUsageReply struct {
-	Running []string // IDs of running containers using the image
-	Stopped []string
+// ImagesInUseReply maps an image ID to the IDs of the containers using
+// it, sorted; a paused container counts as running.
+type ImagesInUseReply struct {
+	Running map[string][]string
+	Stopped map[string][]string
 }
 
 // ContainerCounts is for /info.

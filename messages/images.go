@@ -3,6 +3,7 @@ package messages
 import (
 	"io"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 
@@ -37,6 +38,8 @@ type ResolveImageReply struct {
 	Config *dockerspec.DockerOCIImage // parsed config blob; shared, read only
 }
 
+// ListImages lists images as dockerd does: without All, an untagged image
+// that is another's parent (an intermediate image) is left out.
 type ListImages struct {
 	All     bool
 	Filters map[string][]string
@@ -46,7 +49,12 @@ type ListImagesReply struct{ Images []image.Summary }
 
 type InspectImage struct{ Name string }
 
-type InspectImageReply struct{ Image image.InspectResponse }
+type InspectImageReply struct {
+	Image image.InspectResponse
+	// Parent is dockerd's legacy Parent field, which the API type no
+	// longer has; "" when the image has none.
+	Parent string
+}
 
 type ImageHistory struct{ Name string }
 
@@ -57,6 +65,8 @@ type TagImage struct {
 	Target string // normalized reference with tag
 }
 
+// RemoveImage is docker rmi: without NoPrune, the untagged parents
+// nothing else needs go too.
 type RemoveImage struct {
 	Name    string
 	Force   bool
@@ -97,7 +107,19 @@ type ImageDiskUsageReply struct {
 }
 
 // PruneImages removes images no container uses: dangling ones, or all of
-// them when Filters["dangling"] is ["false"].
+// them when Filters["dangling"] is ["false"], with the untagged parents
+// nothing else needs.
 type PruneImages struct{ Filters map[string][]string }
 
 type PruneImagesReply struct{ Report image.PruneReport }
+
+// ProbeBuildCache asks for the classic builder's cache: the newest child
+// of Parent made with a config that matches Config (the step's, its Cmd
+// saying what the step does), as dockerd's local image cache finds one.
+type ProbeBuildCache struct {
+	Parent string // image ID
+	Config container.Config
+}
+
+// ProbeBuildCacheReply names the cached image; "" on a miss.
+type ProbeBuildCacheReply struct{ ID string }

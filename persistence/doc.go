@@ -18,6 +18,14 @@
 //	arca/v1/network/<id>        NetworkRecord (id: 64 hex)
 //	arca/v1/volume/<name>       VolumeRecord
 //
+// Fields added to a record since version 1 are optional, so an older
+// record reads as their zero value and the version stays 1:
+//
+//	ImageRecord.parent  the image a build step or commit made this one from
+//	                    (absent: none, as for pulled, loaded and imported
+//	                    images). A record is written after its parent's and
+//	                    deleted before it, so a parent named is always there.
+//
 // A record is written (and synced) before the client is told the change is
 // done. Migrations, when the schema grows, are functions from version N to
 // N+1 run in Open before anything else reads the store.

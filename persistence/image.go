@@ -22,6 +22,11 @@ type ImageRecord struct {
 	Variant           string        `json:"variant,omitempty"`
 	Size              int64         `json:"size"` // sum of unpacked layer sizes
 	Loaded            time.Time     `json:"loaded"`
+	// Parent is the image this one was made from by a build step or a
+	// commit (dockerd's parent, which makes it a cache candidate and
+	// keeps its ancestors as intermediate images); empty for a pulled,
+	// loaded or imported image.
+	Parent digest.Digest `json:"parent,omitempty"`
 }
 
 // LayerRef names one layer: the blob as stored (possibly compressed), its

@@ -57,16 +57,21 @@ func TestCommit(t *testing.T) {
 	if first, _, _ := strings.Cut(hist, "\n"); !strings.HasPrefix(first, "the message|sh -c") {
 		t.Errorf("history's newest entry %q, want the message and the container's command", first)
 	}
+	// The image it was made from is its parent, named in history too.
+	hist = d.Docker(t, "history", "--no-trunc", "--format", "{{.ID}}", tag).Must(t).Stdout
+	if ids := strings.Fields(hist); len(ids) < 2 || ids[0] != id || ids[1] != imageID(t, d, img) {
+		t.Errorf("history IDs %q, want the commit's then its image's", ids)
+	}
 	var insp []struct {
-		ID, Author, Comment string
-		Config              struct{ Cmd, Env []string }
-		RootFS              struct{ Layers []string }
+		ID, Author, Comment, Parent string
+		Config                      struct{ Cmd, Env []string }
+		RootFS                      struct{ Layers []string }
 	}
 	if err := json.Unmarshal([]byte(d.Docker(t, "image", "inspect", tag).Must(t).Stdout), &insp); err != nil || len(insp) != 1 {
 		t.Fatalf("inspect: %v", err)
 	}
 	base := d.Docker(t, "image", "inspect", "-f", "{{len .RootFS.Layers}}", img).Must(t).Stdout
-	if insp[0].ID != id || insp[0].Author != "me" || insp[0].Comment != "the message" || !slices.Equal(insp[0].Config.Cmd, []string{"cat", "/x"}) ||
+	if insp[0].ID != id || insp[0].Parent != imageID(t, d, img) || insp[0].Author != "me" || insp[0].Comment != "the message" || !slices.Equal(insp[0].Config.Cmd, []string{"cat", "/x"}) ||
 		!slices.Contains(insp[0].Config.Env, "COMMITTED=yes") || strings.TrimSpace(base) == "" ||
 		len(insp[0].RootFS.Layers) != atoi(t, strings.TrimSpace(base))+1 {
 		t.Errorf("inspect of the committed image: %+v (base has %s layers)", insp[0], base)

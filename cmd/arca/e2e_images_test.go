@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -294,5 +295,28 @@ func TestImagePrune(t *testing.T) {
 	d.Docker(t, "image", "prune", "-a", "-f").Must(t)
 	if out := d.Docker(t, "images", "-q").Must(t).Stdout; out != "" {
 		t.Errorf("images left after prune -a: %q", out)
+	}
+
+	// A classic build's untagged image is dangling, its steps' images
+	// are not (they are its parents), and prune takes them together.
+	d.Docker(t, "pull", "-q", busybox).Must(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + busybox + "\nENV A=1\nENV B=2\n"})
+	built := strings.TrimSpace(d.DockerCmd(t, classic, "build", "-q", dir).Must(t).Stdout)
+	steps := strings.Fields(d.Docker(t, "history", "--no-trunc", "--format", "{{.ID}}", built).Must(t).Stdout)
+	if len(steps) < 2 || steps[0] != built {
+		t.Fatalf("history of the built image: %q", steps)
+	}
+	if out := strings.Fields(d.Docker(t, "images", "-q", "--no-trunc", "--filter", "dangling=true").Must(t).Stdout); !slices.Equal(out, []string{built}) {
+		t.Errorf("dangling images %q, want the build's only", out)
+	}
+	out = d.Docker(t, "image", "prune", "-f").Must(t).Stdout
+	for _, id := range steps[:2] {
+		if !strings.Contains(out, "deleted: "+id) {
+			t.Errorf("image prune did not delete %s:\n%s", id, out)
+		}
+	}
+	if left := strings.Fields(d.Docker(t, "images", "-a", "-q").Must(t).Stdout); len(left) != 1 {
+		t.Errorf("images after prune: %q, want busybox only", left)
 	}
 }

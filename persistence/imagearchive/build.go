@@ -9,6 +9,7 @@ import (
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/ulikunitz/xz"
@@ -18,18 +19,31 @@ import (
 	"github.com/arcavm/arca/persistence/layers"
 )
 
-// AddLayer makes the image of docker commit and docker import: parent's
-// layers (none when parent is nil) and one more from layerTar, which may
-// be compressed as a stored layer may. cfg is the new image's config
-// whole but for its rootfs, which AddLayer fills in; its history should
-// already hold the new entry. comment is the config's top-level comment,
-// which dockerd writes for both and shows in image inspect. The layer is stored uncompressed, so its
-// blob digest is its diff ID, and unpacked verified against it; the
-// config blob's digest is the image ID. The record has no tags.
+// Legacy is what dockerd writes in an image config beside the OCI
+// fields for the images it makes itself.
+type Legacy struct {
+	// Comment is the top-level comment of commit and import, shown by
+	// image inspect.
+	Comment string
+	// ContainerConfig is the config the step's or the committed
+	// container ran with (dockerd's container_config): the classic
+	// builder's cache key. nil for an import.
+	ContainerConfig *container.Config
+}
+
+// AddLayer makes the image of docker commit, docker import and a classic
+// build step: parent's layers (none when parent is nil) and one more from
+// layerTar, which may be compressed as a stored layer may. cfg is the new
+// image's config whole but for its rootfs, which AddLayer fills in; its
+// history should already hold the new entry. legacy goes into the config
+// as dockerd writes it. The layer is stored uncompressed, so its blob
+// digest is its diff ID, and unpacked verified against it; the config
+// blob's digest is the image ID. The record has no tags; its Parent is
+// parent's ID.
 //
 // A nil layerTar adds no layer: the image is parent's layers with a new
 // config, as a build's ENV or CMD step makes one.
-func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, comment string, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
+func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, legacy Legacy, layerTar io.Reader, bs *blobs.Store, ls *layers.Store) (*persistence.ImageRecord, error) {
 	rec := &persistence.ImageRecord{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, Loaded: time.Now().UTC()}
 	diffIDs := []digest.Digest{}
 	if parent != nil {
@@ -38,6 +52,7 @@ func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, co
 			diffIDs = append(diffIDs, l.DiffID)
 		}
 		rec.Size = parent.Size
+		rec.Parent = parent.ID
 	}
 	if layerTar != nil {
 		layerTar, err := unxz(layerTar)
@@ -71,7 +86,7 @@ func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, co
 		cfg.Created = &now
 	}
 	rec.Created = cfg.Created.UTC()
-	raw, err := json.Marshal(commentedConfig{DockerOCIImage: cfg, Comment: comment})
+	raw, err := json.Marshal(legacyConfig{DockerOCIImage: cfg, Comment: legacy.Comment, ContainerConfig: legacy.ContainerConfig})
 	if err != nil {
 		return nil, fmt.Errorf("image config: %w", err)
 	}
@@ -83,25 +98,27 @@ func AddLayer(parent *persistence.ImageRecord, cfg dockerspec.DockerOCIImage, co
 	return rec, nil
 }
 
-// commentedConfig is an image config with dockerd's top-level comment.
-type commentedConfig struct {
+// legacyConfig is an image config with dockerd's legacy fields.
+type legacyConfig struct {
 	dockerspec.DockerOCIImage
-	Comment string `json:"comment,omitempty"`
+	Comment         string            `json:"comment,omitempty"`
+	ContainerConfig *container.Config `json:"container_config,omitempty"`
 }
 
-// ConfigComment reads the top-level comment of the image config blob id.
-func ConfigComment(bs *blobs.Store, id digest.Digest) (string, error) {
+// ReadLegacy reads dockerd's legacy fields of the image config blob id.
+func ReadLegacy(bs *blobs.Store, id digest.Digest) (Legacy, error) {
 	raw, err := readBlob(bs, id, maxConfigSize)
 	if err != nil {
-		return "", err
+		return Legacy{}, err
 	}
 	var c struct {
-		Comment string `json:"comment"`
+		Comment         string            `json:"comment"`
+		ContainerConfig *container.Config `json:"container_config"`
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return "", fmt.Errorf("parse image config %s: %w", id, err)
+		return Legacy{}, fmt.Errorf("parse image config %s: %w", id, err)
 	}
-	return c.Comment, nil
+	return Legacy{Comment: c.Comment, ContainerConfig: c.ContainerConfig}, nil
 }
 
 var magicXz = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/ulikunitz/xz"
@@ -36,7 +37,12 @@ func TestAddLayer(t *testing.T) {
 			if !tc.parent {
 				p = nil
 			}
-			rec, err := AddLayer(p, cfg, "msg "+tc.name, bytes.NewReader(tc.layer), s.bs, s.ls)
+			var legacy Legacy
+			legacy.Comment = "msg " + tc.name
+			if tc.parent {
+				legacy.ContainerConfig = &container.Config{Cmd: []string{"/bin/sh", "-c", "#(nop) COPY file:x in / "}}
+			}
+			rec, err := AddLayer(p, cfg, legacy, bytes.NewReader(tc.layer), s.bs, s.ls)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,8 +65,15 @@ func TestAddLayer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c, err := ConfigComment(s.bs, rec.ID); err != nil || c != "msg "+tc.name {
-				t.Errorf("comment %q, %v", c, err)
+			l, err := ReadLegacy(s.bs, rec.ID)
+			if err != nil || l.Comment != "msg "+tc.name {
+				t.Errorf("comment %q, %v", l.Comment, err)
+			}
+			if tc.parent != (l.ContainerConfig != nil) || tc.parent && l.ContainerConfig.Cmd[2] != "#(nop) COPY file:x in / " {
+				t.Errorf("container config %+v", l.ContainerConfig)
+			}
+			if tc.parent != (rec.Parent == parent.ID) || !tc.parent && rec.Parent != "" {
+				t.Errorf("parent %q, want the parent's ID only for a commit", rec.Parent)
 			}
 			if len(got.Config.Cmd) != 2 || len(got.History) != 1 {
 				t.Errorf("config %+v history %+v", got.Config, got.History)
