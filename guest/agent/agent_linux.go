@@ -118,15 +118,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("open stage binary: %w", err)
 	}
-	// Above any descriptor a stage is handed: the child resolves
-	// /proc/self/fd/N after its own descriptors took their places.
-	hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
-	unix.Close(fd)
-	if err != nil {
-		return fmt.Errorf("open stage binary: %w", err)
-	}
-	defer unix.Close(hi)
-	a.stageExe = hi
+	defer unix.Close(fd)
+	a.stageExe = fd
 	if err := a.prepare(); err != nil {
 		return err
 	}

@@ -49,6 +49,12 @@ const (
 	stageMntFD = 4 // exec: the container's mount namespace
 	stagePidFD = 5 // exec: the container's pid namespace
 	stageCgrFD = 6 // exec: the container's cgroup namespace, with JoinCgroup
+	// stageExeFD is the agent binary the stage is exec'd from, handed in
+	// the child's table like the rest: Go's fork moves its own error pipe
+	// to the first number above every descriptor it hands on, which once
+	// was the agent's own copy (exec then met a pipe: EACCES). The stage
+	// closes it with the rest.
+	stageExeFD = 7
 )
 
 // stageConfig is what the agent tells a stage, as one JSON object on the
@@ -641,29 +647,21 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 			cfg.JoinCgroup = true
 		}
 	}
+	for len(files) < stageExeFD {
+		files = append(files, ^uintptr(0)) // closed in the child
+	}
+	files = append(files, uintptr(a.stageExe))
 	pidfd := -1
 	sys.PidFD = &pidfd
 	attr := &syscall.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys}
-	self := fmt.Sprintf("%s/self/fd/%d", a.procDir, a.stageExe)
-	var pid int
-	var waited <-chan unix.WaitStatus
-	for try := 1; ; try++ {
-		pid, waited, err = a.reaper.start(func() (int, error) {
-			// With every capability: the stage needs them to set the
-			// process up, and gives them up itself before the command runs.
-			return forkWithCaps(^capSet(0), a.netNS(), func() (int, error) {
-				return syscall.ForkExec(self, []string{"arca-agent", StageArg}, attr)
-			})
+	self := fmt.Sprintf("%s/self/fd/%d", a.procDir, stageExeFD)
+	pid, waited, err := a.reaper.start(func() (int, error) {
+		// With every capability: the stage needs them to set the
+		// process up, and gives them up itself before the command runs.
+		return forkWithCaps(^capSet(0), a.netNS(), func() (int, error) {
+			return syscall.ForkExec(self, []string{"arca-agent", StageArg}, attr)
 		})
-		// The race-enabled test agent has, once in many loaded runs, seen
-		// the stage's exec refused with EACCES for no reason found; a
-		// second try went through. Logged, so that it stays visible.
-		if try == 3 || !errors.Is(err, unix.EACCES) {
-			break
-		}
-		a.log.Warn("stage exec refused, trying again", "try", try, "err", err)
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
 	stageEnd.Close()
 	if err != nil {
 		run.close()
