@@ -359,10 +359,11 @@ func (a *containerActor) publish(ctx actor.Context) {
 }
 
 // Durable before acknowledged: a change to the record is written (sync)
-// before anyone hears it is done. persistOrFail is the one path for a
-// change a requester is waiting on; persistUnasked for one nobody is
-// (a policy's restart count, a measure); persist itself only where one
-// outcome answers many (an exit answers every stop and kill waiting).
+// before anyone hears it is done. persistThenReply (or, where the answer
+// comes later, persistOrFail) is the one path for a change a requester
+// is waiting on; persistUnasked for one nobody is (a policy's restart
+// count, a measure); persist itself only where one outcome answers many
+// (an exit answers every stop and kill waiting on it).
 
 // persist writes the record and tells the supervisor.
 func (a *containerActor) persist(ctx actor.Context) error {
@@ -390,6 +391,20 @@ func (a *containerActor) persistOrFail(ctx actor.Context, to *actor.PID, what st
 		ctx.Send(to, messages.Internal("%s %s: %v", what, shortID(a.rt.rec.ID), err))
 	}
 	return false
+}
+
+// persistThenReply writes the record and then answers to with what done
+// returns (done runs only once the write succeeded: the events and
+// effects of the change); if the write fails, undo puts the record back
+// and to hears the error instead.
+func (a *containerActor) persistThenReply(ctx actor.Context, to *actor.PID, what string, undo func(), done func() any) {
+	if !a.persistOrFail(ctx, to, what, undo) {
+		return
+	}
+	reply := done()
+	if to != nil {
+		ctx.Send(to, reply)
+	}
 }
 
 // persistUnasked writes a change no requester waits on; a failure is
@@ -990,13 +1005,12 @@ func (a *containerActor) endRestarts(ctx actor.Context, what string) {
 	before := *rt.rec
 	rt.rec.State.Status = container.StateExited
 	rt.rec.StoppedByUser = true
-	if !a.persistOrFail(ctx, ctx.Sender(), what, func() { *rt.rec = before }) {
-		return
-	}
-	a.cancelRestart()
-	a.to(phaseExited)
-	a.notifyWaiters(container.WaitConditionNotRunning)
-	ctx.Respond(&messages.Accepted{})
+	a.persistThenReply(ctx, ctx.Sender(), what, func() { *rt.rec = before }, func() any {
+		a.cancelRestart()
+		a.to(phaseExited)
+		a.notifyWaiters(container.WaitConditionNotRunning)
+		return &messages.Accepted{}
+	})
 }
 
 // endsRun says whether a signal sent by docker kill ends the run for the

@@ -78,11 +78,10 @@ func (a *containerActor) onPauseDone(ctx actor.Context, m *pauseDone) {
 	}
 	// The guest is as asked whether or not the record says so; the
 	// requester hears if it does not.
-	if !a.persistOrFail(ctx, m.replyTo, what, nil) {
-		return
-	}
-	a.event(ctx, action, nil)
-	ctx.Send(m.replyTo, &messages.Accepted{})
+	a.persistThenReply(ctx, m.replyTo, what, nil, func() any {
+		a.event(ctx, action, nil)
+		return &messages.Accepted{}
+	})
 }
 
 func (a *containerActor) top(ctx actor.Context, m *messages.TopContainer) {

@@ -118,9 +118,8 @@ func (a *containerActor) restart(ctx actor.Context, m *messages.RestartContainer
 func (a *containerActor) rename(ctx actor.Context, m *messages.RenameContainer) {
 	old := a.rt.rec.Name
 	a.rt.rec.Name = m.Name
-	if !a.persistOrFail(ctx, ctx.Sender(), "rename", func() { a.rt.rec.Name = old }) {
-		return
-	}
-	a.event(ctx, "rename", map[string]string{"oldName": "/" + old})
-	ctx.Respond(&messages.Accepted{})
+	a.persistThenReply(ctx, ctx.Sender(), "rename", func() { a.rt.rec.Name = old }, func() any {
+		a.event(ctx, "rename", map[string]string{"oldName": "/" + old})
+		return &messages.Accepted{}
+	})
 }
