@@ -45,12 +45,13 @@ type containerRuntime struct {
 	net     *netRun  // this run's networking; nil without networks
 	ports   *portRun // this run's published ports; nil without any
 
-	starting      bool
-	afterStart    []deferredRequest // stop and kill that came while starting
+	phase         phase             // see lifecycle.go
+	deferred      []deferredRequest // requests waiting for the phase to end
 	startWaiters  []*actor.PID
-	stopWaiters   []*actor.PID
+	stopWaiters   []*actor.PID // docker stop: answered at the exit
+	killWaiters   []*actor.PID // docker kill (SIGKILL): answered at the exit
 	waiters       []waiter
-	removeReplyTo *actor.PID // set while a forced remove waits for the exit
+	removeReplyTo *actor.PID // rm -f: answered once removed after the exit
 	removeVolumes bool
 	killTimer     *time.Timer
 
@@ -84,7 +85,7 @@ type containerActor struct {
 }
 
 func (a *containerActor) Kind() string  { return "container" }
-func (a *containerActor) State() string { return string(a.status()) }
+func (a *containerActor) State() string { return a.rt.phase.String() }
 
 // LastStart is shown in the actor tree: where a start's time went.
 func (a *containerActor) LastStart() *messages.StartTimings {
@@ -95,16 +96,9 @@ func (a *containerActor) LastStart() *messages.StartTimings {
 	return &t
 }
 
-func (a *containerActor) status() container.ContainerState {
-	if a.rt.starting {
-		return "starting"
-	}
-	return a.rt.rec.State.Status
-}
-
-func (a *containerActor) running() bool {
-	return a.rt.rec.State.Status == container.StateRunning || a.rt.rec.State.Status == container.StatePaused
-}
+// running says whether the main process of this run is up (whatever the
+// phase: running, paused, stopping, or removing after rm -f).
+func (a *containerActor) running() bool { return a.rt.proc != nil }
 
 // Messages the actor sends itself.
 type (
@@ -139,7 +133,23 @@ type (
 	}
 )
 
+// Receive runs every message through receive; once the phase has changed
+// (or a copy released the files), the requests kept for that are decided
+// again.
 func (a *containerActor) Receive(ctx actor.Context) {
+	before, held := a.rt.phase, a.rt.fs != nil
+	a.receive(ctx)
+	if len(a.rt.deferred) > 0 && (a.rt.phase != before || held && a.rt.fs == nil) {
+		a.replayDeferred(ctx)
+	}
+}
+
+// receive: a request is first decided by the lifecycle table (admit);
+// only what it lets through reaches a handler.
+func (a *containerActor) receive(ctx actor.Context) {
+	if !a.admit(ctx) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.publish(ctx)
@@ -150,9 +160,6 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *processExited:
 		a.onExit(ctx, m)
 	case *messages.StopContainer:
-		if a.deferWhileStarting(ctx) {
-			return
-		}
 		a.stop(ctx, m, true)
 	case *messages.RestartContainer:
 		a.restart(ctx, m)
@@ -166,12 +173,9 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.rename(ctx, m)
 	case *stopTimeout:
 		if m.run == a.rt.run && a.running() {
-			a.signal(ctx, syscall.SIGKILL)
+			a.signal(ctx, syscall.SIGKILL, "stop")
 		}
 	case *messages.KillContainer:
-		if a.deferWhileStarting(ctx) {
-			return
-		}
 		a.kill(ctx, m)
 	case *messages.RemoveContainer:
 		a.remove(ctx, m)
@@ -237,7 +241,7 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *netJoinDone:
 		a.onNetJoinDone(ctx, m)
 	case *actor.Stopping:
-		a.onStopping()
+		a.onStopping(ctx)
 	case *goroutinePanic:
 		panic(m.reason) // let the supervisor decide, as for any failure
 	}
@@ -245,24 +249,44 @@ func (a *containerActor) Receive(ctx actor.Context) {
 
 // thawForSignal: a paused container is unpaused before a signal, as
 // dockerd does for stop and kill, or a caught signal would wait for the
-// thaw forever. It returns the step for the signalling goroutine.
-func (a *containerActor) thawForSignal(ctx actor.Context) func(context.Context, *wire.Client) {
-	if a.rt.rec.State.Status != container.StatePaused {
-		return func(context.Context, *wire.Client) {}
+// thaw forever. It returns the step for the signalling goroutine; if the
+// thawed state cannot be recorded, the requester has heard why and ok is
+// false.
+func (a *containerActor) thawForSignal(ctx actor.Context, what string) (thaw func(context.Context, *wire.Client), ok bool) {
+	rt := a.rt
+	if rt.rec.State.Status != container.StatePaused {
+		return func(context.Context, *wire.Client) {}, true
 	}
-	a.rt.rec.State.Status = container.StateRunning
-	_ = a.persist(ctx)
+	rt.rec.State.Status = container.StateRunning
+	if to := ctx.Sender(); to == nil {
+		a.persistUnasked(ctx) // a stop's timeout: the SIGKILL goes anyway
+	} else if !a.persistOrFail(ctx, to, what, func() { rt.rec.State.Status = container.StatePaused }) {
+		return nil, false
+	}
+	if rt.phase == phasePaused {
+		a.to(phaseRunning)
+	}
 	a.event(ctx, events.ActionUnPause, nil)
-	return func(sctx context.Context, c *wire.Client) { _ = c.Resume(sctx) }
+	return func(sctx context.Context, c *wire.Client) { _ = c.Resume(sctx) }, true
 }
 
 // onStopping runs when the tree is stopped (daemon shutdown): a machine
-// does not outlive its actor, and the record says so.
-func (a *containerActor) onStopping() {
+// does not outlive its actor, and the record says so. Requests kept for
+// a later phase will not see it.
+func (a *containerActor) onStopping(ctx actor.Context) {
 	rt := a.rt
+	shutdown := messages.Unavailable("the daemon is shutting down")
+	a.answerDeferred(ctx, func(any) error { return shutdown })
+	for _, w := range append(append(rt.startWaiters, rt.restartWaiters...), rt.removeReplyTo) {
+		if w != nil {
+			ctx.Send(w, shutdown)
+		}
+	}
+	rt.startWaiters, rt.restartWaiters, rt.removeReplyTo = nil, nil, nil
 	if rt.machine == nil {
 		return
 	}
+	a.to(phaseExited)
 	rt.machine.Kill()
 	if rt.client != nil {
 		rt.client.Close()
@@ -272,10 +296,16 @@ func (a *containerActor) onStopping() {
 	rt.rec.State.Pid = 0
 	rt.rec.State.ExitCode = 137
 	rt.rec.State.FinishedAt = time.Now().UTC()
+	var stopped any = &messages.Accepted{}
 	if err := a.env.Store.PutContainer(rt.rec); err != nil {
 		a.env.Log.Error("persist container at shutdown", "id", rt.rec.ID, "err", err)
+		stopped = messages.Internal("stop %s: %v", shortID(rt.rec.ID), err)
 	}
 	// It did stop: those waiting for that hear so, and streams end.
+	for _, w := range append(rt.stopWaiters, rt.killWaiters...) {
+		ctx.Send(w, stopped)
+	}
+	rt.stopWaiters, rt.killWaiters = nil, nil
 	rt.hub.endRun()
 	rt.stdin.shut()
 	a.notifyWaiters(container.WaitConditionNextExit)
@@ -285,7 +315,7 @@ func (a *containerActor) onStopping() {
 func (a *containerActor) resize(ctx actor.Context, m *messages.ResizeContainer) {
 	c, proc := a.rt.client, a.rt.proc
 	if c == nil || proc == nil {
-		ctx.Respond(messages.Conflict("container %s is not running", a.rt.rec.ID))
+		ctx.Respond(errNotRunning.words(a.whoOf(m)))
 		return
 	}
 	respondLater(ctx, func() any {
@@ -318,8 +348,8 @@ func (a *containerActor) event(ctx actor.Context, action events.Action, extra ma
 // that lists are answered without asking every container.
 func (a *containerActor) publish(ctx actor.Context) {
 	rec := *a.rt.rec
-	if a.rt.starting && rec.State.Status != container.StateRunning {
-		rec.State.Status = "created"
+	if a.rt.phase == phaseStarting && rec.State.Status != container.StateRunning {
+		rec.State.Status = container.StateCreated
 	}
 	snap := &containerSnapshot{rec: rec, ports: portSummaries(a.portMap()), networks: a.networkSettings()}
 	if h := a.rt.health; h != nil {
@@ -328,7 +358,14 @@ func (a *containerActor) publish(ctx actor.Context) {
 	ctx.Send(ctx.Parent(), snap)
 }
 
-// persist writes the record; the caller answers clients only after it.
+// Durable before acknowledged: a change to the record is written (sync)
+// before anyone hears it is done. persistThenReply (or, where the answer
+// comes later, persistOrFail) is the one path for a change a requester
+// is waiting on; persistUnasked for one nobody is (a policy's restart
+// count, a measure); persist itself only where one outcome answers many
+// (an exit answers every stop and kill waiting on it).
+
+// persist writes the record and tells the supervisor.
 func (a *containerActor) persist(ctx actor.Context) error {
 	if err := a.env.Store.PutContainer(a.rt.rec); err != nil {
 		a.env.Log.Error("persist container", "id", a.rt.rec.ID, "err", err)
@@ -338,29 +375,51 @@ func (a *containerActor) persist(ctx actor.Context) error {
 	return nil
 }
 
+// persistOrFail writes the record. If the store fails, undo (if set) puts
+// the record back as it was, to (if set) hears the error, and it returns
+// false: the caller must then neither act on the change nor acknowledge
+// it. On true, the caller answers.
+func (a *containerActor) persistOrFail(ctx actor.Context, to *actor.PID, what string, undo func()) bool {
+	err := a.persist(ctx)
+	if err == nil {
+		return true
+	}
+	if undo != nil {
+		undo()
+	}
+	if to != nil {
+		ctx.Send(to, messages.Internal("%s %s: %v", what, shortID(a.rt.rec.ID), err))
+	}
+	return false
+}
+
+// persistThenReply writes the record and then answers to with what done
+// returns (done runs only once the write succeeded: the events and
+// effects of the change); if the write fails, undo puts the record back
+// and to hears the error instead.
+func (a *containerActor) persistThenReply(ctx actor.Context, to *actor.PID, what string, undo func(), done func() any) {
+	if !a.persistOrFail(ctx, to, what, undo) {
+		return
+	}
+	reply := done()
+	if to != nil {
+		ctx.Send(to, reply)
+	}
+}
+
+// persistUnasked writes a change no requester waits on; a failure is
+// logged (by persist) and the actor goes on with what it knows.
+func (a *containerActor) persistUnasked(ctx actor.Context) {
+	if err := a.persist(ctx); err != nil {
+		a.env.Log.Warn("container record not written; no request waited on it", "id", a.rt.rec.ID)
+	}
+}
+
+// start is docker start of a created or exited container (the table
+// answers the others), or a restart policy's at daemon start (no sender).
 func (a *containerActor) start(ctx actor.Context) {
 	rt := a.rt
 	waiter := ctx.Sender()
-	switch {
-	case rt.starting:
-		if waiter != nil {
-			rt.startWaiters = append(rt.startWaiters, waiter)
-		}
-		return
-	case rt.rec.State.Status == container.StatePaused:
-		ctx.Respond(messages.Conflict("cannot start a paused container, try unpause instead"))
-		return
-	case a.running():
-		ctx.Respond(messages.NotModified("container already started"))
-		return
-	case rt.rec.State.Status == "removing":
-		ctx.Respond(messages.Conflict("container is marked for removal and cannot be started"))
-		return
-	case rt.fs != nil:
-		// Its upper layer is mounted by a copy in progress.
-		ctx.Respond(messages.Conflict("container %s is busy with a copy, try again", rt.rec.ID))
-		return
-	}
 	if waiter != nil {
 		// A start by the user begins a new count of policy restarts.
 		a.cancelRestart()
@@ -374,7 +433,7 @@ func (a *containerActor) start(ctx actor.Context) {
 // how it went.
 func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 	rt := a.rt
-	rt.starting = true
+	a.to(phaseStarting)
 	rt.run++
 	if waiter != nil {
 		rt.startWaiters = append(rt.startWaiters, waiter)
@@ -416,6 +475,11 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 		return
 	}
 	run, down := rt.run, rt.down
+	if rt.fs != nil {
+		// A copy holds the files through a machine of its own: this one
+		// boots once that is off, as two must never share the disk.
+		down = rt.fs.off
+	}
 	driver := a.env.Driver
 	sys, env, self := ctx.ActorSystem(), a.env, ctx.Self()
 	ports, err := a.publishPorts()
@@ -588,40 +652,13 @@ func bootSequence(driver vm.Driver, spec vm.MachineSpec, setup wire.SetupRequest
 // ms is d in milliseconds, to a tenth.
 func ms(d time.Duration) float64 { return float64(d/(100*time.Microsecond)) / 10 }
 
-// deferredRequest is a request put off until the start in progress ends.
-type deferredRequest struct {
-	msg    any
-	sender *actor.PID
-}
-
-// deferWhileStarting keeps the current request for when the start ends,
-// as dockerd's stop and kill wait for a start holding the container: a
-// stop right after a start stops the started container rather than
-// failing with "is starting".
-func (a *containerActor) deferWhileStarting(ctx actor.Context) bool {
-	if !a.rt.starting {
-		return false
-	}
-	a.rt.afterStart = append(a.rt.afterStart, deferredRequest{ctx.Message(), ctx.Sender()})
-	return true
-}
-
-// replayDeferred hands the requests put off during the start back to the
-// mailbox, in their order, with their senders.
-func (a *containerActor) replayDeferred(ctx actor.Context) {
-	for _, d := range a.rt.afterStart {
-		ctx.RequestWithCustomSender(ctx.Self(), d.msg, d.sender)
-	}
-	a.rt.afterStart = nil
-}
-
+// onMachineUp ends a start: the requests kept while it ran are decided
+// again once it has (Receive).
 func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	rt := a.rt
-	if m.run != rt.run {
+	if m.run != rt.run || rt.phase != phaseStarting {
 		return
 	}
-	rt.starting = false
-	defer a.replayDeferred(ctx)
 	waiters := rt.startWaiters
 	rt.startWaiters = nil
 	if m.err != nil {
@@ -630,12 +667,16 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 		rt.rec.State.Error = m.err.Error()
 		rt.rec.State.ExitCode = exitCodeForStartError(m.err)
 		rt.rec.State.FinishedAt = time.Now().UTC()
-		if rt.rec.State.Status == "created" || rt.rec.State.Status == "" {
+		if rt.rec.State.Status == container.StateCreated || rt.rec.State.Status == "" {
 			rt.rec.State.Status = container.StateCreated
+			a.to(phaseCreated)
 		} else {
 			rt.rec.State.Status = container.StateExited
+			a.to(phaseExited)
 		}
-		_ = a.persist(ctx)
+		// The waiters hear of the failed start whether or not its record
+		// could be written.
+		a.persistUnasked(ctx)
 		rt.hub.endRun()
 		rt.stdin.shut()
 		rt.stdin = newStdinGate()
@@ -647,8 +688,6 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 		a.notifyWaiters(container.WaitConditionNextExit)
 		a.notifyWaiters(container.WaitConditionNotRunning)
 		switch {
-		case rt.removeReplyTo != nil:
-			a.finishRemove(ctx, rt.removeReplyTo)
 		case len(waiters) == 0 && a.wantsRestart(rt.rec.State.ExitCode):
 			// A policy restart that failed to start is retried, later.
 			a.scheduleRestart(ctx)
@@ -671,28 +710,30 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 		StartedAt: now,
 	}
 	rt.rec.StoppedByUser = false
-	if err := a.persist(ctx); err != nil {
-		for _, w := range waiters {
-			ctx.Send(w, messages.Internal("start %s: %v", rt.rec.ID, err))
-		}
-		a.signal(ctx, syscall.SIGKILL)
-		return
-	}
-	a.attachEvents(ctx, true)
-	rt.stdin.connect(m.proc.Stdin)
-	a.event(ctx, events.ActionStart, nil)
-	a.startHealth(ctx)
+	a.to(phaseRunning)
+	// The exit comes back as a message from here on, whatever follows.
 	run, hub, proc := rt.run, rt.hub, m.proc
 	goSafe(ctx.ActorSystem(), ctx.Self(), func() any {
 		pumpOutput(hub, proc.Stdout, proc.Stderr)
 		st, err := proc.Wait()
 		return &processExited{run: run, status: st, err: err}
 	})
+	if err := a.persist(ctx); err != nil {
+		// Not acknowledged, so not left running either.
+		for _, w := range waiters {
+			ctx.Send(w, messages.Internal("start %s: %v", rt.rec.ID, err))
+		}
+		rt.rec.StoppedByUser = true
+		a.to(phaseStopping)
+		a.signal(ctx, syscall.SIGKILL, "start")
+		return
+	}
+	a.attachEvents(ctx, true)
+	rt.stdin.connect(m.proc.Stdin)
+	a.event(ctx, events.ActionStart, nil)
+	a.startHealth(ctx)
 	for _, w := range waiters {
 		ctx.Send(w, &messages.Accepted{})
-	}
-	if rt.removeReplyTo != nil { // rm -f arrived while it was booting
-		a.forceKill(ctx)
 	}
 }
 
@@ -740,6 +781,10 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 		rt.killTimer.Stop()
 		rt.killTimer = nil
 	}
+	removing := rt.phase == phaseRemoving
+	if !removing {
+		a.to(phaseExited)
+	}
 	st := &rt.rec.State
 	st.Status = container.StateExited
 	st.Pid = 0
@@ -765,18 +810,25 @@ func (a *containerActor) onExit(ctx actor.Context, m *processExited) {
 	if len(rt.stopWaiters) > 0 {
 		a.event(ctx, events.ActionStop, nil)
 	}
-	// A stop is done when the stopped state is durable, not before.
+	// A stop or kill is done when the stopped state is durable, not
+	// before.
 	var stopReply any = &messages.Accepted{}
 	if persisted != nil {
 		stopReply = messages.Internal("stop %s: %v", shortID(rt.rec.ID), persisted)
 	}
-	for _, w := range rt.stopWaiters {
+	for _, w := range append(rt.stopWaiters, rt.killWaiters...) {
 		ctx.Send(w, stopReply)
 	}
-	rt.stopWaiters = nil
+	rt.stopWaiters, rt.killWaiters = nil, nil
 	a.notifyWaiters(container.WaitConditionNextExit)
 	a.notifyWaiters(container.WaitConditionNotRunning)
-	if rt.removeReplyTo != nil {
+	if removing {
+		// A docker restart that was waiting for this exit would now find
+		// the container marked for removal, as on dockerd.
+		for _, w := range rt.restartWaiters {
+			ctx.Send(w, errRestartRemoving.words(who{id: rt.rec.ID, ref: rt.rec.Name}))
+		}
+		rt.restartWaiters = nil
 		a.finishRemove(ctx, rt.removeReplyTo)
 		return
 	}
@@ -869,51 +921,53 @@ func powerOff(m vm.Machine, c *wire.Client) {
 	m.Kill()
 }
 
-func (a *containerActor) signal(ctx actor.Context, sig syscall.Signal) {
+// signal sends sig to the main process from a goroutine; a SIGKILL that
+// cannot reach the agent stops the machine itself (the exit comes back
+// through the waiting goroutine). False: the requester has heard why not.
+func (a *containerActor) signal(ctx actor.Context, sig syscall.Signal, what string) bool {
 	c, proc, m := a.rt.client, a.rt.proc, a.rt.machine
 	if c == nil || proc == nil {
-		return
+		return true
 	}
-	thaw := a.thawForSignal(ctx)
+	thaw, ok := a.thawForSignal(ctx, what)
+	if !ok {
+		return false
+	}
 	goSafe(ctx.ActorSystem(), nil, func() any {
 		sctx, cancel := deadline(5 * time.Second)
 		defer cancel()
 		thaw(sctx, c)
 		if err := c.Signal(sctx, proc.ID, sig); err != nil && sig == syscall.SIGKILL {
-			// The agent cannot be reached: stop the machine itself; the
-			// exit comes back through the waiting goroutine.
 			m.Kill()
 		}
 		return nil
 	})
+	return true
 }
 
-func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer, reply bool) {
+// stop is docker stop (reply) or the stop of docker restart: in running,
+// paused or stopping, the stop signal now and SIGKILL at the timeout, the
+// answer at the exit; in restarting, the end of the restarts; in
+// removing, the answer at the exit. False: the stop is not under way and
+// the requester has heard why.
+func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer, reply bool) bool {
 	rt := a.rt
-	if rt.rec.State.Status == container.StateRestarting {
-		// Stopping a container between policy restarts ends the restarts.
-		a.cancelRestart()
-		rt.rec.State.Status = container.StateExited
-		rt.rec.StoppedByUser = true
-		// Acknowledged only once durable: a lost StoppedByUser would
-		// bring an unless-stopped container back after a crash.
-		if err := a.persist(ctx); err != nil {
-			ctx.Respond(messages.Internal("stop %s: %v", shortID(rt.rec.ID), err))
-			return
+	switch rt.phase {
+	case phaseRestarting:
+		a.endRestarts(ctx, "stop")
+		return false
+	case phaseRemoving:
+		if reply {
+			rt.stopWaiters = append(rt.stopWaiters, ctx.Sender())
 		}
-		ctx.Respond(&messages.Accepted{})
-		return
-	}
-	if !a.running() {
-		ctx.Respond(messages.NotModified("container already stopped"))
-		return
+		return true
 	}
 	sig := syscall.SIGTERM
 	if s := firstNonEmpty(m.Signal, rt.rec.Config.StopSignal); s != "" {
 		parsed, err := parseSignal(s)
 		if err != nil {
 			ctx.Respond(err)
-			return
+			return false
 		}
 		sig = parsed
 	}
@@ -924,24 +978,58 @@ func (a *containerActor) stop(ctx actor.Context, m *messages.StopContainer, repl
 	if m.Timeout != nil {
 		timeout = *m.Timeout
 	}
+	stoppedBy := rt.rec.StoppedByUser
 	rt.rec.StoppedByUser = true
+	if !a.signal(ctx, sig, "stop") {
+		rt.rec.StoppedByUser = stoppedBy
+		return false
+	}
+	a.to(phaseStopping)
 	if reply {
 		rt.stopWaiters = append(rt.stopWaiters, ctx.Sender())
 	}
 	a.event(ctx, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
-	a.signal(ctx, sig)
 	if timeout >= 0 && rt.killTimer == nil {
 		self, run, sys := ctx.Self(), rt.run, ctx.ActorSystem()
 		rt.killTimer = time.AfterFunc(timeout, func() { sys.Root.Send(self, &stopTimeout{run: run}) })
 	}
+	return true
 }
 
+// endRestarts is stop (or kill) of a container between policy restarts:
+// the restarts end, and the requester hears so once that is durable
+// (a lost StoppedByUser would bring an unless-stopped container back
+// after a crash).
+func (a *containerActor) endRestarts(ctx actor.Context, what string) {
+	rt := a.rt
+	before := *rt.rec
+	rt.rec.State.Status = container.StateExited
+	rt.rec.StoppedByUser = true
+	a.persistThenReply(ctx, ctx.Sender(), what, func() { *rt.rec = before }, func() any {
+		a.cancelRestart()
+		a.to(phaseExited)
+		a.notifyWaiters(container.WaitConditionNotRunning)
+		return &messages.Accepted{}
+	})
+}
+
+// endsRun says whether a signal sent by docker kill ends the run for the
+// restart policy, as dockerd's ExitOnNext: SIGKILL, the container's stop
+// signal, or any signal when it has none of its own.
+func (a *containerActor) endsRun(sig syscall.Signal) bool {
+	if sig == syscall.SIGKILL || a.rt.rec.Config.StopSignal == "" {
+		return true
+	}
+	own, err := parseSignal(a.rt.rec.Config.StopSignal)
+	return err == nil && own == sig
+}
+
+// kill is docker kill. SIGKILL is answered at the exit, as dockerd waits
+// for it; another signal once the agent has delivered it. Between policy
+// restarts there is nothing to signal: a signal that ends the run ends
+// the restarts.
 func (a *containerActor) kill(ctx actor.Context, m *messages.KillContainer) {
 	rt := a.rt
-	if !a.running() {
-		ctx.Respond(messages.Conflict("cannot kill container: %s: container %s is not running", rt.rec.Name, rt.rec.ID))
-		return
-	}
 	sig := syscall.SIGKILL
 	if m.Signal != "" {
 		parsed, err := parseSignal(m.Signal)
@@ -951,12 +1039,41 @@ func (a *containerActor) kill(ctx actor.Context, m *messages.KillContainer) {
 		}
 		sig = parsed
 	}
-	if sig == syscall.SIGKILL {
+	if rt.phase == phaseRestarting {
+		if a.endsRun(sig) {
+			a.endRestarts(ctx, "kill")
+			return
+		}
+		ctx.Respond(&messages.Accepted{})
+		return
+	}
+	if sig == syscall.SIGKILL && rt.phase == phaseRemoving {
+		rt.killWaiters = append(rt.killWaiters, ctx.Sender()) // being killed already
+		return
+	}
+	stoppedBy := rt.rec.StoppedByUser
+	if a.endsRun(sig) {
 		rt.rec.StoppedByUser = true
 	}
-	a.event(ctx, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	if sig == syscall.SIGKILL {
+		if !a.signal(ctx, sig, "kill") {
+			rt.rec.StoppedByUser = stoppedBy
+			return
+		}
+		if rt.phase != phaseRemoving {
+			a.to(phaseStopping)
+		}
+		rt.killWaiters = append(rt.killWaiters, ctx.Sender())
+		a.event(ctx, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+		return
+	}
 	c, proc := rt.client, rt.proc
-	thaw := a.thawForSignal(ctx)
+	thaw, ok := a.thawForSignal(ctx, "kill")
+	if !ok {
+		rt.rec.StoppedByUser = stoppedBy
+		return
+	}
+	a.event(ctx, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	respondLater(ctx, func() any {
 		sctx, cancel := deadline(5 * time.Second)
 		defer cancel()
@@ -968,35 +1085,20 @@ func (a *containerActor) kill(ctx actor.Context, m *messages.KillContainer) {
 	})
 }
 
+// remove is docker rm: a container that is not running goes now; with
+// force, a running one is killed and goes at its exit, and one between
+// policy restarts goes now.
 func (a *containerActor) remove(ctx actor.Context, m *messages.RemoveContainer) {
 	rt := a.rt
-	if rt.removeReplyTo != nil || rt.rec.State.Status == "removing" {
-		ctx.Respond(messages.Conflict("removal of container %s is already in progress", rt.rec.ID))
-		return
-	}
-	if rt.fs != nil {
-		ctx.Respond(messages.Conflict("container %s is busy with a copy, try again", rt.rec.ID))
-		return
-	}
-	if a.running() || rt.starting {
-		if !m.Force {
-			state := "running"
-			if rt.rec.State.Status == container.StatePaused {
-				state = "paused"
-			}
-			ctx.Respond(messages.Conflict("cannot remove container %q: container is %s: stop the container before removing or force remove", "/"+rt.rec.Name, state))
-			return
-		}
-		rt.removeReplyTo = ctx.Sender()
-		rt.removeVolumes = m.RemoveVolumes
-		if rt.starting {
-			return // onMachineUp sees removeReplyTo through the exit path
-		}
-		a.forceKill(ctx)
-		return
-	}
 	rt.removeVolumes = m.RemoveVolumes
-	a.finishRemove(ctx, ctx.Sender())
+	switch rt.phase {
+	case phaseRunning, phasePaused, phaseStopping:
+		rt.removeReplyTo = ctx.Sender()
+		a.to(phaseRemoving)
+		a.forceKill(ctx)
+	default:
+		a.finishRemove(ctx, ctx.Sender())
+	}
 }
 
 // forceKill stops the machine outright, as rm -f does; the exit comes back
@@ -1017,13 +1119,19 @@ func (a *containerActor) forceKill(ctx actor.Context) {
 func (a *containerActor) finishRemove(ctx actor.Context, replyTo *actor.PID) {
 	rt := a.rt
 	a.cancelRestart()
-	rt.rec.State.Status = "removing"
+	prior := rt.rec.State.Status
+	rt.rec.State.Status = container.StateRemoving
 	rt.removeReplyTo = nil
+	a.to(phaseRemoving)
 	if err := a.env.Store.DeleteContainer(rt.rec.ID); err != nil {
 		if replyTo != nil {
 			ctx.Send(replyTo, messages.Internal("remove %s: %v", rt.rec.ID, err))
 		}
-		rt.rec.State.Status = container.StateExited
+		if prior != container.StateCreated {
+			prior = container.StateExited // a restarting one's restarts are over
+		}
+		rt.rec.State.Status = prior
+		a.to(phaseOf(prior))
 		return
 	}
 	rt.hub.close()
@@ -1032,6 +1140,9 @@ func (a *containerActor) finishRemove(ctx actor.Context, replyTo *actor.PID) {
 	a.notifyWaiters(container.WaitConditionRemoved)
 	a.notifyWaiters(container.WaitConditionNotRunning)
 	a.notifyWaiters(container.WaitConditionNextExit)
+	// What waited for a later phase finds the container gone, as it
+	// would have on dockerd once its removal let go of the container.
+	a.answerDeferred(ctx, func(m any) error { return messages.NotFound("No such container: %s", a.whoOf(m).ref) })
 	dir := a.env.containerDir(rt.rec.ID)
 	goSafe(ctx.ActorSystem(), nil, func() any {
 		if err := os.RemoveAll(dir); err != nil {
@@ -1051,7 +1162,7 @@ func (a *containerActor) wait(cond container.WaitCondition, ch chan<- messages.W
 	if cond == "" {
 		cond = container.WaitConditionNotRunning
 	}
-	if cond == container.WaitConditionNotRunning && !a.running() && !a.rt.starting {
+	if cond == container.WaitConditionNotRunning && (a.rt.phase == phaseCreated || a.rt.phase == phaseExited) {
 		ch <- a.waitReply()
 		return
 	}
@@ -1077,14 +1188,6 @@ func (a *containerActor) notifyWaiters(cond container.WaitCondition) {
 
 func (a *containerActor) attach(ctx actor.Context, m *messages.AttachContainer) {
 	rt := a.rt
-	switch rt.rec.State.Status {
-	case container.StatePaused:
-		ctx.Respond(messages.Conflict("container %s is paused, unpause the container before attach", rt.rec.ID))
-		return
-	case container.StateRestarting:
-		ctx.Respond(messages.Conflict("container %s is restarting, wait until the container is running", rt.rec.ID))
-		return
-	}
 	reply := &messages.AttachReply{Tty: rt.rec.Config.Tty, StdinOnce: rt.rec.Config.StdinOnce, DetachKeys: m.DetachKeys, Stdout: m.Stdout, Stderr: m.Stderr}
 	// logs=1 replays the log first and stream=1 goes on live from where it
 	// ends; stream=0 is the log alone, after which the attach ends, as on
@@ -1117,7 +1220,7 @@ func (a *containerActor) logs(ctx actor.Context, m *messages.ContainerLogs) {
 	rt := a.rt
 	reply := &messages.LogsReply{Tty: rt.rec.Config.Tty}
 	var err error
-	if m.Follow && (a.running() || rt.starting) {
+	if m.Follow && (a.running() || rt.phase == phaseStarting) {
 		var sub *subscription
 		sub, reply.Log, err = rt.hub.subscribeAfterLog()
 		if sub != nil {
@@ -1285,7 +1388,7 @@ func (a *containerActor) inspect() container.InspectResponse {
 	rec := a.rt.rec
 	st := rec.State
 	status := st.Status
-	if a.rt.starting {
+	if a.rt.phase == phaseStarting {
 		status = container.StateCreated
 	}
 	state := &container.State{

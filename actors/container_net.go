@@ -602,9 +602,7 @@ func (a *containerActor) connect(ctx actor.Context, m *messages.ConnectNetwork) 
 		rec.Networks = map[string]*network.EndpointSettings{}
 	}
 	rec.Networks[r.Name] = &es
-	if err := a.persist(ctx); err != nil {
-		delete(rec.Networks, r.Name)
-		ctx.Respond(messages.Internal("connect %s: %v", rec.ID, err))
+	if !a.persistOrFail(ctx, ctx.Sender(), "connect", func() { delete(rec.Networks, r.Name) }) {
 		return
 	}
 	n := a.rt.net
@@ -640,8 +638,9 @@ func (a *containerActor) onNetJoinDone(ctx actor.Context, m *netJoinDone) {
 			err = messages.Conflict("container %s stopped while connecting", a.rt.rec.ID)
 		}
 		if r != nil {
+			// The requester hears of the failed join either way.
 			delete(a.rt.rec.Networks, r.Name)
-			_ = a.persist(ctx)
+			a.persistUnasked(ctx)
 		}
 		ctx.Send(m.replyTo, err)
 		return
@@ -677,9 +676,7 @@ func (a *containerActor) disconnect(ctx actor.Context, m *messages.DisconnectNet
 	}
 	es := rec.Networks[m.NetworkName]
 	delete(rec.Networks, m.NetworkName)
-	if err := a.persist(ctx); err != nil {
-		rec.Networks[m.NetworkName] = es
-		ctx.Respond(messages.Internal("disconnect %s: %v", rec.ID, err))
+	if !a.persistOrFail(ctx, ctx.Sender(), "disconnect", func() { rec.Networks[m.NetworkName] = es }) {
 		return
 	}
 	done := make(chan struct{})

@@ -72,5 +72,5 @@ func (a *containerActor) recordSize(ctx actor.Context, m *sizeRecorded) {
 		return
 	}
 	a.rt.rec.SizeRw = m.bytes
-	_ = a.persist(ctx)
+	a.persistUnasked(ctx)
 }

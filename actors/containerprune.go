@@ -25,7 +25,7 @@ func (s *containersSupervisor) prune(ctx actor.Context, m *messages.PruneContain
 			return
 		}
 	}
-	var ids []string
+	var ids, deadGone []string
 	var futures []*actor.Future
 	for id, e := range s.byID {
 		st := e.snap.State.Status
@@ -38,12 +38,19 @@ func (s *containersSupervisor) prune(ctx actor.Context, m *messages.PruneContain
 		if !pruneLabelsMatch(&e.snap, m.Filters) {
 			continue
 		}
+		if e.pid == nil {
+			// Dead: the supervisor removes it itself.
+			if _, ok := s.removeDead(id).(*messages.Accepted); ok {
+				deadGone = append(deadGone, id)
+			}
+			continue
+		}
 		ids = append(ids, id)
 		futures = append(futures, ctx.RequestFuture(e.pid, &messages.RemoveContainer{Ref: messages.Ref{ID: id}}, time.Minute))
 	}
 	sys := ctx.ActorSystem()
 	respondLater(ctx, func() any {
-		deleted := []string{}
+		deleted := append([]string{}, deadGone...)
 		for i, f := range futures {
 			if res, err := f.Result(); err == nil {
 				if _, failed := res.(error); !failed {

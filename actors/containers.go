@@ -136,31 +136,42 @@ func (s *containersSupervisor) Receive(ctx actor.Context) {
 	}
 }
 
-// forward passes the request to the container's actor; a dead one (see
-// onChildStopped) can only be inspected, listed and removed.
+// forward passes the request to the container's actor. A dead one (see
+// onChildStopped) is answered here, as the lifecycle table's dead column
+// says: inspected from its last snapshot, removed, the rest refused.
 func (s *containersSupervisor) forward(ctx actor.Context, id string) {
 	e := s.byID[id]
 	if e.pid != nil {
 		ctx.Forward(e.pid)
 		return
 	}
+	k, ok := kindOf(ctx.Message())
+	if !ok || requestTable[k][phaseDead].act != actHandle {
+		ctx.Respond(errDead.words(who{id: id}))
+		return
+	}
 	switch ctx.Message().(type) {
 	case *messages.InspectContainer:
 		ctx.Respond(&messages.InspectContainerReply{Container: s.inspectDead(&e.snap)})
 	case *messages.RemoveContainer:
-		if err := s.env.Store.DeleteContainer(id); err != nil {
-			ctx.Respond(messages.Internal("remove %s: %v", id, err))
-			return
-		}
-		if err := os.RemoveAll(s.env.containerDir(id)); err != nil {
-			s.env.Log.Warn("remove container files", "id", id, "err", err)
-		}
-		delete(s.names, e.snap.Name)
-		delete(s.byID, id)
-		ctx.Respond(&messages.Accepted{})
+		ctx.Respond(s.removeDead(id))
 	default:
-		ctx.Respond(messages.Internal("container %s is dead: its actor failed repeatedly (see the daemon's log); remove it with docker rm", shortID(id)))
+		ctx.Respond(errDead.words(who{id: id}))
 	}
+}
+
+// removeDead removes a dead container's record and files.
+func (s *containersSupervisor) removeDead(id string) any {
+	e := s.byID[id]
+	if err := s.env.Store.DeleteContainer(id); err != nil {
+		return messages.Internal("remove %s: %v", id, err)
+	}
+	if err := os.RemoveAll(s.env.containerDir(id)); err != nil {
+		s.env.Log.Warn("remove container files", "id", id, "err", err)
+	}
+	delete(s.names, e.snap.Name)
+	delete(s.byID, id)
+	return &messages.Accepted{}
 }
 
 // onChildStopped: a container actor that stopped without being removed
@@ -237,7 +248,7 @@ func (s *containersSupervisor) spawn(ctx actor.Context, rec *persistence.Contain
 	if err != nil {
 		return err
 	}
-	rt := &containerRuntime{rec: rec, layers: layers, hub: newOutputHub(logw), stdin: newStdinGate()}
+	rt := &containerRuntime{rec: rec, phase: phaseOf(rec.State.Status), layers: layers, hub: newOutputHub(logw), stdin: newStdinGate()}
 	env := s.env
 	props := env.props(func() actor.Actor { return &containerActor{env: env, rt: rt} })
 	pid, err := ctx.SpawnNamed(props, rec.ID)
@@ -646,6 +657,9 @@ func (s *containersSupervisor) list(ctx actor.Context, m *messages.ListContainer
 	respondLater(ctx, func() any {
 		var wg sync.WaitGroup
 		for i, pid := range pids {
+			if pid == nil {
+				continue // dead: no one to measure
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -792,6 +806,10 @@ func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameConta
 		return
 	}
 	e := s.byID[id]
+	if e.pid == nil {
+		ctx.Respond(errDead.words(who{id: id}))
+		return
+	}
 	if e.snap.Name == name {
 		ctx.Respond(messages.InvalidParameter("Renaming a container with the same name as its current name"))
 		return

@@ -43,6 +43,10 @@ type Env struct {
 	// options (--log-opt), merged into each container's at create.
 	LogOpts map[string]string
 
+	// firstRestartDelay replaces restartDelayMin when set (tests hold a
+	// container between policy restarts with it).
+	firstRestartDelay time.Duration
+
 	// PIDs of the well-known actors, set as the tree is built.
 	images     *actor.PID
 	containers *actor.PID

@@ -48,7 +48,7 @@ type (
 
 func (a *containerActor) createExec(ctx actor.Context, m *messages.CreateExec) {
 	rt := a.rt
-	if err := a.execAllowed(); err != nil {
+	if err := a.execAllowed(a.whoOf(m)); err != nil {
 		ctx.Respond(err)
 		return
 	}
@@ -64,16 +64,16 @@ func (a *containerActor) createExec(ctx actor.Context, m *messages.CreateExec) {
 	ctx.Respond(&messages.CreateExecReply{ID: m.ExecID})
 }
 
-// execAllowed answers with dockerd's words why an exec cannot run now.
-func (a *containerActor) execAllowed() error {
+// execAllowed: past the table (which refuses an exec in a paused
+// container, or one that does not run), a container that a pause froze
+// while it was stopping refuses it too.
+func (a *containerActor) execAllowed(w who) error {
 	rt := a.rt
 	switch {
+	case rt.client == nil:
+		return errNotRunning.words(w)
 	case rt.rec.State.Status == container.StatePaused:
-		return messages.Conflict("container %s is paused, unpause the container before exec", rt.rec.ID)
-	case rt.rec.State.Status == container.StateRestarting:
-		return messages.Conflict("container %s is restarting, wait until the container is running", rt.rec.ID)
-	case !a.running() || rt.client == nil:
-		return messages.Conflict("container %s is not running", rt.rec.ID)
+		return errExecPaused.words(w)
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (a *containerActor) startExec(ctx actor.Context, m *messages.StartExec) {
 		ctx.Respond(messages.Conflict("exec %s has already been started", m.ExecID))
 		return
 	}
-	if err := a.execAllowed(); err != nil {
+	if err := a.execAllowed(who{id: rt.rec.ID, ref: rt.rec.ID}); err != nil {
 		ctx.Respond(err)
 		return
 	}

@@ -22,18 +22,22 @@ type pauseDone struct {
 	replyTo *actor.PID
 }
 
+// pause freezes (or thaws) the main process: in running or paused as the
+// table lets through, and in stopping, where the freezer is the record's
+// status (a stop thaws; a pause may freeze again until the exit).
 func (a *containerActor) pause(ctx actor.Context, pause bool) {
 	rt := a.rt
-	st := rt.rec.State.Status
+	w := a.whoOf(ctx.Message())
+	paused := rt.rec.State.Status == container.StatePaused
 	switch {
-	case !a.running() || rt.client == nil:
-		ctx.Respond(messages.Conflict("container %s is not running", rt.rec.ID))
+	case rt.client == nil:
+		ctx.Respond(errNotRunning.words(w))
 		return
-	case pause && st == container.StatePaused:
-		ctx.Respond(messages.Conflict("container %s is already paused", rt.rec.ID))
+	case pause && paused:
+		ctx.Respond(errAlreadyPaused.words(w))
 		return
-	case !pause && st != container.StatePaused:
-		ctx.Respond(messages.Conflict("container %s is not paused", rt.rec.ID))
+	case !pause && !paused:
+		ctx.Respond(errNotPaused.words(w))
 		return
 	}
 	c, run, replyTo := rt.client, rt.run, ctx.Sender()
@@ -57,24 +61,33 @@ func (a *containerActor) onPauseDone(ctx actor.Context, m *pauseDone) {
 		return
 	}
 	if m.run != rt.run || rt.proc == nil {
-		ctx.Send(m.replyTo, messages.Conflict("container %s is not running", rt.rec.ID))
+		ctx.Send(m.replyTo, errNotRunning.words(who{id: rt.rec.ID}))
 		return
 	}
-	action := events.ActionUnPause
+	action, what := events.ActionUnPause, "unpause"
 	rt.rec.State.Status = container.StateRunning
 	if m.pause {
-		action = events.ActionPause
+		action, what = events.ActionPause, "pause"
 		rt.rec.State.Status = container.StatePaused
 	}
-	_ = a.persist(ctx)
-	a.event(ctx, action, nil)
-	ctx.Send(m.replyTo, &messages.Accepted{})
+	switch {
+	case rt.phase == phaseRunning && m.pause:
+		a.to(phasePaused)
+	case rt.phase == phasePaused && !m.pause:
+		a.to(phaseRunning)
+	}
+	// The guest is as asked whether or not the record says so; the
+	// requester hears if it does not.
+	a.persistThenReply(ctx, m.replyTo, what, nil, func() any {
+		a.event(ctx, action, nil)
+		return &messages.Accepted{}
+	})
 }
 
 func (a *containerActor) top(ctx actor.Context, m *messages.TopContainer) {
 	rt := a.rt
-	if !a.running() || rt.client == nil {
-		ctx.Respond(messages.Conflict("container %s is not running", rt.rec.ID))
+	if rt.client == nil {
+		ctx.Respond(errNotRunning.words(a.whoOf(m)))
 		return
 	}
 	c := rt.client
@@ -92,7 +105,7 @@ func (a *containerActor) top(ctx actor.Context, m *messages.TopContainer) {
 func (a *containerActor) stats(ctx actor.Context) {
 	rt := a.rt
 	reply := &messages.StatsReply{ID: rt.rec.ID, Name: "/" + rt.rec.Name}
-	if !a.running() || rt.client == nil {
+	if rt.client == nil {
 		ctx.Respond(reply)
 		return
 	}
@@ -175,15 +188,11 @@ type (
 func (a *containerActor) acquireFS(ctx actor.Context) {
 	rt := a.rt
 	reply := &messages.AcquireFilesystemReply{ID: rt.rec.ID, User: rt.rec.Config.User}
-	if a.running() && rt.client != nil {
+	if rt.client != nil {
 		boot := &fsBoot{ready: make(chan struct{}), client: rt.client}
 		close(boot.ready)
 		reply.Lease = &fsLease{boot: boot}
 		ctx.Respond(reply)
-		return
-	}
-	if rt.starting || rt.rec.State.Status == "removing" {
-		ctx.Respond(messages.Conflict("container %s is starting or being removed", rt.rec.ID))
 		return
 	}
 	self, sys := ctx.Self(), ctx.ActorSystem()

@@ -45,7 +45,7 @@ func validateRestartPolicy(hc *container.HostConfig) error {
 // exit with code; stopped by the user or being removed, it never does.
 func (a *containerActor) wantsRestart(code int) bool {
 	rt := a.rt
-	if rt.rec.HostConfig == nil || rt.removeReplyTo != nil || rt.rec.StoppedByUser || len(rt.restartWaiters) > 0 {
+	if rt.rec.HostConfig == nil || rt.phase == phaseRemoving || rt.rec.StoppedByUser || len(rt.restartWaiters) > 0 {
 		return false
 	}
 	p := rt.rec.HostConfig.RestartPolicy
@@ -66,6 +66,9 @@ func (a *containerActor) scheduleRestart(ctx actor.Context) {
 	switch {
 	case ran >= restartResetAfter || rt.restartDelay == 0:
 		rt.restartDelay = restartDelayMin
+		if a.env.firstRestartDelay > 0 {
+			rt.restartDelay = a.env.firstRestartDelay
+		}
 	default:
 		rt.restartDelay *= 2
 		if rt.restartDelay > restartDelayMax {
@@ -74,7 +77,8 @@ func (a *containerActor) scheduleRestart(ctx actor.Context) {
 	}
 	rt.rec.State.Status = container.StateRestarting
 	rt.rec.RestartCount++
-	_ = a.persist(ctx)
+	a.to(phaseRestarting)
+	a.persistUnasked(ctx)
 	self, run, sys := ctx.Self(), rt.run, ctx.ActorSystem()
 	rt.restartTimer = time.AfterFunc(rt.restartDelay, func() { sys.Root.Send(self, &restartNow{run: run}) })
 }
@@ -88,39 +92,34 @@ func (a *containerActor) cancelRestart() {
 
 func (a *containerActor) onRestartNow(ctx actor.Context, m *restartNow) {
 	rt := a.rt
-	if m.run != rt.run || rt.rec.State.Status != container.StateRestarting {
+	if m.run != rt.run || rt.phase != phaseRestarting {
 		return
 	}
 	rt.restartTimer = nil
 	a.beginStart(ctx, nil)
 }
 
-// restart is docker restart: stop if running, then start.
+// restart is docker restart: a container that runs is stopped and
+// started at its exit (one stopping already, at that exit); one that
+// does not is started now, ending a policy's wait.
 func (a *containerActor) restart(ctx actor.Context, m *messages.RestartContainer) {
 	rt := a.rt
-	if rt.rec.State.Status == container.StateRestarting {
+	switch rt.phase {
+	case phaseCreated, phaseExited, phaseRestarting:
 		a.cancelRestart()
-	}
-	if !a.running() || rt.starting {
-		if rt.starting {
-			rt.startWaiters = append(rt.startWaiters, ctx.Sender())
-			return
-		}
 		a.beginStart(ctx, ctx.Sender())
-		return
+	default:
+		if a.stop(ctx, &messages.StopContainer{Ref: m.Ref, Signal: m.Signal, Timeout: m.Timeout}, false) {
+			rt.restartWaiters = append(rt.restartWaiters, ctx.Sender())
+		}
 	}
-	rt.restartWaiters = append(rt.restartWaiters, ctx.Sender())
-	a.stop(ctx, &messages.StopContainer{Ref: m.Ref, Signal: m.Signal, Timeout: m.Timeout}, false)
 }
 
 func (a *containerActor) rename(ctx actor.Context, m *messages.RenameContainer) {
 	old := a.rt.rec.Name
 	a.rt.rec.Name = m.Name
-	if err := a.persist(ctx); err != nil {
-		a.rt.rec.Name = old
-		ctx.Respond(messages.Internal("rename: %v", err))
-		return
-	}
-	a.event(ctx, "rename", map[string]string{"oldName": "/" + old})
-	ctx.Respond(&messages.Accepted{})
+	a.persistThenReply(ctx, ctx.Sender(), "rename", func() { a.rt.rec.Name = old }, func() any {
+		a.event(ctx, "rename", map[string]string{"oldName": "/" + old})
+		return &messages.Accepted{}
+	})
 }
