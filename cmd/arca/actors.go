@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,10 +16,10 @@ import (
 
 // runActors prints the daemon's live actor tree.
 func runActors(args []string) error {
-	fs := flag.NewFlagSet("actors", flag.ContinueOnError)
+	fs := newFlags("actors")
 	socket := fs.String("socket", socketFromEnv(), "daemon socket")
 	asJSON := fs.Bool("json", false, "print the JSON as served")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	client := &http.Client{
