@@ -126,6 +126,12 @@ func TestPage(t *testing.T) {
 		if strings.Contains(string(b), "http://") || strings.Contains(string(b), "https://") {
 			t.Errorf("%s names an outside URL", f)
 		}
+		// The tree comes pushed: no timers, no requests of the page's own.
+		for _, poll := range []string{"setInterval", "setTimeout", "fetch(", "XMLHttpRequest"} {
+			if strings.Contains(string(b), poll) {
+				t.Errorf("%s uses %s: the page must not poll", f, poll)
+			}
+		}
 	}
 }
 
