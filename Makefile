@@ -74,7 +74,9 @@ INSTALL_ENV = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' UNITDIR
 	SOCKET='$(SOCKET)' ROOT='$(ROOT)' DRIVER='$(DRIVER)' GROUP='$(GROUP)' CONTEXT='$(CONTEXT)' \
 	ARCA_FLAGS='$(ARCA_FLAGS)' PURGE='$(PURGE)' BIN='$(BIN)'
 
-install: build
+# Built first when go is on PATH (under sudo it often is not: make build,
+# then sudo make install).
+install: $(if $(shell command -v $(GO)),build)
 	@$(INSTALL_ENV) bash scripts/install.sh install
 
 uninstall:
