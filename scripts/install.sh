@@ -62,6 +62,8 @@ install_all() {
 	if [ -z "$DESTDIR" ] && [ "$(id -u)" -eq 0 ]; then
 		if ! getent group "$GROUP" >/dev/null; then
 			groupadd --system "$GROUP"
+			# Uninstall removes only a group that install made.
+			echo "$GROUP" >"$ROOT/.install-group"
 			say "made group $GROUP: its members may use $SOCKET"
 		fi
 		if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && ! id -nG "$SUDO_USER" | tr ' ' '\n' | grep -qx "$GROUP"; then
@@ -112,8 +114,13 @@ uninstall_all() {
 			done
 		done
 	fi
-	if [ -z "$DESTDIR" ] && [ "$(id -u)" -eq 0 ] && getent group "$GROUP" >/dev/null; then
-		groupdel "$GROUP" && say "removed group $GROUP"
+	# The group goes only if install made it (GROUP=docker, say, stays).
+	if [ -z "$DESTDIR" ] && [ "$(id -u)" -eq 0 ] && [ -f "$ROOT/.install-group" ]; then
+		made="$(cat "$ROOT/.install-group")"
+		if getent group "$made" >/dev/null; then
+			groupdel "$made" && say "removed group $made"
+		fi
+		rm -f "$ROOT/.install-group"
 	fi
 	if [ -n "$CONTEXT" ] && command -v docker >/dev/null && user_docker context inspect "$CONTEXT" >/dev/null 2>&1; then
 		if [ "$(user_docker context show 2>/dev/null)" = "$CONTEXT" ]; then

@@ -67,6 +67,9 @@ func printNode(w io.Writer, n *messages.ActorNode, prefix string, last, top bool
 		name = name[i+1:]
 	}
 	line := fmt.Sprintf("%s  [%s] %s", name, n.Kind, n.State)
+	if n.Kind == "container" && n.Detail != nil && n.Detail.Name != "" {
+		line += " (" + n.Detail.Name + ")"
+	}
 	if n.Restarts > 0 {
 		line += fmt.Sprintf(" (restarts: %d)", n.Restarts)
 	}

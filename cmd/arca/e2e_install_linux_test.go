@@ -128,18 +128,22 @@ func TestMakeInstall(t *testing.T) {
 		t.Fatalf("ExecStart %q, want %q", execStart, want)
 	}
 
-	// systemd-analyze verify, on copies whose ExecStart names the binary
-	// where DESTDIR put it (verify checks that it is executable).
-	verify := filepath.Join(tmp, "verify")
-	if err := os.MkdirAll(verify, 0o755); err != nil {
-		t.Fatal(err)
+	verifyUnits(t, env, dest, filepath.Join(tmp, "verify"))
+
+	// The defaults, as a user gets them: staged, verified, unstaged.
+	defaults := filepath.Join(tmp, "defaults")
+	mustRun(t, src, env, 10*time.Minute, "make", "--no-print-directory", "install", "DESTDIR="+defaults, "CONTEXT=")
+	dservice := readFile(t, filepath.Join(defaults, "etc/systemd/system/arca.service"))
+	if got := unitValue(dservice, "ExecStart"); got != "/usr/local/bin/arca daemon --socket /var/run/arca.sock --root /var/lib/arca --driver auto" {
+		t.Errorf("default ExecStart %q", got)
 	}
-	writeFile(t, filepath.Join(verify, "arca.service"), strings.ReplaceAll(service, "/usr/local/", dest+"/usr/local/"))
-	writeFile(t, filepath.Join(verify, "arca.socket"), sock)
-	out, err := runIn(t, verify, env, time.Minute, "systemd-analyze", "verify", filepath.Join(verify, "arca.service"), filepath.Join(verify, "arca.socket"))
-	if err != nil || strings.TrimSpace(out) != "" {
-		// verify warns about a bad setting and still exits 0.
-		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	if got := unitValue(readFile(t, filepath.Join(defaults, "etc/systemd/system/arca.socket")), "ListenStream"); got != "/var/run/arca.sock" {
+		t.Errorf("default ListenStream %q", got)
+	}
+	verifyUnits(t, env, defaults, filepath.Join(tmp, "verify-defaults"))
+	mustRun(t, src, env, 5*time.Minute, "make", "--no-print-directory", "uninstall", "DESTDIR="+defaults, "CONTEXT=", "PURGE=1")
+	if left, err := os.ReadDir(defaults); err != nil || len(left) > 0 {
+		t.Errorf("make uninstall PURGE=1 of a staged install left %v in %s (%v)", left, defaults, err)
 	}
 
 	// The context, for this (private) docker config.
@@ -224,6 +228,24 @@ func TestMakeInstall(t *testing.T) {
 	mustRun(t, src, env, 5*time.Minute, "make", append([]string{"--no-print-directory", "uninstall", "PURGE=1"}, vars...)...)
 	if _, err := os.Stat(filepath.Join(dest, "var/lib/arca")); !os.IsNotExist(err) {
 		t.Fatalf("make uninstall PURGE=1 left the state: %v", err)
+	}
+}
+
+// verifyUnits runs systemd-analyze verify on copies of dest's units whose
+// ExecStart names the binary where DESTDIR put it (verify checks that it
+// is executable). verify warns of a bad setting and still exits 0: any
+// output fails.
+func verifyUnits(t *testing.T, env []string, dest, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	service := readFile(t, filepath.Join(dest, "etc/systemd/system/arca.service"))
+	writeFile(t, filepath.Join(dir, "arca.service"), strings.ReplaceAll(service, "/usr/local/", dest+"/usr/local/"))
+	writeFile(t, filepath.Join(dir, "arca.socket"), readFile(t, filepath.Join(dest, "etc/systemd/system/arca.socket")))
+	out, err := runIn(t, dir, env, time.Minute, "systemd-analyze", "verify", filepath.Join(dir, "arca.service"), filepath.Join(dir, "arca.socket"))
+	if err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
 
