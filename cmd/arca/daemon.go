@@ -195,6 +195,7 @@ func runDaemon(args []string) error {
 	}
 	notifyReady(log, fmt.Sprintf("serving the Docker API on %s with driver %s", ln.Addr().String(), driver.Name()))
 
+	var serveErr error
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	select {
@@ -202,6 +203,9 @@ func runDaemon(args []string) error {
 		log.Info("shutting down", "signal", sig.String())
 	case err := <-errc:
 		log.Error("serve", "err", err)
+		// A failure exit, so that systemd's Restart=on-failure (and
+		// launchd's KeepAlive) bring the daemon back.
+		serveErr = fmt.Errorf("serve: %w", err)
 	}
 	notifyStopping(log)
 	if page != nil {
@@ -216,7 +220,7 @@ func runDaemon(args []string) error {
 		log.Warn("http shutdown", "err", err)
 	}
 	log.Info("stopped")
-	return nil
+	return serveErr
 }
 
 // prepareScratch empties the daemon's temporary directory and the build
