@@ -18,11 +18,16 @@ TEST_FLAGS   ?=
 PKGS     ?= ./...
 
 # Static, reproducible binaries: no cgo, no local paths, no VCS stamp (which
-# would fail the build in a checkout git refuses to read).
+# would fail the build in a checkout git refuses to read). arca version
+# says the commit (with -dirty for uncommitted changes) and the build date:
+# SOURCE_DATE_EPOCH's, for a reproducible build, else now.
 BUILD_FLAGS := -trimpath -buildvcs=false
-LDFLAGS     := -s -w
+VERSION     ?= 0.1.0-dev
+COMMIT      ?= $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null || echo unknown)
+BUILD_DATE  ?= $(shell date -u $(if $(SOURCE_DATE_EPOCH),-d @$(SOURCE_DATE_EPOCH)) +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 
-.PHONY: all build deps run test vet fmt lint compose buildx buildkit-image clean fuzz
+.PHONY: all build deps run test vet fmt lint compose buildx buildkit-image clean fuzz install uninstall
 
 all: build
 
@@ -51,6 +56,31 @@ deps:
 run: deps build compose buildx
 	@echo 'export DOCKER_HOST=unix://$(SOCKET)'
 	exec $(BIN)/arca daemon --socket $(SOCKET) --root $(ROOT) --driver $(DRIVER)
+
+# Arca as a service (scripts/install.sh says what each setting does):
+# the binaries under PREFIX, arca.service (Type=notify, Restart=on-failure)
+# and arca.socket (socket activation) in UNITDIR, enabled and started where
+# systemd runs the machine; the state under ROOT; a docker context named
+# CONTEXT for the user who ran sudo make install. uninstall undoes it,
+# keeping ROOT unless PURGE=1. DESTDIR stages the files for a package and
+# touches nothing else.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+UNITDIR    ?= /etc/systemd/system
+GROUP      ?= arca
+CONTEXT    ?= arca
+ARCA_FLAGS ?=
+INSTALL_ENV = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' UNITDIR='$(UNITDIR)' \
+	SOCKET='$(SOCKET)' ROOT='$(ROOT)' DRIVER='$(DRIVER)' GROUP='$(GROUP)' CONTEXT='$(CONTEXT)' \
+	ARCA_FLAGS='$(ARCA_FLAGS)' PURGE='$(PURGE)' BIN='$(BIN)'
+
+# Built first when go is on PATH (under sudo it often is not: make build,
+# then sudo make install).
+install: $(if $(shell command -v $(GO)),build)
+	@$(INSTALL_ENV) bash scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) bash scripts/install.sh uninstall
 endif
 
 vet:

@@ -11,7 +11,8 @@ KIT_DIR      ?= $(HOME)/.arca/kit
 LAUNCHD_LABEL := dev.arca.daemon
 LAUNCHD_PLIST := $(HOME)/Library/LaunchAgents/$(LAUNCHD_LABEL).plist
 
-.PHONY: install-launchd uninstall-launchd kit-install
+.PHONY: install-launchd uninstall-launchd kit-install install uninstall
+CONTEXT      ?= arca
 
 # cgo for the daemon (Code-Hex/vz is Objective-C underneath), signed ad hoc
 # with the virtualization entitlement, without which no VM starts; the
@@ -57,8 +58,31 @@ install-launchd: build
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@HOME@|$(HOME)|g' scripts/macos/$(LAUNCHD_LABEL).plist > $(LAUNCHD_PLIST)
 	-launchctl bootout gui/$$(id -u)/$(LAUNCHD_LABEL) 2>/dev/null
 	launchctl bootstrap gui/$$(id -u) $(LAUNCHD_PLIST)
-	@echo 'docker context create arca --docker host=unix://$(HOME)/.arca/arca.sock && docker context use arca'
 
 uninstall-launchd:
 	-launchctl bootout gui/$$(id -u)/$(LAUNCHD_LABEL)
 	rm -f $(LAUNCHD_PLIST)
+
+# The same targets and names as on Linux: make install is the launchd
+# agent (the daemon at login, restarted if it dies; no root, no socket
+# activation) and the docker context CONTEXT (arca) on its socket; make
+# uninstall undoes both and removes the binaries, keeping ~/.arca/root
+# (the state) unless PURGE=1. Written on Linux, not yet run on a Mac.
+install: install-launchd
+	@if ! command -v docker >/dev/null; then \
+		echo "make: no docker CLI: docker context create $(CONTEXT) --docker host=unix://$(SOCKET) once it is there"; \
+	elif docker context inspect $(CONTEXT) >/dev/null 2>&1; then \
+		docker context update $(CONTEXT) --description Arca --docker host=unix://$(SOCKET) >/dev/null; \
+	else \
+		docker context create $(CONTEXT) --description Arca --docker host=unix://$(SOCKET) >/dev/null; \
+	fi
+	@echo "docker context use $(CONTEXT) switches to Arca, docker context use default back"
+
+uninstall: uninstall-launchd
+	rm -f $(PREFIX)/arca $(PREFIX)/arca-agent
+	@if command -v docker >/dev/null && docker context inspect $(CONTEXT) >/dev/null 2>&1; then \
+		if [ "$$(docker context show)" = "$(CONTEXT)" ]; then docker context use default >/dev/null; fi; \
+		docker context rm $(CONTEXT) >/dev/null && echo "docker context $(CONTEXT) removed"; \
+	fi
+	@if [ "$(PURGE)" = 1 ]; then rm -rf $(ROOT) && echo "removed the state in $(ROOT)"; \
+	else echo "the state in $(ROOT) is kept (make uninstall PURGE=1 removes it)"; fi

@@ -13,8 +13,11 @@ cd "$(dirname "$0")/.."
 # compatibility tests; qemu-system-x86, kmod, xz-utils: the qemu driver and its
 # kit (scripts/kit.sh); qemu-system-arm: qemu-system-aarch64, which boots the
 # arm64 kit (e2fsprogs' e2fsck and debugfs also check the Go ext4 writer);
-# runc: the test BuildKit image's runtime (scripts/buildkit-image.sh).
-packages=(docker-registry busybox-static iproute2 e2fsprogs curl python3-docker qemu-system-x86 qemu-system-arm kmod xz-utils runc)
+# runc: the test BuildKit image's runtime (scripts/buildkit-image.sh);
+# chromium: the live page's browser test (chromedp drives it headless);
+# systemd: systemd-analyze verify and systemd-socket-activate for the test of
+# make install's units (systemd need not be PID 1 for those).
+packages=(docker-registry busybox-static iproute2 e2fsprogs curl python3-docker qemu-system-x86 qemu-system-arm kmod xz-utils runc chromium systemd)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,10 +16,10 @@ import (
 
 // runActors prints the daemon's live actor tree.
 func runActors(args []string) error {
-	fs := flag.NewFlagSet("actors", flag.ContinueOnError)
+	fs := newFlags("actors")
 	socket := fs.String("socket", socketFromEnv(), "daemon socket")
 	asJSON := fs.Bool("json", false, "print the JSON as served")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	client := &http.Client{
@@ -68,6 +67,9 @@ func printNode(w io.Writer, n *messages.ActorNode, prefix string, last, top bool
 		name = name[i+1:]
 	}
 	line := fmt.Sprintf("%s  [%s] %s", name, n.Kind, n.State)
+	if n.Kind == "container" && n.Detail != nil && n.Detail.Name != "" {
+		line += " (" + n.Detail.Name + ")"
+	}
 	if n.Restarts > 0 {
 		line += fmt.Sprintf(" (restarts: %d)", n.Restarts)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -22,12 +21,13 @@ import (
 	"github.com/arcavm/arca/persistence/blobs"
 	"github.com/arcavm/arca/persistence/containerlog"
 	"github.com/arcavm/arca/persistence/layers"
+	"github.com/arcavm/arca/ui"
 )
 
 func runDaemon(args []string) error {
 	// Descriptors the daemon inherited must not reach its machines.
 	markInheritedCloseOnExec()
-	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	fs := newFlags("daemon")
 	paths := defaultPaths()
 	socket := fs.String("socket", paths.socket, "unix socket to serve the Docker API on")
 	root := fs.String("root", paths.root, "state directory")
@@ -37,6 +37,7 @@ func runDaemon(args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	coldBoot := fs.Bool("cold-boot", false, "qemu driver: boot every VM from its kernel, never from a snapshot of a booted VM of its shape (docs/qemu.md)")
 	debug := fs.Bool("debug", false, "serve Go's profiles at /debug/pprof/ on the socket")
+	uiAddr := fs.String("ui", "", "serve the live page of the actor tree on this loopback address (127.0.0.1:PORT); off if empty")
 	var resolvers []string
 	fs.Func("dns", "resolver (ip[:port]) for names the containers' DNS does not know; repeatable (default: the host's /etc/resolv.conf)", func(v string) error {
 		r, err := gateway.ParseResolver(v)
@@ -54,8 +55,19 @@ func runDaemon(args []string) error {
 		logOpts[k] = val
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "arca daemon: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return errUsage
+	}
+	// A page for everyone on the network would be a remote control of
+	// the engine: refuse before anything starts.
+	if *uiAddr != "" {
+		if _, err := ui.CheckAddr(*uiAddr); err != nil {
+			return err
+		}
 	}
 	// Bad defaults would fail every create: refuse them now, as dockerd
 	// refuses a daemon.json with bad log-opts.
@@ -109,13 +121,24 @@ func runDaemon(args []string) error {
 			return fmt.Errorf("prepare %s: %w", *root, err)
 		}
 	}
-	// Listen first: a second daemon on the same socket must fail before
-	// it touches the store.
-	ln, err := httpfront.Listen(*socket)
+	// Listen first (or take systemd's socket): a second daemon on the
+	// same socket must fail before it touches the store.
+	ln, activated, err := listen(*socket, log)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(*socket)
+	if !activated {
+		// Ours to remove; systemd's socket outlives the daemon.
+		defer os.Remove(*socket)
+	}
+	var page *ui.Page
+	if *uiAddr != "" {
+		if page, err = ui.Listen(*uiAddr); err != nil {
+			ln.Close()
+			return err
+		}
+		defer page.Shutdown()
+	}
 	store, err := persistence.OpenStore(filepath.Join(*root, "db"), false, log)
 	if err != nil {
 		ln.Close()
@@ -165,8 +188,14 @@ func runDaemon(args []string) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("arca daemon serving", "socket", *socket, "root", *root, "driver", driver.Name(), "version", version)
+	log.Info("arca daemon serving", "socket", ln.Addr().String(), "root", *root, "driver", driver.Name(), "version", version, "socket_activated", activated)
+	if page != nil {
+		page.Serve(sys, log)
+		log.Info("live page", "url", "http://"+page.Addr()+"/")
+	}
+	notifyReady(log, fmt.Sprintf("serving the Docker API on %s with driver %s", ln.Addr().String(), driver.Name()))
 
+	var serveErr error
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	select {
@@ -174,6 +203,13 @@ func runDaemon(args []string) error {
 		log.Info("shutting down", "signal", sig.String())
 	case err := <-errc:
 		log.Error("serve", "err", err)
+		// A failure exit, so that systemd's Restart=on-failure (and
+		// launchd's KeepAlive) bring the daemon back.
+		serveErr = fmt.Errorf("serve: %w", err)
+	}
+	notifyStopping(log)
+	if page != nil {
+		page.Shutdown() // its streams watch the tree
 	}
 	// Stop accepting, stop the tree (machines die, streams end), then give
 	// requests in flight a moment to finish writing.
@@ -184,7 +220,7 @@ func runDaemon(args []string) error {
 		log.Warn("http shutdown", "err", err)
 	}
 	log.Info("stopped")
-	return nil
+	return serveErr
 }
 
 // prepareScratch empties the daemon's temporary directory and the build
