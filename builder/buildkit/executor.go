@@ -74,13 +74,8 @@ func (x *stepExecutor) Run(ctx context.Context, id string, root executor.Mount, 
 		}
 		wm = append(wm, ms...)
 	}
-	step, err := stepOf(p, rootPath, wm)
-	if err != nil {
-		return nil, err
-	}
-	if started != nil {
-		step.Started = started
-	}
+	step := stepOf(p, rootPath, wm)
+	step.Started = started
 	code, err := x.steps.RunBuildStep(ctx, step)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -109,7 +104,7 @@ func exitError(code int, valid []int) error {
 }
 
 // stepOf is the step message for p over rootPath.
-func stepOf(p executor.ProcessInfo, rootPath string, mounts []wire.Mount) (messages.BuildStep, error) {
+func stepOf(p executor.ProcessInfo, rootPath string, mounts []wire.Mount) messages.BuildStep {
 	meta := p.Meta
 	hostname := meta.Hostname
 	if hostname == "" {
@@ -127,21 +122,13 @@ func stepOf(p executor.ProcessInfo, rootPath string, mounts []wire.Mount) (messa
 		Tty:            meta.Tty,
 		Privileged:     meta.SecurityMode == pb.SecurityMode_INSECURE,
 		ReadonlyRootfs: meta.ReadonlyRootFS,
+		Stdin:          p.Stdin,
+		Stdout:         p.Stdout,
+		Stderr:         p.Stderr,
+		Signal:         p.Signal,
 	}
 	if meta.NetMode == pb.NetMode_NONE {
 		step.Network = "none"
-	}
-	if p.Stdin != nil {
-		step.Stdin = p.Stdin
-	}
-	if p.Stdout != nil {
-		step.Stdout = p.Stdout
-	}
-	if p.Stderr != nil {
-		step.Stderr = p.Stderr
-	}
-	if p.Signal != nil {
-		step.Signal = p.Signal
 	}
 	if p.Resize != nil {
 		resize := make(chan wire.WindowSize)
@@ -153,7 +140,7 @@ func stepOf(p executor.ProcessInfo, rootPath string, mounts []wire.Mount) (messa
 		}()
 		step.Resize = resize
 	}
-	return step, nil
+	return step
 }
 
 // hostsFile is a step's /etc/hosts: loopback under its hostname and the

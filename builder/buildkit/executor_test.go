@@ -49,10 +49,7 @@ func TestStepOf(t *testing.T) {
 		{"insecure", executor.Meta{SecurityMode: pb.SecurityMode_INSECURE}, defaultHostname, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := stepOf(executor.ProcessInfo{Meta: tc.meta}, "/root", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := stepOf(executor.ProcessInfo{Meta: tc.meta}, "/root", nil)
 			if s.Hostname != tc.hostname || s.Network != tc.network || s.Privileged != tc.privileged || s.RootDir != "/root" {
 				t.Errorf("step %+v", s)
 			}
