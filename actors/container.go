@@ -1078,9 +1078,11 @@ func (a *containerActor) kill(ctx actor.Context, m *messages.KillContainer) {
 		sctx, cancel := deadline(5 * time.Second)
 		defer cancel()
 		thaw(sctx, c)
-		if err := c.Signal(sctx, proc.ID, sig); err != nil {
+		if err := c.Signal(sctx, proc.ID, sig); err != nil && !errors.Is(err, wire.ErrSessionClosed) {
 			return messages.Internal("kill %s: %v", shortID(rt.rec.ID), err)
 		}
+		// A session closed under the signal: the process ended at it
+		// and its machine went before the agent's answer came.
 		return &messages.Accepted{}
 	})
 }
