@@ -653,7 +653,10 @@ func (a *Agent) startStage(cfg stageConfig, pio *procIO) (int, int, <-chan unix.
 	files = append(files, uintptr(a.stageExe))
 	pidfd := -1
 	sys.PidFD = &pidfd
-	attr := &syscall.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys}
+	// The stage may join a cgroup with a small pids.max before its
+	// command runs: one P and no collector keep the Go runtime from
+	// starting threads the limit would refuse (which kills the stage).
+	attr := &syscall.ProcAttr{Dir: "/", Env: []string{"GOMAXPROCS=1", "GOGC=off"}, Files: files, Sys: sys}
 	self := fmt.Sprintf("%s/self/fd/%d", a.procDir, stageExeFD)
 	pid, waited, err := a.reaper.start(func() (int, error) {
 		// With every capability: the stage needs them to set the
