@@ -71,6 +71,9 @@ type Gateway struct {
 	mu     sync.Mutex
 	conns  map[io.Closer]struct{} // carried connections, closed with the gateway
 	closed bool
+
+	peersMu sync.Mutex
+	peers   map[wgtypes.Key]Peer // what the device holds
 }
 
 const nicID = 1
@@ -166,21 +169,42 @@ func (g *Gateway) PublicKey() string { return g.key.PublicKey().String() }
 // Port is the gateway's WireGuard port on the underlay.
 func (g *Gateway) Port() uint16 { return g.port }
 
-// SetPeers replaces the gateway's peers with the network's members.
+// SetPeers makes the gateway's peers the network's members. Only what
+// changed is told to the device: wireguard-go drops the session of every
+// peer it is given anew (replace_peers), and a member whose session the
+// gateway dropped sends into the void until its own timers shake hands
+// again (25 s measured), so one member's join or leave must not touch
+// the others.
 func (g *Gateway) SetPeers(peers []Peer) error {
-	var b strings.Builder
-	b.WriteString("replace_peers=true\n")
+	g.peersMu.Lock()
+	defer g.peersMu.Unlock()
+	want := make(map[wgtypes.Key]Peer, len(peers))
 	for _, p := range peers {
 		key, err := wgtypes.ParseKey(p.PublicKey)
 		if err != nil {
 			return fmt.Errorf("gateway: peer key: %w", err)
 		}
+		want[key] = p
+	}
+	var b strings.Builder
+	for key := range g.peers {
+		if _, ok := want[key]; !ok {
+			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hex.EncodeToString(key[:]))
+		}
+	}
+	for key, p := range want {
+		if old, ok := g.peers[key]; ok && old.Endpoint == p.Endpoint && old.IP == p.IP {
+			continue
+		}
 		fmt.Fprintf(&b, "public_key=%s\nendpoint=%s\nreplace_allowed_ips=true\nallowed_ip=%s\n",
 			hex.EncodeToString(key[:]), p.Endpoint, netip.PrefixFrom(p.IP, 32))
 	}
-	if err := g.dev.IpcSet(b.String()); err != nil {
-		return fmt.Errorf("gateway: peers: %w", err)
+	if b.Len() > 0 {
+		if err := g.dev.IpcSet(b.String()); err != nil {
+			return fmt.Errorf("gateway: peers: %w", err)
+		}
 	}
+	g.peers = want
 	return nil
 }
 

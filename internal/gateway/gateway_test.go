@@ -23,9 +23,10 @@ import (
 // A container is played by wireguard-go on its own user-space stack, on
 // loopback: everything the test sends stays on this machine.
 type guest struct {
-	dev *device.Device
-	net *netstack.Net
-	key wgtypes.Key
+	dev  *device.Device
+	net  *netstack.Net
+	key  wgtypes.Key
+	peer Peer // as the gateway knows it
 }
 
 func newGuest(t *testing.T, ip netip.Addr, gw *Gateway) *guest {
@@ -56,10 +57,11 @@ func newGuest(t *testing.T, ip netip.Addr, gw *Gateway) *guest {
 			fmt.Sscan(v, &port)
 		}
 	}
-	if err := gw.SetPeers([]Peer{{PublicKey: key.PublicKey().String(), Endpoint: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), IP: ip}}); err != nil {
+	peer := Peer{PublicKey: key.PublicKey().String(), Endpoint: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), IP: ip}
+	if err := gw.SetPeers([]Peer{peer}); err != nil {
 		t.Fatal(err)
 	}
-	return &guest{dev: dev, net: tnet, key: key}
+	return &guest{dev: dev, net: tnet, key: key, peer: peer}
 }
 
 func listenLoopback(port uint16) (*net.UDPConn, error) {
@@ -215,5 +217,71 @@ func TestGatewayCloseEndsConnections(t *testing.T) {
 	host.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := host.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("host side after close: %v", err)
+	}
+}
+
+// TestGatewayPeersKeepSessions: another member's join or leave leaves a
+// member's session as it was (wireguard-go's replace_peers dropped it:
+// its next packets went nowhere for 25 s, until it shook hands again).
+func TestGatewayPeersKeepSessions(t *testing.T) {
+	gwAddr := netip.MustParseAddr("10.98.0.1")
+	gw, err := New(Config{Address: gwAddr, Listen: listenLoopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	g := newGuest(t, netip.MustParseAddr("10.98.0.2"), gw)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := g.net.DialContext(ctx, "tcp", fmt.Sprintf("%s:%d", gwAddr, ln.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// The member's last handshake, from its block of the device's state.
+	handshake := func() string {
+		state, _ := gw.dev.IpcGet()
+		pub := g.key.PublicKey()
+		mine := false
+		for _, l := range strings.Split(state, "\n") {
+			if v, ok := strings.CutPrefix(l, "public_key="); ok {
+				mine = v == hex.EncodeToString(pub[:])
+			}
+			if v, ok := strings.CutPrefix(l, "last_handshake_time_sec="); ok && mine {
+				return v
+			}
+		}
+		return ""
+	}
+	before := handshake()
+	other, _ := wgtypes.GeneratePrivateKey()
+	joined := Peer{PublicKey: other.PublicKey().String(), Endpoint: netip.MustParseAddrPort("127.0.0.1:9"), IP: netip.MustParseAddr("10.98.0.3")}
+	for _, peers := range [][]Peer{{g.peer, joined}, {g.peer}} {
+		if err := gw.SetPeers(peers); err != nil {
+			t.Fatal(err)
+		}
+		if got := handshake(); got != before || got == "0" {
+			t.Fatalf("the member's session after the peers became %d: handshake %s, was %s", len(peers), got, before)
+		}
 	}
 }
