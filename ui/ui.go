@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/arcavm/arca/internal/loopback"
+
 	"github.com/arcavm/arca/messages"
 )
 
@@ -57,7 +59,7 @@ func New(tree Tree, log *slog.Logger) *Server {
 
 // ServeHTTP refuses requests for other hosts, then serves.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !loopbackHost(r.Host) {
+	if !loopback.Host(r.Host) {
 		http.Error(w, "this page answers only for a loopback host (127.0.0.1, ::1, localhost)", http.StatusForbidden)
 		return
 	}
@@ -144,21 +146,6 @@ func CheckAddr(addr string) (string, error) {
 		return "", fmt.Errorf("--ui %q: only a loopback address is allowed (127.0.0.1, ::1 or localhost): the page has no authentication", addr)
 	}
 	return net.JoinHostPort(ip.String(), port), nil
-}
-
-// loopbackHost tells whether a request's Host names this machine's
-// loopback.
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Listen checks addr (CheckAddr) and listens on it; Serve then serves

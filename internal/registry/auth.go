@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arcavm/arca/internal/loopback"
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
@@ -43,7 +44,7 @@ func (c Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(c.Strin
 // ones, as dockerd assumes, and the request's credentials for it alone.
 func hostConfig(registry string, creds *Credentials) config.Host {
 	h := config.HostNewName(registry)
-	if isLoopback(registry) {
+	if loopback.Host(registry) {
 		h.TLS = config.TLSDisabled
 	}
 	if !creds.empty() {
@@ -72,7 +73,7 @@ func RegistryHost(serverAddress string) string {
 // endpoint is the /v2/ URL of a registry host.
 func endpoint(host string) string {
 	scheme := "https"
-	if isLoopback(host) {
+	if loopback.Host(host) {
 		scheme = "http"
 	}
 	return scheme + "://" + host + "/v2/"

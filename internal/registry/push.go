@@ -23,6 +23,7 @@ import (
 	"github.com/regclient/regclient/types/mediatype"
 	"github.com/regclient/regclient/types/ref"
 
+	"github.com/arcavm/arca/internal/loopback"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
 )
@@ -79,7 +80,7 @@ func (p *Pusher) Push(ctx context.Context, rec *persistence.ImageRecord, target 
 	// short retry delays, as for pulls: a registry that is down fails
 	// the push in a moment rather than after regclient's long backoff
 	opts := []regclient.Opt{regclient.WithUserAgent("arca"), regclient.WithRegOpts(reg.WithDelay(50*time.Millisecond, 2*time.Second))}
-	if isLoopback(r.Registry) || !p.Credentials.empty() {
+	if loopback.Host(r.Registry) || !p.Credentials.empty() {
 		opts = append(opts, regclient.WithConfigHost(hostConfig(r.Registry, p.Credentials)))
 	}
 	rc := regclient.New(append(opts, p.Options...)...)

@@ -26,6 +26,7 @@ import (
 	"github.com/regclient/regclient/types/platform"
 	"github.com/regclient/regclient/types/ref"
 
+	"github.com/arcavm/arca/internal/loopback"
 	"github.com/arcavm/arca/persistence"
 	"github.com/arcavm/arca/persistence/blobs"
 	"github.com/arcavm/arca/persistence/layers"
@@ -79,7 +80,7 @@ func (p *Puller) client(registry string) *regclient.RegClient {
 		regclient.WithUserAgent("arca"),
 		regclient.WithRegOpts(reg.WithDelay(50*time.Millisecond, 2*time.Second)),
 	}
-	if isLoopback(registry) || !p.Credentials.empty() {
+	if loopback.Host(registry) || !p.Credentials.empty() {
 		opts = append(opts, regclient.WithConfigHost(hostConfig(registry, p.Credentials)))
 	}
 	opts = append(opts, p.Options...)

@@ -1,8 +1,8 @@
-package registry
+package loopback
 
 import "testing"
 
-func TestIsLoopback(t *testing.T) {
+func TestHost(t *testing.T) {
 	tests := []struct {
 		in   string
 		want bool
@@ -16,10 +16,12 @@ func TestIsLoopback(t *testing.T) {
 		{"docker.io", false},
 		{"10.0.0.1:5000", false},
 		{"localhost.example.com:5000", false},
+		{"evil.example:8080", false},
+		{"", false},
 	}
 	for _, tt := range tests {
-		if got := isLoopback(tt.in); got != tt.want {
-			t.Errorf("isLoopback(%q) = %v", tt.in, got)
+		if got := Host(tt.in); got != tt.want {
+			t.Errorf("Host(%q) = %v", tt.in, got)
 		}
 	}
 }
