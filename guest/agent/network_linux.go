@@ -250,12 +250,8 @@ func (n *network) configureInterface(a *Agent, ifc wire.Interface) error {
 			return fmt.Errorf("wgctrl: %w", err)
 		}
 	}
-	wc, err := wgConfig(ifc)
-	if err != nil {
+	if err := configureWireGuard(n.wg, ifc); err != nil {
 		return err
-	}
-	if err := n.wg.ConfigureDevice(ifc.Name, wc); err != nil {
-		return fmt.Errorf("wireguard: %w", err)
 	}
 	link, err := n.h.LinkByName(ifc.Name)
 	if err != nil {
@@ -289,20 +285,56 @@ func (n *network) configureInterface(a *Agent, ifc wire.Interface) error {
 	return nil
 }
 
-// wgConfig is the wgctrl form of an interface: the peers replace whatever
-// the device had.
-func wgConfig(ifc wire.Interface) (wgtypes.Config, error) {
+// configureWireGuard gives the device ifc's key, port and peers, telling
+// it only what changed: a peer given anew (or every peer, with
+// replace_peers) loses its session, and a member whose session was dropped
+// sends into the void until its own timers shake hands again (~25 s), so
+// one container's join or leave must not touch the others' sessions.
+// Setting the port rebinds the socket, so it too is set only when new.
+func configureWireGuard(wg *wgctrl.Client, ifc wire.Interface) error {
+	have, err := wg.Device(ifc.Name)
+	if err != nil {
+		return fmt.Errorf("wireguard %s: %w", ifc.Name, err)
+	}
+	wc, err := wgConfig(have, ifc)
+	if err != nil {
+		return err
+	}
+	if wc.PrivateKey == nil && wc.ListenPort == nil && len(wc.Peers) == 0 {
+		return nil
+	}
+	if err := wg.ConfigureDevice(ifc.Name, wc); err != nil {
+		return fmt.Errorf("wireguard %s: %w", ifc.Name, err)
+	}
+	return nil
+}
+
+// wgConfig is what turns the device have into ifc: the key and port when
+// they differ, the removal of peers ifc does not name, and the peers that
+// are new or whose endpoint or allowed addresses changed.
+func wgConfig(have *wgtypes.Device, ifc wire.Interface) (wgtypes.Config, error) {
 	key, err := wgtypes.ParseKey(ifc.PrivateKey)
 	if err != nil {
 		return wgtypes.Config{}, fmt.Errorf("private key: %w", err)
 	}
-	port := ifc.ListenPort
-	c := wgtypes.Config{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}
+	var c wgtypes.Config
+	if have.PrivateKey != key {
+		c.PrivateKey = &key
+	}
+	if port := ifc.ListenPort; have.ListenPort != port {
+		c.ListenPort = &port
+	}
+	old := make(map[wgtypes.Key]wgtypes.Peer, len(have.Peers))
+	for _, p := range have.Peers {
+		old[p.PublicKey] = p
+	}
+	want := make(map[wgtypes.Key]bool, len(ifc.Peers))
 	for _, p := range ifc.Peers {
 		pk, err := wgtypes.ParseKey(p.PublicKey)
 		if err != nil {
 			return wgtypes.Config{}, fmt.Errorf("peer key: %w", err)
 		}
+		want[pk] = true
 		ep, err := net.ResolveUDPAddr("udp", p.Endpoint)
 		if err != nil {
 			return wgtypes.Config{}, fmt.Errorf("peer endpoint: %w", err)
@@ -315,9 +347,30 @@ func wgConfig(ifc wire.Interface) (wgtypes.Config, error) {
 			}
 			pc.AllowedIPs = append(pc.AllowedIPs, *ipn)
 		}
+		if o, ok := old[pk]; ok && samePeer(o, pc) {
+			continue
+		}
 		c.Peers = append(c.Peers, pc)
 	}
+	for _, p := range have.Peers {
+		if !want[p.PublicKey] {
+			c.Peers = append(c.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, Remove: true})
+		}
+	}
 	return c, nil
+}
+
+// samePeer says whether the device's peer already is what pc asks.
+func samePeer(have wgtypes.Peer, pc wgtypes.PeerConfig) bool {
+	if have.Endpoint == nil || have.Endpoint.String() != pc.Endpoint.String() || len(have.AllowedIPs) != len(pc.AllowedIPs) {
+		return false
+	}
+	for i := range pc.AllowedIPs {
+		if !slices.ContainsFunc(have.AllowedIPs, func(n net.IPNet) bool { return n.String() == pc.AllowedIPs[i].String() }) {
+			return false
+		}
+	}
+	return true
 }
 
 // newDevice makes a WireGuard interface in the container's namespace:
