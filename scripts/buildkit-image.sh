@@ -24,6 +24,7 @@ module="github.com/moby/buildkit"
 out="$cache/$version"
 tarball="$out/rootfs.tar"
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib/gomodule.sh"
 log() { echo "buildkit-image.sh: $*" >&2; }
 
 if [ -f "$tarball" ]; then
@@ -34,32 +35,8 @@ for f in /usr/sbin/runc /bin/busybox; do
 	[ -x "$f" ] || { log "$f is missing (scripts/deps.sh installs runc and busybox-static)"; exit 1; }
 done
 
-# go mod download prints JSON; Dir is the read-only extracted module.
-json="$(go mod download -json "$module@$version")" || {
-	log "go mod download $module@$version failed: $json"
-	exit 1
-}
-moddir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-if [ -z "$moddir" ] || [ ! -f "$moddir/go.mod" ]; then
-	log "no module dir in go mod download output: $json"
-	exit 1
-fi
-
-# Built as the main module in a writable copy (the module cache is
-# read-only); copied into a temp dir and renamed, so an interrupted copy
-# never leaves a half tree behind.
 src="$out/src"
-mkdir -p "$out"
-if [ ! -f "$src/.complete" ]; then
-	tmp="$(mktemp -d "$out/.copy.XXXXXX")"
-	trap 'rm -rf "$tmp"' EXIT
-	cp -R "$moddir/." "$tmp/"
-	chmod -R u+w "$tmp"
-	touch "$tmp/.complete"
-	rm -rf "$src"
-	mv "$tmp" "$src"
-	trap - EXIT
-fi
+module_source "$module" "$version" "$src"
 
 bin="$out/bin"
 if [ ! -x "$bin/buildkitd" ] || [ ! -x "$bin/buildctl" ]; then

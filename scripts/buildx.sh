@@ -16,6 +16,7 @@ cache="${BUILDX_CACHE:-/var/cache/arca/buildx}"
 dest="${BUILDX_DEST:-${HOME:-/root}/.docker/cli-plugins/docker-buildx}"
 module="github.com/docker/buildx"
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib/gomodule.sh"
 log() { echo "buildx.sh: $*" >&2; }
 
 # The plugin prints "github.com/docker/buildx v0.38.2 <revision>"; the
@@ -29,35 +30,8 @@ if have="$(installed_version)" && [ "$have" = "$version" ]; then
 	exit 0
 fi
 
-command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
-
-# go mod download prints JSON; Dir is the read-only extracted module.
-json="$(go mod download -json "$module@$version")" || {
-	log "go mod download $module@$version failed: $json"
-	exit 1
-}
-moddir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-if [ -z "$moddir" ] || [ ! -f "$moddir/go.mod" ]; then
-	log "no module dir in go mod download output: $json"
-	exit 1
-fi
-
-# Built as the main module in a writable copy (the module cache is
-# read-only, and `go install module@version` refuses replace directives).
-# Copied into a temp dir and renamed, so an interrupted copy never leaves
-# a half tree behind.
 src="$cache/$version"
-if [ ! -f "$src/.complete" ]; then
-	mkdir -p "$cache"
-	tmp="$(mktemp -d "$cache/.copy.XXXXXX")"
-	trap 'rm -rf "$tmp"' EXIT
-	cp -R "$moddir/." "$tmp/"
-	chmod -R u+w "$tmp"
-	touch "$tmp/.complete"
-	rm -rf "$src"
-	mv "$tmp" "$src"
-	trap - EXIT
-fi
+module_source "$module" "$version" "$src"
 
 mkdir -p "$(dirname "$dest")"
 log "building docker buildx $version (takes a few minutes the first time)"

@@ -16,6 +16,7 @@ cache="${COMPOSE_CACHE:-/var/cache/arca/compose}"
 dest="${COMPOSE_DEST:-${HOME:-/root}/.docker/cli-plugins/docker-compose}"
 module="github.com/docker/compose/v2"
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib/gomodule.sh"
 log() { echo "compose.sh: $*" >&2; }
 
 # The plugin prints "v2.40.3" for `version --short` (without the "v" on some
@@ -28,35 +29,8 @@ if have="$(installed_version)" && [ "v${have#v}" = "$version" ]; then
 	exit 0
 fi
 
-command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
-
-# go mod download prints JSON; Dir is the read-only extracted module.
-json="$(go mod download -json "$module@$version")" || {
-	log "go mod download $module@$version failed: $json"
-	exit 1
-}
-moddir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-if [ -z "$moddir" ] || [ ! -f "$moddir/go.mod" ]; then
-	log "no module dir in go mod download output: $json"
-	exit 1
-fi
-
-# `go install module@version` refuses modules whose go.mod has exclude or
-# replace directives, so we build it as the main module in a writable copy
-# (the module cache is read-only). Copy into a temp dir and rename so a build
-# interrupted half-way never leaves a half-copied tree behind.
 src="$cache/$version"
-if [ ! -f "$src/.complete" ]; then
-	mkdir -p "$cache"
-	tmp="$(mktemp -d "$cache/.copy.XXXXXX")"
-	trap 'rm -rf "$tmp"' EXIT
-	cp -R "$moddir/." "$tmp/"
-	chmod -R u+w "$tmp"
-	touch "$tmp/.complete"
-	rm -rf "$src"
-	mv "$tmp" "$src"
-	trap - EXIT
-fi
+module_source "$module" "$version" "$src"
 
 mkdir -p "$(dirname "$dest")"
 log "building docker compose $version (takes a few minutes the first time)"
