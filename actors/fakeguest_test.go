@@ -86,6 +86,16 @@ func (d *fakeDriver) finish(id string) {
 	}
 }
 
+// finishBoot lets a held boot of id go on; its machine keeps running.
+func (d *fakeDriver) finishBoot(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ch := d.holdBoot[id]; ch != nil {
+		close(ch)
+		delete(d.holdBoot, id)
+	}
+}
+
 // releaseAll lets every held boot and kill go (test cleanup).
 func (d *fakeDriver) releaseAll() {
 	d.mu.Lock()

@@ -599,9 +599,26 @@ func (a *containerActor) replayDeferred(ctx actor.Context) {
 			return
 		}
 		a.rt.deferred = a.rt.deferred[1:]
+		if askerGone(ctx.ActorSystem(), d.sender) {
+			// Its asker was told it timed out: carrying it out now
+			// would make that answer a lie.
+			a.env.Log.Info("dropped a request whose asker gave up while it waited", "container", a.rt.rec.ID, "request", fmt.Sprintf("%T", d.msg))
+			continue
+		}
 		a.receive(replayed{Context: ctx, msg: d.msg, sender: d.sender})
 	}
 	a.rt.deferred = nil
+}
+
+// askerGone says whether nobody waits for the answer any more: a future
+// leaves the registry when its deadline passes. A request sent without
+// asking (no sender) is always carried out.
+func askerGone(sys *actor.ActorSystem, sender *actor.PID) bool {
+	if sender == nil {
+		return false
+	}
+	_, ok := sys.ProcessRegistry.Get(sender)
+	return !ok
 }
 
 // answerDeferred answers every kept request with errFor(its message): the
@@ -659,7 +676,7 @@ func lifecycleMarkdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", p, strings.Join(to, ", "))
 	}
-	b.WriteString("\nRequests per phase: *waits* is kept until the phase ends, then decided again, in order of arrival; a status and a key is a refusal, in the words below; anything else is handled now, as it says.\n\n| request |")
+	b.WriteString("\nRequests per phase: *waits* is kept until the phase ends, then decided again, in order of arrival (one whose asker gave up meanwhile, its deadline passed, is dropped, not carried out late); a status and a key is a refusal, in the words below; anything else is handled now, as it says.\n\n| request |")
 	for p := phase(0); p < numPhases; p++ {
 		fmt.Fprintf(&b, " %s |", p)
 	}

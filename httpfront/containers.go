@@ -14,9 +14,16 @@ import (
 )
 
 // Deadlines for asking actors: a little past what the actor itself allows.
+// A request that waits for a start in progress (stop, kill, rm, exec, top,
+// connect and the others the lifecycle table lets wait, as dockerd's
+// container lock does) gets behindStart on top of its own: the start is
+// bounded by startDeadline. A request whose asker has given up is not
+// carried out later (the container actor drops it), so a timeout never
+// means "done after all".
 const (
 	quickDeadline = 15 * time.Second
 	startDeadline = 3 * time.Minute
+	behindStart   = startDeadline
 )
 
 func idParam(ctx *fasthttp.RequestCtx) string {
@@ -85,7 +92,7 @@ func (s *Server) containerInspect(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) containerStart(ctx *fasthttp.RequestCtx) {
-	if _, err := s.ask(s.sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: idParam(ctx)}}, startDeadline); err != nil {
+	if _, err := s.ask(s.sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: idParam(ctx)}}, startDeadline+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -99,7 +106,7 @@ func (s *Server) containerStop(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	msg := &messages.StopContainer{Ref: messages.Ref{ID: idParam(ctx)}, Signal: string(ctx.QueryArgs().Peek("signal")), Timeout: timeout}
-	if _, err := s.ask(s.sys.Containers, msg, wait); err != nil {
+	if _, err := s.ask(s.sys.Containers, msg, wait+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -130,7 +137,7 @@ func (s *Server) containerRestart(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	msg := &messages.RestartContainer{Ref: messages.Ref{ID: idParam(ctx)}, Signal: string(ctx.QueryArgs().Peek("signal")), Timeout: timeout}
-	if _, err := s.ask(s.sys.Containers, msg, wait+startDeadline); err != nil {
+	if _, err := s.ask(s.sys.Containers, msg, wait+startDeadline+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -148,7 +155,7 @@ func (s *Server) containerRename(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) containerKill(ctx *fasthttp.RequestCtx) {
 	msg := &messages.KillContainer{Ref: messages.Ref{ID: idParam(ctx)}, Signal: string(ctx.QueryArgs().Peek("signal"))}
-	if _, err := s.ask(s.sys.Containers, msg, quickDeadline); err != nil {
+	if _, err := s.ask(s.sys.Containers, msg, quickDeadline+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -157,7 +164,7 @@ func (s *Server) containerKill(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) containerRemove(ctx *fasthttp.RequestCtx) {
 	msg := &messages.RemoveContainer{Ref: messages.Ref{ID: idParam(ctx)}, Force: boolParam(ctx, "force"), RemoveVolumes: boolParam(ctx, "v")}
-	if _, err := s.ask(s.sys.Containers, msg, time.Minute); err != nil {
+	if _, err := s.ask(s.sys.Containers, msg, time.Minute+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -180,7 +187,7 @@ func (s *Server) containerWait(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	result := make(chan messages.WaitReply, 1)
-	if _, err := s.ask(s.sys.Containers, &messages.WaitContainerStream{Ref: messages.Ref{ID: idParam(ctx)}, Condition: cond, Result: result}, quickDeadline); err != nil {
+	if _, err := s.ask(s.sys.Containers, &messages.WaitContainerStream{Ref: messages.Ref{ID: idParam(ctx)}, Condition: cond, Result: result}, quickDeadline+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -210,7 +217,7 @@ func (s *Server) containerResize(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	msg := &messages.ResizeContainer{Ref: messages.Ref{ID: idParam(ctx)}, Height: uint16(h), Width: uint16(w)}
-	if _, err := s.ask(s.sys.Containers, msg, quickDeadline); err != nil {
+	if _, err := s.ask(s.sys.Containers, msg, quickDeadline+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}

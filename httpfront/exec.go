@@ -22,7 +22,7 @@ func (s *Server) execCreate(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	res, err := s.ask(s.sys.Containers, &messages.CreateExec{Ref: messages.Ref{ID: idParam(ctx)}, Config: req}, quickDeadline)
+	res, err := s.ask(s.sys.Containers, &messages.CreateExec{Ref: messages.Ref{ID: idParam(ctx)}, Config: req}, quickDeadline+behindStart)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -38,7 +38,7 @@ func (s *Server) execStart(ctx *fasthttp.RequestCtx) {
 	}
 	msg := &messages.StartExec{Exec: messages.Exec{ExecID: idParam(ctx)}, Detach: req.Detach, Tty: req.Tty, ConsoleSize: req.ConsoleSize}
 	if req.Detach {
-		if _, err := s.ask(s.sys.Containers, msg, time.Minute); err != nil {
+		if _, err := s.ask(s.sys.Containers, msg, time.Minute+behindStart); err != nil {
 			writeError(ctx, err)
 			return
 		}
@@ -50,7 +50,7 @@ func (s *Server) execStart(ctx *fasthttp.RequestCtx) {
 	// socket after the upgrade would lose output sent along with it.
 	check := *msg
 	check.Check = true
-	if _, err := s.ask(s.sys.Containers, &check, quickDeadline); err != nil {
+	if _, err := s.ask(s.sys.Containers, &check, quickDeadline+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -66,7 +66,7 @@ func (s *Server) execStart(ctx *fasthttp.RequestCtx) {
 		if settle {
 			time.Sleep(dockerPySettle)
 		}
-		res, err := s.ask(s.sys.Containers, msg, time.Minute)
+		res, err := s.ask(s.sys.Containers, msg, time.Minute+behindStart)
 		var reply *messages.StartExecReply
 		if err == nil {
 			reply = res.(*messages.StartExecReply)

@@ -19,7 +19,7 @@ import (
 )
 
 func (s *Server) containerPause(ctx *fasthttp.RequestCtx) {
-	if _, err := s.ask(s.sys.Containers, &messages.PauseContainer{Ref: messages.Ref{ID: idParam(ctx)}}, time.Minute); err != nil {
+	if _, err := s.ask(s.sys.Containers, &messages.PauseContainer{Ref: messages.Ref{ID: idParam(ctx)}}, time.Minute+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -27,7 +27,7 @@ func (s *Server) containerPause(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) containerUnpause(ctx *fasthttp.RequestCtx) {
-	if _, err := s.ask(s.sys.Containers, &messages.UnpauseContainer{Ref: messages.Ref{ID: idParam(ctx)}}, time.Minute); err != nil {
+	if _, err := s.ask(s.sys.Containers, &messages.UnpauseContainer{Ref: messages.Ref{ID: idParam(ctx)}}, time.Minute+behindStart); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -35,7 +35,7 @@ func (s *Server) containerUnpause(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) containerTop(ctx *fasthttp.RequestCtx) {
-	res, err := s.ask(s.sys.Containers, &messages.TopContainer{Ref: messages.Ref{ID: idParam(ctx)}, PsArgs: string(ctx.QueryArgs().Peek("ps_args"))}, quickDeadline)
+	res, err := s.ask(s.sys.Containers, &messages.TopContainer{Ref: messages.Ref{ID: idParam(ctx)}, PsArgs: string(ctx.QueryArgs().Peek("ps_args"))}, quickDeadline+behindStart)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -55,7 +55,7 @@ func (s *Server) containerStats(ctx *fasthttp.RequestCtx) {
 	}
 	msg := &messages.StatsContainer{Ref: messages.Ref{ID: idParam(ctx)}}
 	sample := func() (*messages.StatsReply, error) {
-		res, err := s.ask(s.sys.Containers, msg, quickDeadline)
+		res, err := s.ask(s.sys.Containers, msg, quickDeadline+behindStart)
 		if err != nil {
 			return nil, err
 		}

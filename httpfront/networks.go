@@ -79,7 +79,7 @@ func (s *Server) networkConnect(ctx *fasthttp.RequestCtx) {
 	}
 	_, err := s.ask(s.sys.Networks, &messages.ConnectNetwork{
 		Ref: messages.Ref{ID: req.Container}, Network: idParam(ctx), Endpoint: req.EndpointConfig,
-	}, startDeadline)
+	}, startDeadline+behindStart)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -99,7 +99,7 @@ func (s *Server) networkDisconnect(ctx *fasthttp.RequestCtx) {
 	}
 	_, err := s.ask(s.sys.Networks, &messages.DisconnectNetwork{
 		Ref: messages.Ref{ID: req.Container}, Network: idParam(ctx), Force: req.Force,
-	}, quickDeadline)
+	}, quickDeadline+behindStart)
 	if err != nil {
 		writeError(ctx, err)
 		return
