@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/internal/prereq"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,17 +84,17 @@ func TestExtractReadOnly(t *testing.T) {
 	vol := filepath.Join(dir, "dst", "vol")
 	os.MkdirAll(vol, 0o755)
 	if err := unix.Mount("tmpfs", vol, "tmpfs", unix.MS_RDONLY, ""); err != nil {
-		t.Skipf("mount: %v", err)
+		prereq.Missing(t, "mount: %v", err)
 	}
 	defer unix.Unmount(vol, unix.MNT_DETACH)
 	ro := t.TempDir()
 	os.MkdirAll(filepath.Join(ro, "dst"), 0o755)
 	if err := unix.Mount(ro, ro, "", unix.MS_BIND, ""); err != nil {
-		t.Skipf("mount: %v", err)
+		prereq.Missing(t, "mount: %v", err)
 	}
 	defer unix.Unmount(ro, unix.MNT_DETACH)
 	if err := unix.Mount("", ro, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		t.Skipf("mount: %v", err)
+		prereq.Missing(t, "mount: %v", err)
 	}
 	for _, c := range []struct{ root, dst, want string }{
 		{dir, "/dst/vol", "mounted volume is marked read-only"},

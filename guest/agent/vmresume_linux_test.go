@@ -2,8 +2,9 @@ package agent
 
 import (
 	"crypto/rand"
-	"os"
 	"testing"
+
+	"github.com/arcavm/arca/internal/prereq"
 )
 
 // reseed credits the host's bytes to the kernel and makes its generator
@@ -13,9 +14,7 @@ import (
 // reseeds from interrupt timings on its own, later and without credit.)
 // Run on the host's kernel, which this only gives entropy to.
 func TestReseed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("RNDADDENTROPY and RNDRESEEDCRNG need CAP_SYS_ADMIN")
-	}
+	prereq.Root(t, "RNDADDENTROPY and RNDRESEEDCRNG need CAP_SYS_ADMIN")
 	seed := make([]byte, 32)
 	rand.Read(seed)
 	if err := reseed(seed); err != nil {

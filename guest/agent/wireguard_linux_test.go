@@ -20,6 +20,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/arcavm/arca/guest/wire"
+	"github.com/arcavm/arca/internal/prereq"
 )
 
 // wgNode is a wireguard-go device on a userspace network stack.
@@ -89,9 +90,7 @@ func (n *wgNode) lastHandshake(key wgtypes.Key) string {
 // join or leave leaves an established session as it was (replace_peers
 // dropped it, and the member then sent into the void for ~25 s).
 func TestWireGuardPeersKeepSessions(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the UAPI socket lives in /var/run/wireguard")
-	}
+	prereq.Root(t, "the UAPI socket lives in /var/run/wireguard")
 	a := newWGNode(t, netip.MustParseAddr("10.97.0.2"))
 	b := newWGNode(t, netip.MustParseAddr("10.97.0.3"))
 	name := fmt.Sprintf("arcat%d", os.Getpid()%100000)

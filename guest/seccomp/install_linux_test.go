@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/arcavm/arca/internal/prereq"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,7 +78,7 @@ func child() int {
 
 func TestInstall(t *testing.T) {
 	if _, err := exec.LookPath("grep"); err != nil {
-		t.Skip("no grep to exec")
+		prereq.Missing(t, "no grep to exec")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/arcavm/arca/guest/vm"
+	"github.com/arcavm/arca/internal/prereq"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,7 +150,7 @@ func TestPlaceholders(t *testing.T) {
 func TestCopyMemory(t *testing.T) {
 	fd, err := unix.MemfdCreate("test", unix.MFD_CLOEXEC)
 	if err != nil {
-		t.Skipf("memfd: %v", err)
+		prereq.Missing(t, "memfd: %v", err)
 	}
 	src := os.NewFile(uintptr(fd), "memfd")
 	defer src.Close()
