@@ -115,7 +115,7 @@ const (
 	reqUnpause
 	reqTop
 	reqStats
-	reqFiles // cp, diff, export, commit: the container's files through an agent
+	reqFiles // cp, diff, export, commit: the container's files through an agent (files.go)
 	reqExecCreate
 	reqExecStart
 	reqExecOther // exec inspect and resize
@@ -168,7 +168,7 @@ func kindOf(m any) (reqKind, bool) {
 		return reqTop, true
 	case *messages.StatsContainer:
 		return reqStats, true
-	case *messages.AcquireFilesystem:
+	case *messages.StatPath, *messages.GetArchive, *messages.PutArchive, *messages.ContainerChanges, *messages.ExportContainer:
 		return reqFiles, true
 	case *messages.CreateExec:
 		return reqExecCreate, true
