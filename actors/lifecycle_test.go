@@ -557,6 +557,50 @@ func TestCopyHoldsTheFiles(t *testing.T) {
 	lt.waitPhase(b.ID, phaseRunning)
 }
 
+// TestCopyWaitsForStart: a copy asked for during a start waits for it,
+// as on dockerd, and is then served by the running machine's agent.
+func TestCopyWaitsForStart(t *testing.T) {
+	rec := testRecord(strings.Repeat("c", 64), "starting")
+	rec.Path = "run"
+	lt := startLifecycleTree(t, rec)
+	lt.d.hold(rec.ID)
+	started := lt.request(&messages.StartContainer{Ref: messages.Ref{ID: "starting"}}, time.Minute)
+	select {
+	case <-lt.d.booting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the start never reached its boot")
+	}
+	gone := make(chan struct{})
+	defer close(gone)
+	reply := lt.request(getArchive("starting", gone), time.Minute)
+	select {
+	case res := <-reply:
+		t.Fatalf("answered during the start: %T %v", res, res)
+	case <-time.After(300 * time.Millisecond):
+	}
+	lt.d.finish(rec.ID)
+	var res any
+	select {
+	case res = <-reply:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer after the start")
+	}
+	r, ok := res.(*messages.GetArchiveReply)
+	if !ok {
+		t.Fatalf("after the start: %T %v", res, res)
+	}
+	defer r.Archive.Close()
+	if got, err := io.ReadAll(r.Archive); err != nil || string(got) != fakeFile || r.Stat.Name != "data" {
+		t.Errorf("read %q (%+v), %v", got, r.Stat, err)
+	}
+	if res := <-started; res == nil {
+		t.Error("the start was not answered")
+	}
+	if _, boots := lt.d.lastMachine(rec.ID); boots != 1 {
+		t.Errorf("%d machines booted; the copy should use the running one", boots)
+	}
+}
+
 // TestCopyLetsGo: the machine booted for a copy is powered off when the
 // requester hangs up, however it does: closing the archive unread,
 // closing Gone without closing the archive, or giving up while the
