@@ -214,8 +214,16 @@ func (a *containerActor) receive(ctx actor.Context) {
 		a.top(ctx, m)
 	case *messages.StatsContainer:
 		a.stats(ctx)
-	case *messages.AcquireFilesystem:
-		a.acquireFS(ctx)
+	case *messages.StatPath:
+		a.statPath(ctx, m)
+	case *messages.GetArchive:
+		a.getArchive(ctx, m)
+	case *messages.PutArchive:
+		a.putArchive(ctx, m)
+	case *messages.ContainerChanges:
+		a.changes(ctx, m)
+	case *messages.ExportContainer:
+		a.export(ctx, m)
 	case *fsMachineUp:
 		a.onFSMachineUp(ctx, m)
 	case *fsRelease:

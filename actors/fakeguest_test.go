@@ -23,10 +23,13 @@ type fakeDriver struct {
 	holdKill map[string]chan struct{} // container ID: Kill waits for the close
 	booting  chan string              // a held Boot reports here
 	agents   map[string]*fakeAgent    // container ID: the last machine's agent
+	machines map[string]*fakeMachine  // container ID: the last machine booted
+	boots    map[string]int           // container ID: machines booted
 }
 
 func newFakeDriver() *fakeDriver {
-	return &fakeDriver{holdBoot: map[string]chan struct{}{}, holdKill: map[string]chan struct{}{}, booting: make(chan string, 64), agents: map[string]*fakeAgent{}}
+	return &fakeDriver{holdBoot: map[string]chan struct{}{}, holdKill: map[string]chan struct{}{}, booting: make(chan string, 64), agents: map[string]*fakeAgent{},
+		machines: map[string]*fakeMachine{}, boots: map[string]int{}}
 }
 
 func (d *fakeDriver) Name() string { return "fake" }
@@ -48,12 +51,21 @@ func (d *fakeDriver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine,
 	ag := &fakeAgent{procs: map[string]*fakeProc{}}
 	d.mu.Lock()
 	d.agents[spec.ID] = ag
+	d.machines[spec.ID] = m
+	d.boots[spec.ID]++
 	d.mu.Unlock()
 	go func() {
 		_ = wire.Serve(context.Background(), guest, ag)
 		m.off()
 	}()
 	return m, nil
+}
+
+// lastMachine is the last machine booted for id, and how many were.
+func (d *fakeDriver) lastMachine(id string) (*fakeMachine, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.machines[id], d.boots[id]
 }
 
 // hold makes the next boot of id wait; release lets it go.
@@ -241,11 +253,28 @@ func (f *fakeAgent) ConfigureNetwork(context.Context, wire.NetworkConfig) error 
 func (f *fakeAgent) Dial(context.Context, string, int) (net.Conn, error) {
 	return nil, errors.New("no ports in this test")
 }
-func (f *fakeAgent) ArchiveStat(context.Context, string) (wire.PathStat, error) {
-	return wire.PathStat{}, wire.Errorf(wire.KindNotFound, "no files in this test")
+
+// The fake's one file is fakeFile, at fakeFilePath.
+const (
+	fakeFilePath = "/data"
+	fakeFile     = "fake archive"
+)
+
+func (f *fakeAgent) ArchiveStat(_ context.Context, path string) (wire.PathStat, error) {
+	if path != fakeFilePath {
+		return wire.PathStat{}, wire.Errorf(wire.KindNotFound, "no %s in this test", path)
+	}
+	return wire.PathStat{Name: "data", Size: int64(len(fakeFile))}, nil
 }
-func (f *fakeAgent) ArchiveGet(context.Context, string) (wire.PathStat, func(io.Writer) error, error) {
-	return wire.PathStat{}, nil, wire.Errorf(wire.KindNotFound, "no files in this test")
+func (f *fakeAgent) ArchiveGet(ctx context.Context, path string) (wire.PathStat, func(io.Writer) error, error) {
+	st, err := f.ArchiveStat(ctx, path)
+	if err != nil {
+		return st, nil, err
+	}
+	return st, func(w io.Writer) error {
+		_, err := io.WriteString(w, fakeFile)
+		return err
+	}, nil
 }
 func (f *fakeAgent) ArchivePut(context.Context, string, wire.ArchivePutOptions) (func(io.Reader) error, error) {
 	return nil, wire.Errorf(wire.KindNotFound, "no files in this test")

@@ -1,16 +1,12 @@
 package actors
 
 import (
-	"net/netip"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
-	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/messages"
 )
@@ -135,134 +131,4 @@ func guestError(err error) error {
 		return messages.Forbidden("%v", err)
 	}
 	return messages.Internal("%v", err)
-}
-
-// fsBoot is the outcome of getting an agent for file access; ready is
-// closed once client or err is set.
-type fsBoot struct {
-	ready  chan struct{}
-	client *wire.Client
-	err    error
-}
-
-// fsLease is one holder's access to a container's files through an agent.
-// For a stopped container the actor boots a machine without a main
-// process; copies that overlap share it, and the last release powers it
-// off.
-type fsLease struct {
-	boot    *fsBoot
-	release func() // nil for a running container's lease
-	once    sync.Once
-}
-
-func (l *fsLease) Wait() (*wire.Client, error) {
-	<-l.boot.ready
-	return l.boot.client, l.boot.err
-}
-
-func (l *fsLease) Release() {
-	l.once.Do(func() {
-		if l.release != nil {
-			l.release()
-		}
-	})
-}
-
-// fsMachine is the machine booted for file access to a stopped container.
-type fsMachine struct {
-	boot    *fsBoot
-	machine vm.Machine
-	refs    int
-	off     chan struct{} // closed once this machine is powered off
-}
-
-type (
-	fsMachineUp struct {
-		machine vm.Machine
-		client  *wire.Client
-		err     error
-	}
-	fsRelease struct{}
-)
-
-func (a *containerActor) acquireFS(ctx actor.Context) {
-	rt := a.rt
-	reply := &messages.AcquireFilesystemReply{ID: rt.rec.ID, User: rt.rec.Config.User}
-	if rt.client != nil {
-		boot := &fsBoot{ready: make(chan struct{}), client: rt.client}
-		close(boot.ready)
-		reply.Lease = &fsLease{boot: boot}
-		ctx.Respond(reply)
-		return
-	}
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	if rt.fs == nil {
-		rt.fs = &fsMachine{boot: &fsBoot{ready: make(chan struct{})}, off: make(chan struct{})}
-		dir := a.env.containerDir(rt.rec.ID)
-		spec := vm.MachineSpec{
-			ID: rt.rec.ID, StateDir: filepath.Join(dir, "machine"), Layers: rt.layers,
-			UpperDir: filepath.Join(dir, "upper"), WorkDir: filepath.Join(dir, "work"), Hostname: rt.rec.Config.Hostname,
-		}
-		setup := wire.SetupRequest{Hostname: rt.rec.Config.Hostname, Hosts: hostsFileFor(rt.rec.Config.Hostname, netip.Addr{}, rt.rec.HostConfig.ExtraHosts, netip.Addr{}), ResolvConf: resolvConf()}
-		driver, down := a.env.Driver, rt.down
-		goSafe(sys, self, func() any {
-			afterDown(down)
-			b, err := bootSequence(driver, spec, setup, nil, nil)
-			if err != nil {
-				return &fsMachineUp{err: err}
-			}
-			return &fsMachineUp{machine: b.machine, client: b.client}
-		})
-	}
-	rt.fs.refs++
-	reply.Lease = &fsLease{boot: rt.fs.boot, release: func() { sys.Root.Send(self, &fsRelease{}) }}
-	ctx.Respond(reply)
-}
-
-func (a *containerActor) onFSMachineUp(ctx actor.Context, m *fsMachineUp) {
-	fs := a.rt.fs
-	if fs == nil {
-		// Every holder released before it came up: power it off now.
-		orphan := a.rt.fsOrphan
-		a.rt.fsOrphan = nil
-		goSafe(ctx.ActorSystem(), nil, func() any {
-			if m.machine != nil {
-				powerOff(m.machine, m.client)
-			}
-			if orphan != nil {
-				close(orphan.off)
-			}
-			return nil
-		})
-		return
-	}
-	fs.machine = m.machine
-	fs.boot.client, fs.boot.err = m.client, m.err
-	close(fs.boot.ready)
-	if m.err != nil {
-		a.rt.fs = nil
-		close(fs.off) // the failed boot left no machine
-	}
-}
-
-func (a *containerActor) onFSRelease(ctx actor.Context) {
-	fs := a.rt.fs
-	if fs == nil {
-		return
-	}
-	fs.refs--
-	if fs.refs > 0 {
-		return
-	}
-	a.rt.fs = nil
-	a.rt.down = fs.off // the next boot waits for this machine to be off
-	if fs.machine == nil {
-		a.rt.fsOrphan = fs // still booting: onFSMachineUp powers it off
-		return
-	}
-	goSafe(ctx.ActorSystem(), nil, func() any {
-		powerOff(fs.machine, fs.boot.client)
-		close(fs.off)
-		return nil
-	})
 }

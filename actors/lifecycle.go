@@ -115,7 +115,7 @@ const (
 	reqUnpause
 	reqTop
 	reqStats
-	reqFiles // cp, diff, export, commit: the container's files through an agent
+	reqFiles // cp, diff, export, commit: the container's files through an agent (files.go)
 	reqExecCreate
 	reqExecStart
 	reqExecOther // exec inspect and resize
@@ -168,7 +168,7 @@ func kindOf(m any) (reqKind, bool) {
 		return reqTop, true
 	case *messages.StatsContainer:
 		return reqStats, true
-	case *messages.AcquireFilesystem:
+	case *messages.StatPath, *messages.GetArchive, *messages.PutArchive, *messages.ContainerChanges, *messages.ExportContainer:
 		return reqFiles, true
 	case *messages.CreateExec:
 		return reqExecCreate, true
@@ -269,10 +269,9 @@ var (
 	errRemovalInProgress = &refusal{"rm in progress", func(w who) error {
 		return messages.Conflict("removal of container %s is already in progress", w.ref)
 	}}
-	// Arca's own: dockerd lets a copy wait for its lock, which a lease
-	// that outlived its requester's deadline would never give back here.
-	errFilesUnsettled = &refusal{"files unsettled", func(w who) error {
-		return messages.Conflict("container %s is starting or being removed", w.id)
+	// Arca's own: a removal takes the files from under a copy.
+	errFilesRemoving = &refusal{"files removing", func(w who) error {
+		return messages.Conflict("container %s is being removed", w.id)
 	}}
 	// Arca's own: dockerd's dead is a removal that failed; this is an
 	// actor that did.
@@ -283,7 +282,7 @@ var (
 		errAlreadyRunning, errAlreadyStopped, errStartPaused, errMarkedForRemoval, errRestartRemoving,
 		errNotRunning, errKillNotRunning, errIsRestarting, errExecPaused, errExecStartPaused,
 		errAttachPaused, errAttachRestarting, errAlreadyPaused, errNotPaused, errRemoveRunning,
-		errRemoveRestarting, errRemovePaused, errRemovalInProgress, errFilesUnsettled, errDead,
+		errRemoveRestarting, errRemovePaused, errRemovalInProgress, errFilesRemoving, errDead,
 	}
 )
 
@@ -463,12 +462,12 @@ var requestTable = [numReqKinds]row{
 	},
 	reqFiles: {
 		phaseCreated:    handle("boots a machine for the files"),
-		phaseStarting:   refuse(errFilesUnsettled),
+		phaseStarting:   waits,
 		phaseRunning:    handle("the running agent"),
 		phasePaused:     handle("the running agent"),
 		phaseRestarting: handle("boots a machine for the files"),
 		phaseStopping:   handle("the running agent"),
-		phaseRemoving:   refuse(errFilesUnsettled),
+		phaseRemoving:   refuse(errFilesRemoving),
 		phaseExited:     handle("boots a machine for the files"),
 		phaseDead:       refuse(errDead),
 	},

@@ -2,8 +2,10 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -266,7 +268,7 @@ func (c *lifecycleCase) request() any {
 	case reqStats:
 		return &messages.StatsContainer{Ref: c.ref()}
 	case reqFiles:
-		return &messages.AcquireFilesystem{Ref: c.ref()}
+		return &messages.GetArchive{FileRequest: messages.FileRequest{Ref: c.ref()}, Path: fakeFilePath}
 	case reqExecCreate:
 		return &messages.CreateExec{Ref: c.ref(), Config: container.ExecCreateRequest{Cmd: []string{"run"}}}
 	case reqExecStart:
@@ -373,8 +375,8 @@ func release(res any) {
 		if r.Live != nil {
 			r.Live.Close()
 		}
-	case *messages.AcquireFilesystemReply:
-		r.Lease.Release()
+	case *messages.GetArchiveReply:
+		r.Archive.Close()
 	}
 }
 
@@ -512,6 +514,12 @@ func (lt *lifecycleTree) check(c *lifecycleCase) {
 	}
 }
 
+// getArchive asks for fakeFilePath of the container named name, with
+// gone as the requester's Gone.
+func getArchive(name string, gone <-chan struct{}) *messages.GetArchive {
+	return &messages.GetArchive{FileRequest: messages.FileRequest{Ref: messages.Ref{ID: name}, Gone: gone}, Path: fakeFilePath}
+}
+
 // TestCopyHoldsTheFiles: while a copy holds a stopped container's files
 // through a machine of its own, rm waits for it and a start boots only
 // once that machine is off (they were refused with "busy with a copy").
@@ -521,10 +529,7 @@ func TestCopyHoldsTheFiles(t *testing.T) {
 	a.Path, b.Path = "run", "run"
 	lt := startLifecycleTree(t, a, b)
 	for _, name := range []string{"copied", "started"} {
-		lease := lt.must(&messages.AcquireFilesystem{Ref: messages.Ref{ID: name}}).(*messages.AcquireFilesystemReply).Lease
-		if _, err := lease.Wait(); err != nil {
-			t.Fatal(err)
-		}
+		archive := lt.must(getArchive(name, nil)).(*messages.GetArchiveReply).Archive
 		var reply <-chan any
 		if name == "copied" {
 			reply = lt.request(&messages.RemoveContainer{Ref: messages.Ref{ID: name}}, time.Minute)
@@ -536,7 +541,10 @@ func TestCopyHoldsTheFiles(t *testing.T) {
 			t.Fatalf("%s: answered while a copy holds the files: %v", name, res)
 		case <-time.After(300 * time.Millisecond):
 		}
-		lease.Release()
+		if got, err := io.ReadAll(archive); err != nil || string(got) != fakeFile {
+			t.Errorf("%s: read %q, %v", name, got, err)
+		}
+		archive.Close()
 		select {
 		case res := <-reply:
 			if _, ok := res.(*messages.Accepted); !ok {
@@ -547,6 +555,106 @@ func TestCopyHoldsTheFiles(t *testing.T) {
 		}
 	}
 	lt.waitPhase(b.ID, phaseRunning)
+}
+
+// TestCopyWaitsForStart: a copy asked for during a start waits for it,
+// as on dockerd, and is then served by the running machine's agent.
+func TestCopyWaitsForStart(t *testing.T) {
+	rec := testRecord(strings.Repeat("c", 64), "starting")
+	rec.Path = "run"
+	lt := startLifecycleTree(t, rec)
+	lt.d.hold(rec.ID)
+	started := lt.request(&messages.StartContainer{Ref: messages.Ref{ID: "starting"}}, time.Minute)
+	select {
+	case <-lt.d.booting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the start never reached its boot")
+	}
+	gone := make(chan struct{})
+	defer close(gone)
+	reply := lt.request(getArchive("starting", gone), time.Minute)
+	select {
+	case res := <-reply:
+		t.Fatalf("answered during the start: %T %v", res, res)
+	case <-time.After(300 * time.Millisecond):
+	}
+	lt.d.finish(rec.ID)
+	var res any
+	select {
+	case res = <-reply:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer after the start")
+	}
+	r, ok := res.(*messages.GetArchiveReply)
+	if !ok {
+		t.Fatalf("after the start: %T %v", res, res)
+	}
+	defer r.Archive.Close()
+	if got, err := io.ReadAll(r.Archive); err != nil || string(got) != fakeFile || r.Stat.Name != "data" {
+		t.Errorf("read %q (%+v), %v", got, r.Stat, err)
+	}
+	if res := <-started; res == nil {
+		t.Error("the start was not answered")
+	}
+	if _, boots := lt.d.lastMachine(rec.ID); boots != 1 {
+		t.Errorf("%d machines booted; the copy should use the running one", boots)
+	}
+}
+
+// TestCopyLetsGo: the machine booted for a copy is powered off when the
+// requester hangs up, however it does: closing the archive unread,
+// closing Gone without closing the archive, or giving up while the
+// machine still boots.
+func TestCopyLetsGo(t *testing.T) {
+	rec := testRecord(strings.Repeat("d", 64), "copied")
+	rec.Path = "run"
+	lt := startLifecycleTree(t, rec)
+	off := func(what string) {
+		t.Helper()
+		m, _ := lt.d.lastMachine(rec.ID)
+		if m == nil {
+			t.Fatalf("%s: no machine", what)
+		}
+		select {
+		case <-m.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the machine for the files stays up", what)
+		}
+	}
+
+	lt.must(getArchive("copied", nil)).(*messages.GetArchiveReply).Archive.Close()
+	off("archive closed unread")
+
+	gone := make(chan struct{})
+	lt.must(getArchive("copied", gone))
+	close(gone)
+	off("gone closed")
+
+	lt.d.hold(rec.ID)
+	gone = make(chan struct{})
+	reply := lt.request(getArchive("copied", gone), time.Minute)
+	select {
+	case <-lt.d.booting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the copy never booted a machine")
+	}
+	close(gone)
+	if res := <-reply; !errors.Is(asError(res), errRequesterGone) {
+		t.Errorf("a requester gone during the boot: %T %v", res, res)
+	}
+	lt.d.finish(rec.ID)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, boots := lt.d.lastMachine(rec.ID); boots < 3; _, boots = lt.d.lastMachine(rec.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held boot never ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	off("gone during the boot")
+
+	// And the container starts as usual afterwards.
+	lt.must(&messages.StartContainer{Ref: messages.Ref{ID: "copied"}})
+	lt.waitPhase(rec.ID, phaseRunning)
 }
 
 // TestNoAckAfterFailedPersist: with a store that refuses every write, a
@@ -591,4 +699,9 @@ func TestNoAckAfterFailedPersist(t *testing.T) {
 	if got := inspect(t, lt.sys, "restarting"); got.State.Status != container.StateRestarting {
 		t.Errorf("restarting after refused stops: %s", got.State.Status)
 	}
+}
+
+func asError(res any) error {
+	err, _ := res.(error)
+	return err
 }

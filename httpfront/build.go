@@ -19,7 +19,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/arcavm/arca/builder"
-	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/internal/commitconfig"
 	"github.com/arcavm/arca/messages"
 )
@@ -238,23 +237,13 @@ func (b *buildBackend) Run(ctx context.Context, cfg *container.Config, created f
 }
 
 func (b *buildBackend) Commit(ctx context.Context, containerID, parent string, cfg, step container.Config) (string, error) {
-	ref := messages.Ref{ID: containerID}
-	res, err := b.s.ask(b.s.sys.Containers, &messages.AcquireFilesystem{Ref: ref}, quickDeadline)
+	req, done := fileRequest(containerID)
+	defer done()
+	res, err := b.s.ask(b.s.sys.Containers, &messages.ExportContainer{FileRequest: req, Kind: messages.ExportLayer}, filesDeadline)
 	if err != nil {
 		return "", err
 	}
-	lease := res.(*messages.AcquireFilesystemReply).Lease
-	defer lease.Release()
-	c, err := lease.Wait()
-	if err != nil {
-		return "", fmt.Errorf("reach the container's files: %w", err)
-	}
-	cctx, cancel := contextDeadline(imageBuildDeadline)
-	defer cancel()
-	layer, err := c.Export(cctx, wire.ExportLayer)
-	if err != nil {
-		return "", archiveError(err)
-	}
+	layer := res.(*messages.ExportContainerReply).Archive
 	defer layer.Close()
 	return b.addLayer(parent, layer, cfg, step)
 }
@@ -289,38 +278,36 @@ func (b *buildBackend) ImageFiles(ctx context.Context, image string, paths []str
 	if err != nil {
 		return err
 	}
-	ref := messages.Ref{ID: res.(*messages.CreateContainerReply).ID}
-	defer b.RemoveContainer(ctx, ref.ID)
-	res, err = b.s.ask(b.s.sys.Containers, &messages.AcquireFilesystem{Ref: ref}, quickDeadline)
-	if err != nil {
-		return err
-	}
-	lease := res.(*messages.AcquireFilesystemReply).Lease
-	defer lease.Release()
-	c, err := lease.Wait()
-	if err != nil {
-		return fmt.Errorf("reach the image's files: %w", err)
-	}
+	id := res.(*messages.CreateContainerReply).ID
+	defer b.RemoveContainer(ctx, id) // after the files are let go (rm waits for them)
+	req, done := fileRequest(id)
+	defer done()
+	// Each archive is closed only once the next is open, so that one
+	// machine serves them all.
+	var prev io.Closer
+	defer func() {
+		if prev != nil {
+			prev.Close()
+		}
+	}()
 	for _, p := range paths {
-		if err := b.copyOut(c, p, fn); err != nil {
+		res, err := b.s.ask(b.s.sys.Containers, &messages.GetArchive{FileRequest: req, Path: p}, filesDeadline)
+		if err != nil {
+			if messages.KindOf(err) == messages.KindNotFound {
+				return &builder.Error{Err: fmt.Errorf("COPY --from: %s: no such file or directory", p)}
+			}
+			return err
+		}
+		tr := res.(*messages.GetArchiveReply).Archive
+		if prev != nil {
+			prev.Close()
+		}
+		prev = tr
+		if err := fn(p, tr); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (b *buildBackend) copyOut(c *wire.Client, p string, fn func(string, io.Reader) error) error {
-	cctx, cancel := contextDeadline(imageBuildDeadline)
-	defer cancel()
-	tr, _, err := c.ArchiveGet(cctx, p)
-	if err != nil {
-		if wire.KindOf(err) == wire.KindNotFound {
-			return &builder.Error{Err: fmt.Errorf("COPY --from: %s: no such file or directory", p)}
-		}
-		return archiveError(err)
-	}
-	defer tr.Close()
-	return fn(p, tr)
 }
 
 func (b *buildBackend) RemoveContainer(ctx context.Context, id string) error {

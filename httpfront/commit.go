@@ -1,7 +1,6 @@
 package httpfront
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"runtime"
@@ -13,7 +12,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
-	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/internal/commitconfig"
 	"github.com/arcavm/arca/messages"
 )
@@ -25,27 +23,16 @@ const imageBuildDeadline = time.Hour
 // containerExport streams the container's filesystem as a tar, made by
 // its agent (one booted for the purpose when the container is stopped).
 func (s *Server) containerExport(ctx *fasthttp.RequestCtx) {
-	s.withFiles(ctx, func(c *wire.Client, reply *messages.AcquireFilesystemReply) error {
-		cctx, cancel := contextDeadline(imageBuildDeadline)
-		tr, err := c.Export(cctx, wire.ExportRootfs)
-		if err != nil {
-			cancel()
-			return err
-		}
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		ctx.SetContentType("application/x-tar")
-		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-			defer reply.Lease.Release()
-			defer cancel()
-			defer tr.Close()
-			if _, err := io.Copy(w, tr); err != nil {
-				s.log.Warn("container export", "err", err)
-				return
-			}
-			w.Flush()
-		})
-		return nil
-	})
+	req, done := fileRequest(idParam(ctx))
+	res, err := s.ask(s.sys.Containers, &messages.ExportContainer{FileRequest: req, Kind: messages.ExportRootfs}, filesDeadline)
+	if err != nil {
+		done()
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/x-tar")
+	s.streamArchive(ctx, res.(*messages.ExportContainerReply).Archive, done, "container export")
 }
 
 // containerCommit makes an image of the container's image and its
@@ -84,18 +71,6 @@ func (s *Server) containerCommit(ctx *fasthttp.RequestCtx) {
 		commitconfig.Merge(&user, ctr.Config)
 	}
 	ref.ID = ctr.ID
-	res, err = s.ask(s.sys.Containers, &messages.AcquireFilesystem{Ref: ref}, quickDeadline)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	lease := res.(*messages.AcquireFilesystemReply).Lease
-	defer lease.Release()
-	c, err := lease.Wait()
-	if err != nil {
-		writeError(ctx, messages.Internal("reach the container's files: %v", err))
-		return
-	}
 	pause := !q.Has("pause") || boolParam(ctx, "pause")
 	if pause && ctr.State != nil && ctr.State.Running && !ctr.State.Paused {
 		// One that stopped since the inspect is committed as it is.
@@ -105,13 +80,14 @@ func (s *Server) containerCommit(ctx *fasthttp.RequestCtx) {
 			s.log.Warn("commit: pause", "container", ctr.ID, "err", err)
 		}
 	}
-	cctx, cancel := contextDeadline(imageBuildDeadline)
-	defer cancel()
-	layer, err := c.Export(cctx, wire.ExportLayer)
+	req, done := fileRequest(ctr.ID)
+	defer done()
+	res, err = s.ask(s.sys.Containers, &messages.ExportContainer{FileRequest: req, Kind: messages.ExportLayer}, filesDeadline)
 	if err != nil {
-		writeError(ctx, archiveError(err))
+		writeError(ctx, err)
 		return
 	}
+	layer := res.(*messages.ExportContainerReply).Archive
 	defer layer.Close()
 	createdBy := "" // dockerd's: the container's Cmd
 	if ctr.Config != nil {

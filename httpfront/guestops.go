@@ -4,17 +4,17 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/valyala/fasthttp"
 
-	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/messages"
 )
 
@@ -135,43 +135,17 @@ func statsResponse(r *messages.StatsReply, prev *container.StatsResponse) contai
 	return out
 }
 
-// withFiles runs f with an agent that reaches the container's files, and
-// words a missing path as dockerd does.
-func (s *Server) withFiles(ctx *fasthttp.RequestCtx, f func(c *wire.Client, reply *messages.AcquireFilesystemReply) error) {
-	res, err := s.ask(s.sys.Containers, &messages.AcquireFilesystem{Ref: messages.Ref{ID: idParam(ctx)}}, quickDeadline)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	reply := res.(*messages.AcquireFilesystemReply)
-	c, err := reply.Lease.Wait()
-	if err != nil {
-		reply.Lease.Release()
-		writeError(ctx, messages.Internal("reach the container's files: %v", err))
-		return
-	}
-	if err := f(c, reply); err != nil {
-		reply.Lease.Release()
-		if wire.KindOf(err) == wire.KindNotFound {
-			err = messages.NotFound("Could not find the file %s in container %s", ctx.QueryArgs().Peek("path"), idParam(ctx))
-		} else {
-			err = archiveError(err)
-		}
-		writeError(ctx, err)
-		return
-	}
-}
+// filesDeadline bounds a file request's wait for its reply: a start it
+// waits for, the boot of a machine for the files, and the agent's answer.
+const filesDeadline = startDeadline + 5*time.Minute
 
-func archiveError(err error) error {
-	switch wire.KindOf(err) {
-	case wire.KindInvalid:
-		return messages.InvalidParameter("%v", err)
-	case wire.KindPermission:
-		return messages.Forbidden("%v", err)
-	case wire.KindConflict:
-		return messages.Conflict("%v", err)
-	}
-	return messages.Internal("%v", err)
+// fileRequest is the common part of a file operation's message, and the
+// function to call once its reply has been used (or the request given
+// up): the container actor then lets the files go.
+func fileRequest(id string) (messages.FileRequest, func()) {
+	gone := make(chan struct{})
+	var once sync.Once
+	return messages.FileRequest{Ref: messages.Ref{ID: id}, Gone: gone}, func() { once.Do(func() { close(gone) }) }
 }
 
 // Linux's PATH_MAX and NAME_MAX: a longer path or name is a client error
@@ -214,8 +188,8 @@ func checkArchivePath(p string) error {
 }
 
 // setPathStat sets the header docker cp reads.
-func setPathStat(ctx *fasthttp.RequestCtx, st wire.PathStat) {
-	b, _ := json.Marshal(container.PathStat{Name: st.Name, Size: st.Size, Mode: st.Mode, Mtime: st.Mtime, LinkTarget: st.LinkTarget})
+func setPathStat(ctx *fasthttp.RequestCtx, st container.PathStat) {
+	b, _ := json.Marshal(st)
 	ctx.Response.Header.Set("X-Docker-Container-Path-Stat", base64.StdEncoding.EncodeToString(b))
 }
 
@@ -225,18 +199,15 @@ func (s *Server) archiveHead(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	s.withFiles(ctx, func(c *wire.Client, reply *messages.AcquireFilesystemReply) error {
-		defer reply.Lease.Release()
-		cctx, cancel := contextDeadline(30 * time.Second)
-		defer cancel()
-		st, err := c.ArchiveStat(cctx, path)
-		if err != nil {
-			return err
-		}
-		setPathStat(ctx, st)
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		return nil
-	})
+	req, done := fileRequest(idParam(ctx))
+	defer done()
+	res, err := s.ask(s.sys.Containers, &messages.StatPath{FileRequest: req, Path: path}, filesDeadline)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	setPathStat(ctx, res.(*messages.StatPathReply).Stat)
+	ctx.SetStatusCode(fasthttp.StatusOK)
 }
 
 func (s *Server) archiveGet(ctx *fasthttp.RequestCtx) {
@@ -245,30 +216,41 @@ func (s *Server) archiveGet(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	s.withFiles(ctx, func(c *wire.Client, reply *messages.AcquireFilesystemReply) error {
-		cctx, cancel := contextDeadline(time.Hour)
-		tr, st, err := c.ArchiveGet(cctx, path)
-		if err != nil {
-			cancel()
-			return err
-		}
-		setPathStat(ctx, st)
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		ctx.SetContentType("application/x-tar")
-		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-			defer reply.Lease.Release()
-			defer cancel()
-			defer tr.Close()
-			if _, err := io.Copy(w, tr); err == nil {
-				w.Flush()
+	req, done := fileRequest(idParam(ctx))
+	res, err := s.ask(s.sys.Containers, &messages.GetArchive{FileRequest: req, Path: path}, filesDeadline)
+	if err != nil {
+		done()
+		writeError(ctx, err)
+		return
+	}
+	reply := res.(*messages.GetArchiveReply)
+	setPathStat(ctx, reply.Stat)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/x-tar")
+	s.streamArchive(ctx, reply.Archive, done, "")
+}
+
+// streamArchive sends a tar from the container actor as the response
+// body. A client that hangs up fails a write: the archive is closed
+// then too, which ends the agent call and lets the files go. A failure
+// is logged as what, unless what is empty.
+func (s *Server) streamArchive(ctx *fasthttp.RequestCtx, tr io.ReadCloser, done func(), what string) {
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer done()
+		defer tr.Close()
+		if _, err := io.Copy(w, tr); err != nil {
+			if what != "" {
+				s.log.Warn(what, "err", err)
 			}
-		})
-		return nil
+			return
+		}
+		w.Flush()
 	})
 }
 
 // archivePut extracts the request body into a directory of the container.
-// The body stream is only valid while this handler runs, so it waits.
+// The body stream is only valid while this handler runs: the container
+// actor reads it through a lentBody, which this handler takes back.
 func (s *Server) archivePut(ctx *fasthttp.RequestCtx) {
 	path, err := pathParam(ctx)
 	if err != nil {
@@ -279,42 +261,58 @@ func (s *Server) archivePut(ctx *fasthttp.RequestCtx) {
 	if ctx.RequestBodyStream() == nil {
 		body = bytesReader(ctx.PostBody())
 	}
-	s.withFiles(ctx, func(c *wire.Client, reply *messages.AcquireFilesystemReply) error {
-		defer reply.Lease.Release()
-		cctx, cancel := contextDeadline(time.Hour)
-		defer cancel()
-		opts := wire.ArchivePutOptions{
-			NoOverwriteDirNonDir: boolParam(ctx, "noOverwriteDirNonDir"),
-			CopyUIDGID:           boolParam(ctx, "copyUIDGID"),
-			User:                 reply.User,
-		}
-		if err := c.ArchivePut(cctx, path, body, opts); err != nil {
-			io.Copy(io.Discard, body)
-			return err
-		}
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		return nil
-	})
+	lent := &lentBody{r: body}
+	req, done := fileRequest(idParam(ctx))
+	_, err = s.ask(s.sys.Containers, &messages.PutArchive{
+		FileRequest: req, Path: path, Body: lent,
+		NoOverwriteDirNonDir: boolParam(ctx, "noOverwriteDirNonDir"),
+		CopyUIDGID:           boolParam(ctx, "copyUIDGID"),
+	}, imageBuildDeadline+filesDeadline)
+	done()
+	lent.takeBack()
+	io.Copy(io.Discard, body) // a client must not block on an unread body
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+}
+
+// lentBody lends a request body to another goroutine until the handler
+// takes it back: reads after that fail, and takeBack waits for a read
+// under way.
+type lentBody struct {
+	mu   sync.Mutex
+	r    io.Reader
+	back bool
+}
+
+var errBodyTakenBack = errors.New("the request is over")
+
+func (b *lentBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.back {
+		return 0, errBodyTakenBack
+	}
+	return b.r.Read(p)
+}
+
+func (b *lentBody) takeBack() {
+	b.mu.Lock()
+	b.back = true
+	b.mu.Unlock()
 }
 
 // containerChanges is docker diff: the agent compares the writable layer
 // with the image's, for a stopped container in a machine booted for it.
-// Sorted by path, as dockerd sends them.
 func (s *Server) containerChanges(ctx *fasthttp.RequestCtx) {
-	s.withFiles(ctx, func(c *wire.Client, reply *messages.AcquireFilesystemReply) error {
-		defer reply.Lease.Release()
-		cctx, cancel := contextDeadline(5 * time.Minute)
-		defer cancel()
-		changes, err := c.Changes(cctx)
-		if err != nil {
-			return err
-		}
-		out := make([]container.FilesystemChange, len(changes))
-		for i, ch := range changes {
-			out[i] = container.FilesystemChange{Path: ch.Path, Kind: container.ChangeType(ch.Kind)}
-		}
-		slices.SortFunc(out, func(a, b container.FilesystemChange) int { return strings.Compare(a.Path, b.Path) })
-		writeJSON(ctx, fasthttp.StatusOK, out)
-		return nil
-	})
+	req, done := fileRequest(idParam(ctx))
+	defer done()
+	res, err := s.ask(s.sys.Containers, &messages.ContainerChanges{FileRequest: req}, filesDeadline)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, res.(*messages.ContainerChangesReply).Changes)
 }
