@@ -841,9 +841,11 @@ func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameConta
 }
 
 // restartOnDaemonStart: always comes back; unless-stopped unless the user
-// stopped it; on-failure if the daemon's end cut its run short.
+// stopped it; on-failure if the daemon's end cut its run short. A
+// container that never started stays created whatever its policy, as on
+// dockerd (HasBeenStartedBefore): a create is not a start.
 func restartOnDaemonStart(rec *persistence.ContainerRecord, wasRunning bool) bool {
-	if rec.HostConfig == nil {
+	if rec.HostConfig == nil || rec.State.StartedAt.IsZero() {
 		return false
 	}
 	p := rec.HostConfig.RestartPolicy
