@@ -61,8 +61,8 @@ func TestChaosSandbox(t *testing.T) {
 func TestChaosQemu(t *testing.T) {
 	kit := qemuKit(t)
 	runChaos(t, chaosConfig{
-		driver: "qemu", args: []string{"--kit", kit.Dir}, clients: 2, rounds: 2, ops: 6, live: 2,
-		killMin: 4 * time.Second, killMax: 12 * time.Second, killEarly: 2 * time.Second,
+		driver: "qemu", args: []string{"--kit", kit.Dir}, clients: 2, rounds: 3, ops: 6, live: 2,
+		killMin: 5 * time.Second, killMax: 15 * time.Second, killEarly: 3 * time.Second,
 		startTimeout: 60 * time.Second,
 	})
 }
