@@ -41,6 +41,10 @@ type chaosConfig struct {
 	rounds  int
 	ops     int // per client and round, at most
 	live    int // containers a client keeps at most
+	// blockVolumes gives half of client 0's containers a block volume
+	// of their own (a loop-mounted image on sandbox), so that the leak
+	// checks see loop devices and host mounts.
+	blockVolumes bool
 	// The kill comes this long after a round's operations begin (drawn
 	// between the two); a quarter of the rounds kill within killEarly
 	// instead, while the restarted daemon is still bringing back
@@ -51,7 +55,7 @@ type chaosConfig struct {
 
 func TestChaosSandbox(t *testing.T) {
 	runChaos(t, chaosConfig{
-		driver: "sandbox", clients: 5, rounds: 5, ops: 14, live: 3,
+		driver: "sandbox", clients: 5, rounds: 5, ops: 14, live: 3, blockVolumes: true,
 		killMin: 700 * time.Millisecond, killMax: 3 * time.Second, killEarly: 400 * time.Millisecond,
 	})
 }
@@ -89,6 +93,8 @@ type chaosCtr struct {
 	name, id string
 	policy   container.RestartPolicyMode // "" (none), unless-stopped or always
 	network  string                      // "" for the default bridge
+	volume   string                      // its block volume's name, if it has one
+	volumeOK tri                         // whether the volume's create was acknowledged
 	exists   tri
 	running  tri // as the last acknowledged create, start or stop left it
 	started  tri // a start took effect once (dockerd's HasBeenStartedBefore)
@@ -116,6 +122,9 @@ type chaos struct {
 	seed    int64
 	ctrs    [][]*chaosCtr // per client
 	killing atomic.Bool   // set before the SIGKILL: errors from then on are the kill's
+	// restarted is when the daemon was last started again: no client
+	// starts anything between then and the check.
+	restarted time.Time
 }
 
 func runChaos(t *testing.T, cfg chaosConfig) {
@@ -150,7 +159,7 @@ func runChaos(t *testing.T, cfg chaosConfig) {
 		return
 	}
 	c.teardown(linksBefore)
-	t.Logf("chaos: %d rounds in %s", cfg.rounds, time.Since(began).Round(100*time.Millisecond))
+	t.Logf("chaos: %d rounds in %s; %s", cfg.rounds, time.Since(began).Round(100*time.Millisecond), c.tally())
 }
 
 // round runs the clients until each has done its operations or the kill
@@ -187,11 +196,12 @@ func (c *chaos) round(round int, killAfter time.Duration) {
 		t.Fatalf("round %d: the daemon exited by itself:\n%s", round, tailString(c.d.Log(), 6000))
 	}
 	machines := descendants(c.d.PID())
+	loops := len(loopDevicesUnder(c.d.Root()))
 	c.killing.Store(true)
 	c.d.Kill9(t)
 	<-done
-	t.Logf("round %d: killed after %s; operations per client %v; %d processes under the daemon",
-		round, killAfter.Round(time.Millisecond), counts, len(machines))
+	t.Logf("round %d: killed after %s; operations per client %v; %d processes under the daemon, %d loop devices",
+		round, killAfter.Round(time.Millisecond), counts, len(machines), loops)
 
 	// The machines die with their daemon.
 	deadline := time.Now().Add(15 * time.Second)
@@ -213,6 +223,7 @@ func (c *chaos) round(round int, killAfter time.Duration) {
 	if len(left) > 0 {
 		t.Errorf("round %d: processes of the killed daemon outlived it by 15 s: %v", round, left)
 	}
+	c.restarted = time.Now()
 	c.d.Restart(t)
 }
 
@@ -303,8 +314,20 @@ func (c *chaos) create(cli *client.Client, rng *rand.Rand, round, i int) {
 		ct.network = c.network
 	}
 	c.ctrs[i] = append(c.ctrs[i], ct)
+	if i == 0 && c.cfg.blockVolumes && rng.Intn(2) == 0 {
+		ct.volume = "chaos-v-" + ct.name
+		err := c.cli("volume", "create", "--driver", "block", "--opt", "size=16M", ct.volume)
+		c.settle(ct, "volume create", err, func() { ct.volumeOK = yes }, func() { ct.volumeOK = unknown })
+		if ct.volumeOK != yes {
+			ct.exists, ct.running, ct.started = no, no, no // not made
+			return
+		}
+	}
 	if rng.Intn(3) == 0 {
 		args := []string{"run", "-d", "--name", ct.name}
+		if ct.volume != "" {
+			args = append(args, "-v", ct.volume+":/data")
+		}
 		if ct.policy != "" {
 			args = append(args, "--restart", string(ct.policy))
 		}
@@ -326,6 +349,9 @@ func (c *chaos) create(cli *client.Client, rng *rand.Rand, round, i int) {
 	hc := &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: ct.policy}}
 	if ct.network != "" {
 		hc.NetworkMode = container.NetworkMode(ct.network)
+	}
+	if ct.volume != "" {
+		hc.Binds = []string{ct.volume + ":/data"}
 	}
 	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       ct.name,
@@ -439,7 +465,9 @@ func (c *chaos) check(round int) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Starts the daemon made wrongly would be under way by now too;
+	// one that ended already still shows in StartedAt.
+	time.Sleep(time.Second)
 
 	for _, ct := range all {
 		got, found := inspect(ct)
@@ -450,9 +478,9 @@ func (c *chaos) check(round int) {
 			t.Errorf("round %d: a container whose removal was acknowledged (or whose create was refused) is back: %s", round, ct)
 		case found && ct.id != "" && got.ID != ct.id:
 			t.Errorf("round %d: %s has ID %s, the create said %s", round, ct.name, got.ID, ct.id)
-		case found && expectAfterCrash(ct) == no && (got.State.Running || got.State.Restarting):
-			t.Errorf("round %d: %s runs after the restart though it was stopped by the user, never started, or has no restart policy (state %s)\n%s",
-				round, ct.name, got.State.Status, ct)
+		case found && expectAfterCrash(ct) == no && (got.State.Running || got.State.Restarting || startedSince(got, c.restarted)):
+			t.Errorf("round %d: %s was started by the restarted daemon though the user stopped it, it never started, or it has no restart policy (state %s, started at %s)\n%s",
+				round, ct.name, got.State.Status, got.State.StartedAt, ct)
 		}
 		// What the restarted daemon says is the model from now on.
 		if !found {
@@ -493,12 +521,32 @@ func (c *chaos) check(round int) {
 			t.Errorf("round %d: container %.12s %v is listed but the model lacks it", round, s.ID, s.Names)
 		}
 	}
+	for _, ct := range all {
+		if ct.volume == "" || ct.volumeOK == no {
+			continue
+		}
+		_, err := cli.VolumeInspect(ctx, ct.volume, client.VolumeInspectOptions{})
+		switch {
+		case err == nil:
+			ct.volumeOK = yes
+		case ct.volumeOK == yes:
+			t.Errorf("round %d: acknowledged volume %s lost: %v", round, ct.volume, err)
+		default:
+			ct.volumeOK = no
+		}
+	}
 	if _, err := cli.NetworkInspect(ctx, c.network, client.NetworkInspectOptions{}); err != nil {
 		t.Errorf("round %d: the network created before the first kill: %v", round, err)
 	}
 	if t.Failed() {
 		t.Logf("daemon log (tail):\n%s", tailString(c.d.Log(), 8000))
 	}
+}
+
+// startedSince says whether c's last start was after t.
+func startedSince(c container.InspectResponse, t time.Time) bool {
+	at, err := time.Parse(time.RFC3339Nano, c.State.StartedAt)
+	return err == nil && at.After(t)
 }
 
 // expectAfterCrash says whether c must run after a restart of the daemon
@@ -529,6 +577,9 @@ func (c *chaos) teardown(linksBefore map[string]string) {
 		d.Docker(t, append([]string{"rm", "-f"}, ids...)...).Must(t)
 	}
 	d.Docker(t, "network", "rm", c.network).Must(t)
+	if vols := strings.Fields(d.Docker(t, "volume", "ls", "-q").Must(t).Stdout); len(vols) > 0 {
+		d.Docker(t, append([]string{"volume", "rm"}, vols...)...).Must(t)
+	}
 	if out := d.Docker(t, "ps", "-aq").Must(t).Stdout; out != "" {
 		t.Errorf("containers left after rm -f of all: %s", out)
 	}
@@ -569,6 +620,31 @@ func (c *chaos) teardown(linksBefore map[string]string) {
 	}
 }
 
+// tally sums up what the clients did, to show what a run covered.
+func (c *chaos) tally() string {
+	n := map[string]int{}
+	for _, cs := range c.ctrs {
+		for _, ct := range cs {
+			n["containers"]++
+			if ct.volumeOK == yes {
+				n["block volumes"]++
+			}
+			for _, h := range ct.history {
+				switch {
+				case strings.Contains(h, ": ok"):
+					n["acknowledged"]++
+				case strings.Contains(h, ": cut off"):
+					n["cut off"]++
+				case strings.Contains(h, ": refused"):
+					n["refused"]++
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("%d containers (%d with a block volume), %d operations acknowledged, %d cut off by a kill, %d refused",
+		n["containers"], n["block volumes"], n["acknowledged"], n["cut off"], n["refused"])
+}
+
 // describe names a container by its ID, with the model's history of it.
 func (c *chaos) describe(id string) string {
 	for _, cs := range c.ctrs {
@@ -593,13 +669,7 @@ func leftovers(t *testing.T, root string, linksBefore map[string]string) []strin
 	if n := mountsUnder(t, root); n > 0 {
 		out = append(out, fmt.Sprintf("%d mounts under %s", n, root))
 	}
-	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		if strings.HasPrefix(strings.TrimSpace(string(b)), root) {
-			out = append(out, "loop device "+filepath.Base(filepath.Dir(filepath.Dir(f)))+" backed by "+strings.TrimSpace(string(b)))
-		}
-	}
+	out = append(out, loopDevicesUnder(root)...)
 	for _, dir := range daemonCgroups(root) {
 		out = append(out, "cgroup "+dir)
 	}
@@ -615,6 +685,19 @@ func leftovers(t *testing.T, root string, linksBefore map[string]string) []strin
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// loopDevicesUnder lists the loop devices backed by a file under root.
+func loopDevicesUnder(root string) []string {
+	var out []string
+	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if backing := strings.TrimSpace(string(b)); strings.HasPrefix(backing, root) {
+			out = append(out, "loop device "+filepath.Base(filepath.Dir(filepath.Dir(f)))+" backed by "+backing)
+		}
+	}
 	return out
 }
 
