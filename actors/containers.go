@@ -207,6 +207,7 @@ func (s *containersSupervisor) restore(ctx actor.Context) {
 	for _, img := range imgs {
 		layersOf[img.ID.String()] = s.layerDirs(img)
 	}
+	s.sweepOrphans(ctx, recs)
 	for _, rec := range recs {
 		wasRunning := false
 		switch rec.State.Status {
@@ -228,6 +229,44 @@ func (s *containersSupervisor) restore(ctx actor.Context) {
 			ctx.Send(s.byID[rec.ID].pid, &messages.StartContainer{Ref: messages.Ref{ID: rec.ID}})
 		}
 	}
+}
+
+// sweepOrphans removes the directories of containers without a record: a
+// create killed between making the directory and writing the record, or
+// a removal killed between deleting the record and the files (they go
+// after the answer), leaves one that nothing else would remove. Off the
+// mailbox, as a writable layer can be large; a new container's ID never
+// matches an orphan's.
+func (s *containersSupervisor) sweepOrphans(ctx actor.Context, recs []*persistence.ContainerRecord) {
+	known := make(map[string]bool, len(recs))
+	for _, rec := range recs {
+		known[rec.ID] = true
+	}
+	base := filepath.Join(s.env.Root, "containers")
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return // no containers yet
+	}
+	var orphans []string
+	for _, e := range ents {
+		if !known[e.Name()] {
+			orphans = append(orphans, filepath.Join(base, e.Name()))
+		}
+	}
+	if len(orphans) == 0 {
+		return
+	}
+	log := s.env.Log
+	goSafe(ctx.ActorSystem(), nil, func() any {
+		for _, dir := range orphans {
+			if err := os.RemoveAll(dir); err != nil {
+				log.Warn("remove files of a container without a record", "dir", dir, "err", err)
+				continue
+			}
+			log.Info("removed files of a container without a record", "dir", dir)
+		}
+		return nil
+	})
 }
 
 func (s *containersSupervisor) layerDirs(img *persistence.ImageRecord) []string {
@@ -841,9 +880,11 @@ func (s *containersSupervisor) rename(ctx actor.Context, m *messages.RenameConta
 }
 
 // restartOnDaemonStart: always comes back; unless-stopped unless the user
-// stopped it; on-failure if the daemon's end cut its run short.
+// stopped it; on-failure if the daemon's end cut its run short. A
+// container that never started stays created whatever its policy, as on
+// dockerd (HasBeenStartedBefore): a create is not a start.
 func restartOnDaemonStart(rec *persistence.ContainerRecord, wasRunning bool) bool {
-	if rec.HostConfig == nil {
+	if rec.HostConfig == nil || rec.State.StartedAt.IsZero() {
 		return false
 	}
 	p := rec.HostConfig.RestartPolicy

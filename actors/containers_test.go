@@ -229,3 +229,37 @@ func TestCapabilities(t *testing.T) {
 		}
 	}
 }
+
+func TestRestartOnDaemonStart(t *testing.T) {
+	started := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rec := func(policy container.RestartPolicyMode, startedAt time.Time, stoppedByUser bool) *persistence.ContainerRecord {
+		return &persistence.ContainerRecord{
+			HostConfig:    &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: policy}},
+			State:         persistence.ContainerState{Status: container.StateExited, StartedAt: startedAt},
+			StoppedByUser: stoppedByUser,
+		}
+	}
+	cases := []struct {
+		name       string
+		rec        *persistence.ContainerRecord
+		wasRunning bool
+		want       bool
+	}{
+		{"no policy", rec("", started, false), true, false},
+		{"always", rec(container.RestartPolicyAlways, started, false), true, true},
+		{"always, stopped by the user", rec(container.RestartPolicyAlways, started, true), false, true},
+		{"unless-stopped", rec(container.RestartPolicyUnlessStopped, started, false), true, true},
+		{"unless-stopped, stopped by the user", rec(container.RestartPolicyUnlessStopped, started, true), false, false},
+		{"on-failure, cut short", rec(container.RestartPolicyOnFailure, started, false), true, true},
+		{"on-failure, had exited", rec(container.RestartPolicyOnFailure, started, false), false, false},
+		// Created and never started (a daemon killed before the start's
+		// record was written leaves this too): stays created.
+		{"always, never started", rec(container.RestartPolicyAlways, time.Time{}, false), false, false},
+		{"unless-stopped, never started", rec(container.RestartPolicyUnlessStopped, time.Time{}, false), false, false},
+	}
+	for _, c := range cases {
+		if got := restartOnDaemonStart(c.rec, c.wasRunning); got != c.want {
+			t.Errorf("%s: restartOnDaemonStart = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

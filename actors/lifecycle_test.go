@@ -228,8 +228,17 @@ func lifecycleRecord(c *lifecycleCase) *persistence.ContainerRecord {
 		// SIGTERM ends the run without ending the policy.
 		rec.Config.StopSignal = "SIGUSR1"
 		rec.HostConfig.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyAlways}
+		rec.State = ranBefore()
 	}
 	return rec
+}
+
+// ranBefore is the state of a container that started once and exited:
+// one the policy brings back when the tree starts (a never-started one
+// stays created).
+func ranBefore() persistence.ContainerState {
+	at := time.Now().UTC().Add(-time.Minute)
+	return persistence.ContainerState{Status: container.StateExited, StartedAt: at, FinishedAt: at.Add(time.Second)}
 }
 
 func (c *lifecycleCase) ref() messages.Ref { return messages.Ref{ID: c.name} }
@@ -671,6 +680,7 @@ func TestNoAckAfterFailedPersist(t *testing.T) {
 	}
 	restarting.Config.StopSignal = "SIGUSR1"
 	restarting.HostConfig.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyAlways}
+	restarting.State = ranBefore()
 	lt := startLifecycleTree(t, paused, restarting, running)
 	lt.must(&messages.StartContainer{Ref: messages.Ref{ID: "paused"}})
 	lt.must(&messages.PauseContainer{Ref: messages.Ref{ID: "paused"}})

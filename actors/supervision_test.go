@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -279,5 +281,39 @@ func TestDeadContainerActor(t *testing.T) {
 	}
 	if recs, _ := env.Store.Containers(); len(recs) != 0 {
 		t.Fatalf("the dead container's record outlived its rm: %d records", len(recs))
+	}
+}
+
+// A container's directory without a record (what a kill between the two
+// leaves) goes at the next start; a recorded container's stays.
+func TestRestoreSweepsOrphanDirectories(t *testing.T) {
+	kept := strings.Repeat("a", 64)
+	orphan := strings.Repeat("b", 64)
+	env := newTestEnv(t, testRecord(kept, "kept"))
+	for _, id := range []string{kept, orphan} {
+		if err := os.MkdirAll(filepath.Join(env.containerDir(id), "upper", "etc"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sys, err := Start(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sys.Stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(env.containerDir(orphan)); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the orphan's directory is still there")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(env.containerDir(kept), "upper", "etc")); err != nil {
+		t.Errorf("the recorded container's files: %v", err)
+	}
+	if got := inspect(t, sys, "kept"); got.ID != kept {
+		t.Errorf("inspect kept: %q", got.ID)
 	}
 }

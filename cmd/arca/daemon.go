@@ -219,6 +219,10 @@ func runDaemon(args []string) error {
 	if err := <-shut; err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+	// The machines are gone with the tree: so can what held their cgroups.
+	if err := releaseOnStop(*root); err != nil {
+		log.Warn("release the machines' cgroup group", "err", err)
+	}
 	log.Info("stopped")
 	return serveErr
 }

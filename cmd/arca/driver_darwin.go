@@ -55,6 +55,9 @@ func selectDriver(name string, o driverOptions) (vm.Driver, string, error) {
 // block volumes on the host.
 func releaseStale(root string) error { return nil }
 
+// releaseOnStop: the vz driver makes no cgroups.
+func releaseOnStop(string) error { return nil }
+
 // releaseStaleMounts: nothing is mounted on the host on macOS.
 func releaseStaleMounts(string) error { return nil }
 

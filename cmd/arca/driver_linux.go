@@ -68,6 +68,12 @@ func releaseStale(root string) error {
 	)
 }
 
+// releaseOnStop removes the sandboxes' cgroup group of the daemon of
+// root, which its start made (see sandbox.ReleaseCgroupGroup).
+func releaseOnStop(root string) error {
+	return sandbox.ReleaseCgroupGroup(cgroupGroup(root))
+}
+
 // releaseStaleMounts unmounts what a killed daemon left mounted below dir.
 func releaseStaleMounts(dir string) error { return sandbox.ReleaseStaleMounts(dir) }
 

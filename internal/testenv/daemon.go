@@ -169,6 +169,26 @@ func (d *Daemon) Restart(t testing.TB) {
 	}
 }
 
+// Stop stops the daemon as a service manager would (SIGTERM, SIGKILL after
+// 10 s) and leaves it stopped, for tests that look at what a stopped
+// daemon left behind; Restart brings it back.
+func (d *Daemon) Stop(t testing.TB) {
+	t.Helper()
+	if err := d.stop(); err != nil {
+		t.Fatalf("testenv: Stop: %v", err)
+	}
+}
+
+// PID is the process ID of the daemon's current (or last) run; 0 before
+// the first.
+func (d *Daemon) PID() int {
+	p := d.current()
+	if p == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Stopped reports whether the daemon process has exited (a crash shows here).
 func (d *Daemon) Stopped() bool {
 	p := d.current()

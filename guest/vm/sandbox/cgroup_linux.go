@@ -244,20 +244,9 @@ func (cg *machineCgroup) remove() error {
 // so each is empty. A daemon calls it at start, before it boots anything;
 // group must be its own.
 func ReleaseStaleCgroups(group string) error {
-	mounts, err := cgroupMounts()
+	dirs, err := groupDirs(group)
 	if err != nil {
 		return err
-	}
-	var dirs []string
-	if mounts.v2 != "" {
-		dirs = append(dirs, filepath.Join(mounts.v2, group))
-	}
-	seen := map[string]bool{}
-	for _, base := range mounts.v1 {
-		if !seen[base] {
-			seen[base] = true
-			dirs = append(dirs, filepath.Join(base, group))
-		}
 	}
 	var errs []error
 	deadline := time.Now().Add(2 * time.Second)
@@ -275,6 +264,47 @@ func ReleaseStaleCgroups(group string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ReleaseCgroupGroup removes group itself from every hierarchy, with any
+// machine cgroup still in it, once the daemon's machines are gone: a
+// daemon calls it when it stops. The group is named after the daemon's
+// root, so without this every root a daemon ever ran on (each test's
+// temporary one) kept a directory in each hierarchy for good.
+func ReleaseCgroupGroup(group string) error {
+	dirs, err := groupDirs(group)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	deadline := time.Now().Add(2 * time.Second)
+	for _, dir := range dirs {
+		if err := rmCgroup(dir, deadline); err != nil {
+			errs = append(errs, fmt.Errorf("cgroup group %s: %w", dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// groupDirs is group's directory in each hierarchy (v1 ones under the
+// daemon's own cgroup, as newMachineCgroup makes them).
+func groupDirs(group string) ([]string, error) {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	if mounts.v2 != "" {
+		dirs = append(dirs, filepath.Join(mounts.v2, group))
+	}
+	seen := map[string]bool{}
+	for _, base := range mounts.v1 {
+		if !seen[base] {
+			seen[base] = true
+			dirs = append(dirs, filepath.Join(base, group))
+		}
+	}
+	return dirs, nil
 }
 
 // rmCgroup removes the cgroup dir and the ones the agent made inside it,

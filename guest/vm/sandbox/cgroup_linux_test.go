@@ -1,8 +1,15 @@
 package sandbox
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/arcavm/arca/guest/vm"
 )
 
 func TestParseCgroupMounts(t *testing.T) {
@@ -47,5 +54,38 @@ func TestOwnCgroup(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("%s: %q %v", tt.hier, got, ok)
 		}
+	}
+}
+
+// A daemon's stop takes its group out of every hierarchy, with a machine
+// cgroup a killed run left in it.
+func TestReleaseCgroupGroup(t *testing.T) {
+	needRoot(t)
+	group := fmt.Sprintf("%s/test-%d-%d", defaultCgroupGroup, os.Getpid(), time.Now().UnixNano())
+	cg, err := newMachineCgroup(vm.MachineSpec{ID: "stale", MemoryBytes: 64 << 20, NanoCPUs: 1e9}, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []string
+	for _, d := range append([]string{cg.v2}, cg.v1...) {
+		if d != "" {
+			groups = append(groups, filepath.Dir(d))
+		}
+	}
+	if len(groups) == 0 {
+		t.Fatal("no cgroup made (the check below would prove nothing)")
+	}
+	if err := ReleaseCgroupGroup(group); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range groups {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("group %s left: %v", d, err)
+		}
+	}
+	// A second stop (or one of a daemon that never made the group) has
+	// nothing to do.
+	if err := ReleaseCgroupGroup(group); err != nil {
+		t.Errorf("again: %v", err)
 	}
 }
