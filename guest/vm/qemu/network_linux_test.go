@@ -192,7 +192,9 @@ func checkNetwork(t *testing.T, d *Driver, root string, layers []string, listen 
 	// busybox nc quits when the other side shuts its half down, as the
 	// listener's would at once on an empty stdin: a fifo opened for
 	// reading and writing never ends.
-	go func() { received <- run(t, b, "listen", nil, "sh", "-c", "mkfifo /tmp/in && nc -l -p 9000 0<>/tmp/in | wc -c") }()
+	go func() {
+		received <- run(t, b, "listen", nil, "sh", "-c", "mkfifo /tmp/in && nc -l -p 9000 0<>/tmp/in | wc -c")
+	}()
 	time.Sleep(time.Second) // nc listening
 	start := time.Now()
 	r := run(t, a, "send", nil, "sh", "-c", fmt.Sprintf("head -c %d /dev/zero | nc b 9000", mib<<20))
