@@ -55,7 +55,7 @@ func arm64Image(t *testing.T, busybox string) []string {
 	}
 	must(os.WriteFile(filepath.Join(layer, "bin/busybox"), bb, 0o755))
 	for _, applet := range []string{"sh", "cat", "uname", "echo", "sha256sum", "stat", "readlink", "ls", "sleep",
-		"wget", "httpd", "nc", "head", "wc"} { // the last for the network test
+		"wget", "httpd", "nc", "head", "wc", "mkfifo"} { // the last for the network test
 		must(os.Symlink("busybox", filepath.Join(layer, "bin", applet)))
 	}
 	must(os.WriteFile(filepath.Join(layer, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644))
