@@ -30,76 +30,84 @@ type NetEngine struct {
 }
 
 // netScenario runs, per engine, RunCount starts of `true` on a network
-// and NetRepeat transfers of NetMiB between two containers on it.
-func (b *bench) netScenario(ctx context.Context) (*NetResult, error) {
-	res := &NetResult{Count: b.cfg.RunCount, MiB: b.cfg.NetMiB, Engines: map[string]NetEngine{}}
-	for _, e := range b.engines {
-		ne, err := b.netOn(ctx, e)
-		if err != nil {
-			return nil, err
-		}
-		res.Engines[e.role] = ne
-	}
-	return res, nil
-}
-
-func (b *bench) netOn(ctx context.Context, e *engine) (ne NetEngine, err error) {
+// and NetRepeat transfers of NetMiB between two containers on it, the
+// engines taking turns (A B A B) so that load on the host hits both alike.
+func (b *bench) netScenario(ctx context.Context) (res *NetResult, err error) {
 	name := "bench-net-" + b.runID
-	if _, err := e.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Labels: map[string]string{benchLabel: b.runID}}); err != nil {
-		return ne, fmt.Errorf("network create on %s: %w", e.role, err)
+	for _, e := range b.engines {
+		if _, err := e.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Labels: map[string]string{benchLabel: b.runID}}); err != nil {
+			return nil, fmt.Errorf("network create on %s: %w", e.role, err)
+		}
+		defer func() {
+			// Its containers first: a network with endpoints is not removed.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+			defer cancel()
+			if cerr := e.cleanup(cctx); cerr != nil && err == nil {
+				err = cerr
+			}
+			if _, rerr := e.cli.NetworkRemove(cctx, name, client.NetworkRemoveOptions{}); rerr != nil && err == nil {
+				err = fmt.Errorf("network rm on %s: %w", e.role, rerr)
+			}
+		}()
 	}
-	defer func() {
-		// Its containers first: a network with endpoints is not removed.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
-		defer cancel()
-		if cerr := e.cleanup(cctx); cerr != nil && err == nil {
-			err = cerr
-		}
-		if _, rerr := e.cli.NetworkRemove(cctx, name, client.NetworkRemoveOptions{}); rerr != nil && err == nil {
-			err = fmt.Errorf("network rm on %s: %w", e.role, rerr)
-		}
-	}()
 	onNet := func(spec client.ContainerCreateOptions) client.ContainerCreateOptions {
 		spec.HostConfig.NetworkMode = container.NetworkMode(name)
 		return spec
 	}
 
-	var create, start, wait, remove, total []time.Duration
-	steps := map[string][]time.Duration{}
+	type samples struct {
+		create, start, wait, remove, total []time.Duration
+		steps                              map[string][]time.Duration
+		mbps                               []float64
+	}
+	by := map[string]*samples{}
+	for _, e := range b.engines {
+		by[e.role] = &samples{steps: map[string][]time.Duration{}}
+	}
 	for i := range b.cfg.RunCount + 1 { // the first warms up
-		d, st, err := b.runSpec(ctx, e, onNet(containerSpec(b.image, b.runID, "true")))
-		if err != nil {
-			return ne, err
-		}
-		if i == 0 {
-			continue
-		}
-		create, start, wait, remove = append(create, d[0]), append(start, d[1]), append(wait, d[2]), append(remove, d[3])
-		total = append(total, d[0]+d[1]+d[2]+d[3])
-		if st != nil {
-			for k, v := range map[string]float64{"boot": st.BootMs, "agent": st.AgentMs, "boot_to_agent": st.BootMs + st.AgentMs,
-				"setup": st.SetupMs, "network": st.NetworkMs, "process": st.ProcessMs} {
-				steps[k] = append(steps[k], time.Duration(v*float64(time.Millisecond)))
+		for _, e := range b.engines {
+			d, st, err := b.runSpec(ctx, e, onNet(containerSpec(b.image, b.runID, "true")))
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				continue
+			}
+			s := by[e.role]
+			s.create, s.start, s.wait, s.remove = append(s.create, d[0]), append(s.start, d[1]), append(s.wait, d[2]), append(s.remove, d[3])
+			s.total = append(s.total, d[0]+d[1]+d[2]+d[3])
+			if st != nil {
+				for k, v := range map[string]float64{"boot": st.BootMs, "agent": st.AgentMs, "boot_to_agent": st.BootMs + st.AgentMs,
+					"setup": st.SetupMs, "network": st.NetworkMs, "process": st.ProcessMs} {
+					s.steps[k] = append(s.steps[k], time.Duration(v*float64(time.Millisecond)))
+				}
 			}
 		}
 	}
-	ne.Run = RunEngine{Create: Summarize(create), Start: Summarize(start), Wait: Summarize(wait), Remove: Summarize(remove), Total: Summarize(total)}
-	if len(steps) > 0 {
-		ne.Run.Steps = map[string]Summary{}
-		for k, ds := range steps {
-			ne.Run.Steps[k] = Summarize(ds)
+	for range b.cfg.NetRepeat {
+		for _, e := range b.engines {
+			mbps, err := b.transfer(ctx, e, onNet)
+			if err != nil {
+				return nil, err
+			}
+			b.logf("%s: %d MiB over the network at %.2f MB/s", e.role, b.cfg.NetMiB, mbps)
+			by[e.role].mbps = append(by[e.role].mbps, mbps)
 		}
 	}
 
-	for range b.cfg.NetRepeat {
-		mbps, err := b.transfer(ctx, e, onNet)
-		if err != nil {
-			return ne, err
+	res = &NetResult{Count: b.cfg.RunCount, MiB: b.cfg.NetMiB, Engines: map[string]NetEngine{}}
+	for role, s := range by {
+		ne := NetEngine{MBps: s.mbps, Run: RunEngine{Create: Summarize(s.create), Start: Summarize(s.start),
+			Wait: Summarize(s.wait), Remove: Summarize(s.remove), Total: Summarize(s.total)}}
+		if len(s.steps) > 0 {
+			ne.Run.Steps = map[string]Summary{}
+			for k, ds := range s.steps {
+				ne.Run.Steps[k] = Summarize(ds)
+			}
 		}
-		b.logf("%s: %d MiB over the network at %.2f MB/s", e.role, b.cfg.NetMiB, mbps)
-		ne.MBps = append(ne.MBps, mbps)
+		res.Engines[role] = ne
 	}
-	return ne, nil
+	return res, nil
 }
 
 // transfer sends NetMiB from one container to another by name and
