@@ -70,6 +70,11 @@ func underlayOf(t *testing.T, d *Driver) func(uint16) (net.PacketConn, error) {
 	t.Cleanup(func() {
 		s.Close()
 		t.Logf("switch: %d frames dropped at full queues", s.Dropped())
+		// Each port takes frames from its machine's address only; a
+		// restored machine must send none with its template's.
+		if n := s.Spoofed(); n > 0 {
+			t.Errorf("switch: %d frames from an address not their port's", n)
+		}
 	})
 	d.UseSwitch(s)
 	return s.ListenUDP

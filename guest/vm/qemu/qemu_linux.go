@@ -215,7 +215,7 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	var extra []*os.File
 	var release []func()
 	if spec.UnderlayMAC != "" {
-		f, remove, dgram, err := d.openNIC()
+		f, remove, dgram, err := d.openNIC(spec.UnderlayMAC)
 		if err != nil {
 			return nil, fmt.Errorf("boot qemu: %w", err)
 		}
@@ -240,10 +240,14 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 
 // openNIC makes a machine's link to the underlay: a socket on the switch
 // (dgram) or a tap on the bridge, with what removes it once qemu is gone.
-func (d *Driver) openNIC() (f *os.File, remove func(), dgram bool, err error) {
+func (d *Driver) openNIC(mac string) (f *os.File, remove func(), dgram bool, err error) {
 	switch {
 	case d.sw != nil:
-		f, remove, err = d.sw.OpenNIC()
+		hw, err := net.ParseMAC(mac)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("underlay mac: %w", err)
+		}
+		f, remove, err = d.sw.OpenNIC(hw)
 		return f, remove, true, err
 	case d.underlay != nil:
 		f, remove, err = d.underlay.OpenTap()

@@ -55,6 +55,7 @@ func newHostStack(sw *Switch) (*hostStack, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.port = newPort(h.deliver, cancel)
+	copy(h.port.hw[:], hw)
 	if err := sw.attach(h.port); err != nil {
 		cancel()
 		s.Close()

@@ -11,7 +11,7 @@ import (
 )
 
 // Switch is the underlay the daemon owns in user space: an Ethernet
-// learning switch whose ports are the VMs' NICs and the host's own stack
+// switch whose ports are the VMs' NICs and the host's own stack
 // (hoststack.go), where the networks' gateways listen. A VM's NIC is one
 // end of a datagram socket pair, one frame per datagram: qemu takes it as
 // -netdev dgram, Apple's framework as a VZFileHandleNetworkDeviceAttachment.
@@ -23,10 +23,11 @@ type Switch struct {
 
 	mu     sync.RWMutex
 	ports  map[*port]struct{}
-	fdb    map[mac]*port // which port each source address was last seen on
+	fdb    map[mac]*port // the port of each NIC's address
 	closed bool
 
 	dropped atomic.Uint64 // frames a full queue had no room for
+	spoofed atomic.Uint64 // frames from an address not their port's
 }
 
 type mac [6]byte
@@ -66,10 +67,20 @@ func NewSwitch(log *slog.Logger) (*Switch, error) {
 }
 
 // OpenNIC makes a socket pair, puts one end on the switch and returns the
-// other for a VM's NIC, with the function that takes the port off again
-// (the VM's end is the caller's to close). The port goes when detach runs
-// or the switch closes, whichever is first.
-func (s *Switch) OpenNIC() (nicEnd *os.File, detach func(), err error) {
+// other for the NIC of a VM whose card has hardware address hw, with the
+// function that takes the port off again (the VM's end is the caller's to
+// close). The port goes when detach runs or the switch closes, whichever
+// is first.
+//
+// The port takes only frames from hw, and frames for hw go to it alone
+// from the start: a machine cannot take another's frames by sending from
+// its address, nor be sent others' by flooding before it spoke. (A
+// machine restored from a template sends nothing before its agent gave
+// its card the machine's own address.)
+func (s *Switch) OpenNIC(hw net.HardwareAddr) (nicEnd *os.File, detach func(), err error) {
+	if len(hw) != 6 || hw[0]&1 != 0 {
+		return nil, nil, fmt.Errorf("underlay nic: %q is not a unicast Ethernet address", hw)
+	}
 	ours, theirs, err := socketPair()
 	if err != nil {
 		return nil, nil, fmt.Errorf("underlay nic: %w", err)
@@ -82,6 +93,7 @@ func (s *Switch) OpenNIC() (nicEnd *os.File, detach func(), err error) {
 	}
 	uc := c.(*net.UnixConn)
 	p := newPort(func(f []byte) error { _, err := uc.Write(f); return err }, func() { uc.Close() })
+	copy(p.hw[:], hw)
 	if err := s.attach(p); err != nil {
 		uc.Close()
 		theirs.Close()
@@ -99,6 +111,10 @@ func (s *Switch) ListenUDP(port uint16) (net.PacketConn, error) {
 
 // Dropped is how many frames were dropped at full queues.
 func (s *Switch) Dropped() uint64 { return s.dropped.Load() }
+
+// Spoofed is how many frames were dropped for a source address that is
+// not their port's.
+func (s *Switch) Spoofed() uint64 { return s.spoofed.Load() }
 
 // Close takes every port off and stops the host's stack.
 func (s *Switch) Close() {
@@ -120,6 +136,7 @@ func (s *Switch) Close() {
 // port is where frames for one NIC wait to be written to it by the port's
 // own goroutine.
 type port struct {
+	hw   mac // the only source address taken from the port
 	out  chan []byte
 	send func([]byte) error // writes one frame to the NIC
 	end  func()             // closes the switch's end, ending its reader
@@ -137,18 +154,20 @@ func (s *Switch) attach(p *port) error {
 	if s.closed {
 		return errors.New("underlay switch is closed")
 	}
+	if q, taken := s.fdb[p.hw]; taken && q != p {
+		return fmt.Errorf("underlay switch: %s is on another port", net.HardwareAddr(p.hw[:]))
+	}
 	s.ports[p] = struct{}{}
+	s.fdb[p.hw] = p
 	go p.writeLoop()
 	return nil
 }
 
 func (s *Switch) detach(p *port) {
 	s.mu.Lock()
-	delete(s.ports, p)
-	for a, q := range s.fdb {
-		if q == p {
-			delete(s.fdb, a)
-		}
+	if _, attached := s.ports[p]; attached {
+		delete(s.ports, p)
+		delete(s.fdb, p.hw)
 	}
 	s.mu.Unlock()
 	p.stop()
@@ -205,46 +224,33 @@ func (s *Switch) readLoop(p *port, c *net.UnixConn) {
 	}
 }
 
-// forward learns where f's source is and passes f on: to the port its
-// destination was seen on, or, for broadcast, multicast and addresses not
-// seen yet, to every port but the one it came in on. f is not written to
-// after this (one copy goes to every port it floods to).
+// forward passes f on: to the port its destination is on, or, for
+// broadcast and multicast, to every port but the one it came in on. A
+// frame whose source is not its port's address, or whose destination is
+// on no port, goes nowhere. f is not written to after this (one copy goes
+// to every port it floods to).
 func (s *Switch) forward(from *port, f []byte) {
 	var dst, src mac
 	copy(dst[:], f[0:6])
 	copy(src[:], f[6:12])
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
+	if src != from.hw {
+		s.spoofed.Add(1)
 		return
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if _, attached := s.ports[from]; !attached {
-		s.mu.RUnlock()
-		return // a frame read as its port was detached
+		return // a frame read as its port was detached, or the switch closed
 	}
-	learned := s.fdb[src] == from
-	var to *port
 	if dst[0]&1 == 0 {
-		to = s.fdb[dst]
-	}
-	if to != nil {
-		s.mu.RUnlock()
-		if to != from {
+		if to := s.fdb[dst]; to != nil && to != from {
 			s.enqueue(to, f)
 		}
-	} else {
-		for p := range s.ports {
-			if p != from {
-				s.enqueue(p, f)
-			}
-		}
-		s.mu.RUnlock()
+		return
 	}
-	if !learned && src[0]&1 == 0 {
-		s.mu.Lock()
-		if _, attached := s.ports[from]; attached {
-			s.fdb[src] = from
+	for p := range s.ports {
+		if p != from {
+			s.enqueue(p, f)
 		}
-		s.mu.Unlock()
 	}
 }

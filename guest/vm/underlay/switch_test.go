@@ -25,12 +25,14 @@ import (
 // get, as a connected datagram socket.
 type nicEnd struct {
 	*net.UnixConn
+	hw     net.HardwareAddr
 	detach func()
 }
 
 func openNIC(t *testing.T, s *Switch) *nicEnd {
 	t.Helper()
-	f, detach, err := s.OpenNIC()
+	hw := NewMAC()
+	f, detach, err := s.OpenNIC(hw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +41,7 @@ func openNIC(t *testing.T, s *Switch) *nicEnd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &nicEnd{UnixConn: c.(*net.UnixConn), detach: detach}
+	n := &nicEnd{UnixConn: c.(*net.UnixConn), hw: hw, detach: detach}
 	t.Cleanup(func() { n.Close(); detach() })
 	return n
 }
@@ -73,17 +75,16 @@ func (n *nicEnd) send(t *testing.T, f []byte) {
 
 var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
-func TestSwitchFloodsThenLearns(t *testing.T) {
+func TestSwitchForwards(t *testing.T) {
 	s, err := NewSwitch(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	a, b, c := openNIC(t, s), openNIC(t, s), openNIC(t, s)
-	ma, mb := NewMAC(), NewMAC()
 
 	// A broadcast reaches every other port, whole, and not its sender.
-	bc := frame(broadcast, ma, "who has")
+	bc := frame(broadcast, a.hw, "who has")
 	a.send(t, bc)
 	for name, n := range map[string]*nicEnd{"b": b, "c": c} {
 		if got := n.recv(t, 2*time.Second); !bytes.Equal(got, bc) {
@@ -94,8 +95,9 @@ func TestSwitchFloodsThenLearns(t *testing.T) {
 		t.Fatalf("the sender got its own broadcast back: %x", got)
 	}
 
-	// b answers a, whose address the switch has learned: only a gets it.
-	reply := frame(ma, mb, "is at")
+	// A unicast goes to its address's port alone, from the first frame:
+	// every port's address is known when it is opened.
+	reply := frame(a.hw, b.hw, "is at")
 	b.send(t, reply)
 	if got := a.recv(t, 2*time.Second); !bytes.Equal(got, reply) {
 		t.Fatalf("a got %x, want the reply", got)
@@ -104,30 +106,52 @@ func TestSwitchFloodsThenLearns(t *testing.T) {
 		t.Fatalf("c got a frame for a: %x", got)
 	}
 
-	// Now b is known too: a's unicast to it goes to b alone, and a frame
-	// of 1500 bytes of payload passes whole.
-	big := frame(mb, ma, string(bytes.Repeat([]byte{'x'}, MTU)))
+	// A frame of 1500 bytes of payload passes whole.
+	big := frame(b.hw, a.hw, string(bytes.Repeat([]byte{'x'}, MTU)))
 	a.send(t, big)
 	if got := b.recv(t, 2*time.Second); !bytes.Equal(got, big) {
 		t.Fatalf("b got %d bytes, want %d", len(got), len(big))
 	}
-	if got := c.recv(t, 100*time.Millisecond); got != nil {
-		t.Fatalf("c got a frame for b: %x", got)
-	}
 
-	// An address not seen yet is flooded.
-	unknown := frame(NewMAC(), ma, "anyone")
-	a.send(t, unknown)
+	// An address on no port goes nowhere; so does a runt.
+	a.send(t, frame(NewMAC(), a.hw, "anyone"))
+	a.send(t, []byte{1, 2, 3})
 	for name, n := range map[string]*nicEnd{"b": b, "c": c} {
-		if got := n.recv(t, 2*time.Second); !bytes.Equal(got, unknown) {
-			t.Fatalf("%s got %x, want the flooded frame", name, got)
+		if got := n.recv(t, 100*time.Millisecond); got != nil {
+			t.Fatalf("%s got %x", name, got)
 		}
 	}
+}
 
-	// A runt is dropped, not passed on.
-	a.send(t, []byte{1, 2, 3})
-	if got := b.recv(t, 100*time.Millisecond); got != nil {
-		t.Fatalf("b got a runt: %x", got)
+// A machine cannot send from another's address: it would take that
+// machine's frames on a learning switch.
+func TestSwitchDropsSpoofedSource(t *testing.T) {
+	s, err := NewSwitch(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, b, c := openNIC(t, s), openNIC(t, s), openNIC(t, s)
+	c.send(t, frame(broadcast, a.hw, "I am a"))
+	c.send(t, frame(b.hw, a.hw, "from a, honest"))
+	if got := b.recv(t, 200*time.Millisecond); got != nil {
+		t.Fatalf("b got a spoofed frame: %x", got)
+	}
+	if s.Spoofed() != 2 {
+		t.Errorf("spoofed count %d, want 2", s.Spoofed())
+	}
+	// a still gets its frames.
+	f := frame(a.hw, b.hw, "for the real a")
+	b.send(t, f)
+	if got := a.recv(t, 2*time.Second); !bytes.Equal(got, f) {
+		t.Fatalf("a got %x, want %x", got, f)
+	}
+	// One address, one port.
+	if _, _, err := s.OpenNIC(a.hw); err == nil {
+		t.Error("a second port opened with a's address")
+	}
+	if _, _, err := s.OpenNIC(broadcast); err == nil {
+		t.Error("a port opened with a broadcast address")
 	}
 }
 
@@ -137,21 +161,20 @@ func TestSwitchForgetsADetachedPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	a, b, c := openNIC(t, s), openNIC(t, s), openNIC(t, s)
-	ma, mb := NewMAC(), NewMAC()
-	b.send(t, frame(broadcast, mb, "hello")) // b is learned
-	a.recv(t, 2*time.Second)
-	c.recv(t, 2*time.Second)
+	a, b := openNIC(t, s), openNIC(t, s)
 	b.detach()
-	// b's address is unknown again: flooded to what is left.
-	f := frame(mb, ma, "still there?")
-	a.send(t, f)
-	if got := c.recv(t, 2*time.Second); !bytes.Equal(got, f) {
-		t.Fatalf("c got %x, want the flooded frame", got)
-	}
+	a.send(t, frame(b.hw, a.hw, "still there?"))
+	a.send(t, frame(broadcast, a.hw, "anyone?"))
 	if got := b.recv(t, 100*time.Millisecond); got != nil {
 		t.Fatalf("a detached port got %x", got)
 	}
+	// Its address is free again: the machine may come back.
+	f, detach, err := s.OpenNIC(b.hw)
+	if err != nil {
+		t.Fatalf("reopen %s: %v", b.hw, err)
+	}
+	f.Close()
+	detach()
 }
 
 // A NIC that does not read must not hold up the switch: its frames are
@@ -163,12 +186,7 @@ func TestSwitchDropsForAStuckPort(t *testing.T) {
 	}
 	defer s.Close()
 	a, b, stuck := openNIC(t, s), openNIC(t, s), openNIC(t, s)
-	ma, mb, ms := NewMAC(), NewMAC(), NewMAC()
-	stuck.send(t, frame(broadcast, ms, "here"))
-	b.send(t, frame(broadcast, mb, "here"))
-	a.recv(t, 2*time.Second)
-	a.recv(t, 2*time.Second)
-	b.recv(t, 2*time.Second)
+	ma, mb, ms := a.hw, b.hw, stuck.hw
 	payload := string(bytes.Repeat([]byte{'y'}, 1400))
 	for i := 0; i < 4*portQueue+2000 && s.Dropped() == 0; i++ {
 		a.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -201,9 +219,9 @@ func TestSwitchLeavesNoGoroutines(t *testing.T) {
 		ends = append(ends, openNIC(t, s))
 	}
 	ends[0].detach() // one goes before the switch, the rest with it
-	ends[1].send(t, frame(broadcast, NewMAC(), "x"))
+	ends[1].send(t, frame(broadcast, ends[1].hw, "x"))
 	s.Close()
-	if _, _, err := s.OpenNIC(); err == nil {
+	if _, _, err := s.OpenNIC(NewMAC()); err == nil {
 		t.Error("a closed switch opened a NIC")
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -270,7 +288,7 @@ func guestStack(t *testing.T, n *nicEnd, addr netip.Addr) *stack.Stack {
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol},
 	})
-	link := channel.New(64, MTU, tcpip.LinkAddress(NewMAC()))
+	link := channel.New(64, MTU, tcpip.LinkAddress(n.hw))
 	if err := s.CreateNIC(1, ethernet.New(link)); err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +336,8 @@ func BenchmarkSwitch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	open := func() *net.UnixConn {
-		f, detach, err := s.OpenNIC()
+	open := func(hw net.HardwareAddr) *net.UnixConn {
+		f, detach, err := s.OpenNIC(hw)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -332,12 +350,8 @@ func BenchmarkSwitch(b *testing.B) {
 		b.Cleanup(func() { c.Close() })
 		return c.(*net.UnixConn)
 	}
-	tx, rx := open(), open()
 	mtx, mrx := NewMAC(), NewMAC()
-	// rx announces itself, so tx's frames go to it alone.
-	rx.Write(frame(broadcast, mrx, "here"))
-	tx.SetReadDeadline(time.Now().Add(5 * time.Second))
-	tx.Read(make([]byte, 2048))
+	tx, rx := open(mtx), open(mrx)
 	f := frame(mrx, mtx, string(bytes.Repeat([]byte{'z'}, MTU)))
 	b.SetBytes(int64(len(f)))
 	dropped := s.Dropped()

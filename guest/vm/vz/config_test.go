@@ -346,7 +346,7 @@ func TestPrepareNICOnSwitch(t *testing.T) {
 	}
 
 	// Another machine's NIC on the switch gets the VM's broadcast whole.
-	other, detach, err := sw.OpenNIC()
+	other, detach, err := sw.OpenNIC(underlay.NewMAC())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -62,11 +63,11 @@ type host struct {
 	nics   NICs // nil: machines get no network device
 }
 
-// NICs makes a machine's network card: the end of a datagram socket pair
-// the VM gets, the other end on the daemon's underlay switch
-// (*underlay.Switch), and what takes that port off again.
+// NICs makes the network card with hardware address hw: the end of a
+// datagram socket pair the VM gets, the other end on the daemon's underlay
+// switch (*underlay.Switch), and what takes that port off again.
 type NICs interface {
-	OpenNIC() (vmEnd *os.File, detach func(), err error)
+	OpenNIC(hw net.HardwareAddr) (vmEnd *os.File, detach func(), err error)
 }
 
 // newHost checks cfg, loads the kit and packs the initramfs.
@@ -108,7 +109,11 @@ func (h *host) prepare(ctx context.Context, spec vm.MachineSpec) (vmConfig, func
 	}
 	release := func() {}
 	if spec.UnderlayMAC != "" && h.nics != nil {
-		f, detach, err := h.nics.OpenNIC()
+		hw, err := net.ParseMAC(spec.UnderlayMAC)
+		if err != nil {
+			return vmConfig{}, nil, fmt.Errorf("underlay mac: %w", err)
+		}
+		f, detach, err := h.nics.OpenNIC(hw)
 		if err != nil {
 			return vmConfig{}, nil, err
 		}
