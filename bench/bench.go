@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	report := &Report{Date: time.Now().UTC().Format(time.RFC3339), Config: b.cfg, Image: b.image}
 	// memory goes first so that "idle" is a daemon that has not yet served
 	// the rest of the bench (its heap only grows).
-	order := []string{"memory", "run", "parallel", "api", "pull", "build"}
+	order := []string{"memory", "run", "parallel", "api", "pull", "build", "net"}
 	for _, name := range order {
 		if !contains(cfg.Scenarios, name) {
 			continue
@@ -104,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			report.Pull, err = b.pull(ctx)
 		case "build":
 			report.Build, err = b.buildScenario(ctx)
+		case "net":
+			report.Net, err = b.netScenario(ctx)
 		}
 		if err != nil {
 			b.logf("scenario %s failed: %v", name, err)

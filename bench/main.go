@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +55,8 @@ type Config struct {
 	PullLayerMB       int           `json:"pull_layer_mb"`
 	PullRepeat        int           `json:"pull_repeat"`
 	BuildRepeat       int           `json:"build_repeat"`
+	NetMiB            int           `json:"net_mib,omitempty"`
+	NetRepeat         int           `json:"net_repeat,omitempty"`
 	Smoke             bool          `json:"smoke"`
 	TargetPID         int           `json:"target_daemon_pid,omitempty"`
 	ComparePID        int           `json:"compare_daemon_pid,omitempty"`
@@ -64,6 +67,10 @@ type Config struct {
 }
 
 var allScenarios = []string{"run", "parallel", "api", "memory", "pull", "build"}
+
+// optScenarios run only when named: net makes a user network, which the
+// reference dockerd of make dockerd runs without (--bridge=none).
+var optScenarios = []string{"net"}
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -84,6 +91,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.PullLayerMB, "pull-layer-mb", 20, "pull: MB of incompressible data per layer")
 	fs.IntVar(&c.PullRepeat, "pull-repeat", 3, "pull: pulls per engine (a fresh image each time)")
 	fs.IntVar(&c.BuildRepeat, "build-repeat", 5, "build: cold and warm builds per engine (each cold one empties the engine's build cache)")
+	fs.IntVar(&c.NetMiB, "net-mib", 16, "net: MiB each transfer sends from one container to another")
+	fs.IntVar(&c.NetRepeat, "net-repeat", 3, "net: transfers per engine")
 	fs.IntVar(&c.TargetPID, "daemon-pid", 0, "memory: the target daemon's pid (default: the socket's peer)")
 	fs.IntVar(&c.ComparePID, "compare-daemon-pid", 0, "memory: the compare daemon's pid (default: the socket's peer)")
 	fs.DurationVar(&c.Settle, "settle", 3*time.Second, "memory: wait after starting containers before measuring")
@@ -113,6 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 			"pull-layer-mb":   func() { c.PullLayerMB = 1 },
 			"pull-repeat":     func() { c.PullRepeat = 1 },
 			"build-repeat":    func() { c.BuildRepeat = 1 },
+			"net-mib":         func() { c.NetMiB = 1 },
+			"net-repeat":      func() { c.NetRepeat = 1 },
 			"settle":          func() { c.Settle = 500 * time.Millisecond },
 			"timeout":         func() { c.Timeout = 5 * time.Minute },
 		}
@@ -127,8 +138,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		if s == "" {
 			continue
 		}
-		if !contains(allScenarios, s) {
-			return Config{}, fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(allScenarios, ", "))
+		if !contains(allScenarios, s) && !contains(optScenarios, s) {
+			return Config{}, fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(append(slices.Clone(allScenarios), optScenarios...), ", "))
 		}
 		c.Scenarios = append(c.Scenarios, s)
 	}
@@ -142,7 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		n    int
 	}{{"run-count", c.RunCount}, {"parallel-repeat", c.ParallelRepeat}, {"containers", c.Containers},
 		{"api-workers", c.APIWorkers}, {"pull-layers", c.PullLayers}, {"pull-layer-mb", c.PullLayerMB}, {"pull-repeat", c.PullRepeat},
-		{"build-repeat", c.BuildRepeat}} {
+		{"build-repeat", c.BuildRepeat}, {"net-mib", c.NetMiB}, {"net-repeat", c.NetRepeat}} {
 		if v.n < 1 {
 			return Config{}, fmt.Errorf("--%s must be at least 1", v.name)
 		}

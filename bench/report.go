@@ -23,6 +23,7 @@ type Report struct {
 	Memory   *MemoryResult   `json:"memory,omitempty"`
 	Pull     *PullResult     `json:"pull,omitempty"`
 	Build    *BuildResult    `json:"build,omitempty"`
+	Net      *NetResult      `json:"net,omitempty"`
 	Errors   []string        `json:"errors,omitempty"`
 }
 
@@ -342,6 +343,26 @@ func printReport(w io.Writer, r *Report) {
 				row = append(row, ratioCell(p50s[0], p50s[1]))
 			}
 			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		}
+		tw.Flush()
+	}
+	if res := r.Net; res != nil {
+		header(fmt.Sprintf("net: on a user network, `true` run %d times, then %d MiB sent between two containers with busybox nc", res.Count, res.MiB),
+			"engine", "start p50 ms", "start p95 ms", "network step p50 ms", "MB/s each transfer")
+		for _, role := range roles {
+			ne, ok := res.Engines[role]
+			if !ok {
+				continue
+			}
+			rates := make([]string, len(ne.MBps))
+			for i, v := range ne.MBps {
+				rates[i] = fmt.Sprintf("%.2f", v)
+			}
+			step := "-"
+			if s, ok := ne.Run.Steps["network"]; ok {
+				step = ms(s.P50)
+			}
+			fmt.Fprintln(tw, strings.Join([]string{role, ms(ne.Run.Start.P50), ms(ne.Run.Start.P95), step, strings.Join(rates, " ")}, "\t")+"\t")
 		}
 		tw.Flush()
 	}

@@ -75,10 +75,15 @@ func (b *bench) runScenario(ctx context.Context) (*RunResult, error) {
 // Arca it also reads the start's steps from the actor tree (between wait
 // and remove, outside the timed phases).
 func (b *bench) runOnce(ctx context.Context, e *engine) (d [4]time.Duration, steps *messages.StartTimings, err error) {
+	return b.runSpec(ctx, e, containerSpec(b.image, b.runID, "true"))
+}
+
+// runSpec is runOnce of the container spec describes, which must exit 0.
+func (b *bench) runSpec(ctx context.Context, e *engine, spec client.ContainerCreateOptions) (d [4]time.Duration, steps *messages.StartTimings, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	t0 := time.Now()
-	c, err := e.cli.ContainerCreate(ctx, containerSpec(b.image, b.runID, "true"))
+	c, err := e.cli.ContainerCreate(ctx, spec)
 	if err != nil {
 		return d, nil, fmt.Errorf("create on %s: %w", e.role, err)
 	}

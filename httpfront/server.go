@@ -41,6 +41,7 @@ type Info struct {
 	Driver     string // guest driver name
 	DriverNote string // e.g. "TCG" or "KVM"
 	BootMode   string // how VMs boot, e.g. "template restore"; "" if not VMs
+	Underlay   string // what joins the machines' NICs: "switch" or "bridge"; "" for none
 	Root       string
 	Debug      bool // serve Go's profiles at /debug/pprof/
 }

@@ -86,6 +86,9 @@ func (s *Server) systemInfo(ctx *fasthttp.RequestCtx) {
 	if s.info.BootMode != "" {
 		driverStatus = append(driverStatus, [2]string{"Boot", s.info.BootMode})
 	}
+	if s.info.Underlay != "" {
+		driverStatus = append(driverStatus, [2]string{"Underlay", s.info.Underlay})
+	}
 	info := system.Info{
 		ID:                 machineID(),
 		Containers:         counts.Total,

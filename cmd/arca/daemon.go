@@ -35,6 +35,7 @@ func runDaemon(args []string) error {
 	agent := fs.String("agent", "", "path of arca-agent (default: beside this binary)")
 	kit := fs.String("kit", paths.kit, "qemu and vz drivers: guest kit directory ("+paths.kitHow+")")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	underlayKind := fs.String("underlay", underlayAuto, "what joins the machines' network cards: auto (the user-space switch where the driver takes it: qemu, vz; else a kernel bridge), switch or bridge")
 	coldBoot := fs.Bool("cold-boot", false, "qemu driver: boot every VM from its kernel, never from a snapshot of a booted VM of its shape (docs/qemu.md)")
 	debug := fs.Bool("debug", false, "serve Go's profiles at /debug/pprof/ on the socket")
 	uiAddr := fs.String("ui", "", "serve the live page of the actor tree on this loopback address (127.0.0.1:PORT); off if empty")
@@ -97,22 +98,21 @@ func runDaemon(args []string) error {
 	if err != nil {
 		return err
 	}
-	// The underlay carries WireGuard between machines. Without it the
-	// daemon still runs containers, just without network interfaces.
+	// The underlay carries WireGuard between machines, and the gateways
+	// listen on it. Without it the daemon still runs containers, just
+	// without network interfaces.
 	var pool *underlay.Pool
 	var newGateway func(netip.Addr) (*gateway.Gateway, error)
-	if ul, err := underlay.NewBridge(); err != nil {
-		log.Warn("no underlay network: containers get no network interfaces", "err", err)
-	} else {
-		defer ul.Close()
-		if d, ok := driver.(interface{ UseUnderlay(*underlay.Bridge) }); ok {
-			d.UseUnderlay(ul)
-			pool = underlay.NewPool(underlay.DefaultPrefix)
-			newGateway = func(addr netip.Addr) (*gateway.Gateway, error) {
-				return gateway.New(gateway.Config{Address: addr, Listen: ul.ListenUDP, Resolvers: resolvers, Log: log})
-			}
-		} else {
-			log.Warn("driver has no underlay support yet: containers get no network interfaces", "driver", driver.Name())
+	ul, err := attachUnderlay(*underlayKind, driver, log)
+	if err != nil {
+		return err
+	}
+	if ul != nil {
+		defer ul.close()
+		log.Info("underlay", "kind", ul.kind)
+		pool = underlay.NewPool(underlay.DefaultPrefix)
+		newGateway = func(addr netip.Addr) (*gateway.Gateway, error) {
+			return gateway.New(gateway.Config{Address: addr, Listen: ul.listen, Resolvers: resolvers, Log: log})
 		}
 	}
 
@@ -176,7 +176,7 @@ func runDaemon(args []string) error {
 		return err
 	}
 	srv := httpfront.New(sys, httpfront.Info{
-		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, BootMode: bootMode(driver), Root: *root, Debug: *debug,
+		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, BootMode: bootMode(driver), Underlay: ul.name(), Root: *root, Debug: *debug,
 	}, log)
 	// Without BuildKit, builds still go through the classic builder.
 	if bk, err := startBuildKit(context.Background(), *root, sys, blobStore, log); err != nil {

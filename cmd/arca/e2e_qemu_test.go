@@ -72,6 +72,10 @@ func TestQemuDriver(t *testing.T) {
 	if !strings.Contains(info, "qemu") || !(strings.Contains(info, `"Acceleration","TCG"`) || strings.Contains(info, `"Acceleration","KVM"`)) {
 		t.Errorf("docker info: %q, want the qemu driver and its acceleration", info)
 	}
+	// The VMs' NICs are on the daemon's user-space switch, as on a Mac.
+	if !strings.Contains(info, `"Underlay","switch"`) {
+		t.Errorf("docker info: %q, want the VMs on the user-space switch", info)
+	}
 	tcg := strings.Contains(info, `"Acceleration","TCG"`)
 	if tcg && !strings.Contains(info, `"Boot","template restore"`) {
 		t.Errorf("docker info: %q, want TCG's VMs restored from templates", info)

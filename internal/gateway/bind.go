@@ -10,13 +10,14 @@ import (
 )
 
 // udpBind is wireguard-go's view of the gateway's one UDP socket on the
-// underlay. The socket comes from listen, because only the caller can
-// make it in the underlay's namespace.
+// underlay. The socket comes from listen, because only the caller knows
+// the underlay: a kernel socket made in the bridge's namespace, or one of
+// the user-space switch's host stack.
 type udpBind struct {
-	listen func(port uint16) (*net.UDPConn, error)
+	listen func(port uint16) (net.PacketConn, error)
 
 	mu   sync.Mutex
-	c    *net.UDPConn
+	c    net.PacketConn
 	port uint16 // kept across re-opens, so peers' endpoints stay right
 }
 
@@ -51,12 +52,17 @@ func (b *udpBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	b.c = c
 	b.port = uint16(c.LocalAddr().(*net.UDPAddr).Port)
 	recv := func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
-		n, from, err := c.ReadFromUDPAddrPort(packets[0])
+		n, from, err := c.ReadFrom(packets[0])
 		if err != nil {
 			return 0, err
 		}
+		ua, ok := from.(*net.UDPAddr)
+		if !ok {
+			return 0, errors.New("gateway: a datagram from a non-UDP address")
+		}
+		ap := ua.AddrPort()
 		sizes[0] = n
-		eps[0] = endpoint(netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		eps[0] = endpoint(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 		return 1, nil
 	}
 	return []conn.ReceiveFunc{recv}, b.port, nil
@@ -86,8 +92,9 @@ func (b *udpBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	if !ok {
 		return errors.New("gateway: foreign endpoint")
 	}
+	to := net.UDPAddrFromAddrPort(netip.AddrPort(e))
 	for _, buf := range bufs {
-		if _, err := c.WriteToUDPAddrPort(buf, netip.AddrPort(e)); err != nil {
+		if _, err := c.WriteTo(buf, to); err != nil {
 			return err
 		}
 	}

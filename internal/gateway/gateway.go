@@ -41,8 +41,8 @@ type Config struct {
 	// Address is the gateway's address on the network.
 	Address netip.Addr
 	// Listen makes the UDP socket WireGuard uses on the underlay; port 0
-	// asks for any free port.
-	Listen func(port uint16) (*net.UDPConn, error)
+	// asks for any free port. Its ReadFrom and LocalAddr give *net.UDPAddr.
+	Listen func(port uint16) (net.PacketConn, error)
 	// Host is where connections to Address go: the host's loopback.
 	Host netip.Addr
 	// Resolvers ("ip:port") answer the DNS queries sent to Address:53.

@@ -64,7 +64,7 @@ func newGuest(t *testing.T, ip netip.Addr, gw *Gateway) *guest {
 	return &guest{dev: dev, net: tnet, key: key, peer: peer}
 }
 
-func listenLoopback(port uint16) (*net.UDPConn, error) {
+func listenLoopback(port uint16) (net.PacketConn, error) {
 	return net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
 }
 

@@ -54,7 +54,8 @@ func arm64Image(t *testing.T, busybox string) []string {
 		}
 	}
 	must(os.WriteFile(filepath.Join(layer, "bin/busybox"), bb, 0o755))
-	for _, applet := range []string{"sh", "cat", "uname", "echo", "sha256sum", "stat", "readlink", "ls", "sleep"} {
+	for _, applet := range []string{"sh", "cat", "uname", "echo", "sha256sum", "stat", "readlink", "ls", "sleep",
+		"wget", "httpd", "nc", "head", "wc", "mkfifo"} { // the last for the network test
 		must(os.Symlink("busybox", filepath.Join(layer, "bin", applet)))
 	}
 	must(os.WriteFile(filepath.Join(layer, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644))
@@ -72,13 +73,7 @@ func arm64Image(t *testing.T, busybox string) []string {
 func TestARM64Boot(t *testing.T) {
 	kit, busybox := arm64Kit(t)
 	root := t.TempDir()
-	agent := filepath.Join(root, "arca-agent-arm64")
-	build := exec.Command("go", "build", "-trimpath", "-o", agent, "github.com/arcavm/arca/cmd/arca-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build arm64 agent: %v\n%s", err, out)
-	}
-	d, err := New(context.Background(), Config{Kit: kit.Dir, Agent: agent, Root: root})
+	d, err := New(context.Background(), Config{Kit: kit.Dir, Agent: arm64Agent(t, root), Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}

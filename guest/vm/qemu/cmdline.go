@@ -48,8 +48,8 @@ type launch struct {
 	// guest is told it: calibrating against the emulated PIT fails on a
 	// busy host, and the kernel then hangs waiting for timer ticks.
 	TSCkHz int64
-	// NIC, when set, is the machine's link to the underlay: a tap qemu
-	// inherits as fd FD.
+	// NIC, when set, is the machine's link to the underlay: a socket on
+	// the daemon's switch or a tap on its bridge, inherited as fd FD.
 	NIC *nic
 	// Shares are host directories given to the guest over 9p, tagged
 	// vm.ShareTag(i) in order.
@@ -75,11 +75,14 @@ type launch struct {
 	QMPFD int
 }
 
-// nic is a network card on an inherited tap, or on nothing (a
+// nic is a network card on an inherited descriptor, or on nothing (a
 // template's: FD 0).
 type nic struct {
 	FD  int
 	MAC string
+	// Dgram says FD is a connected unix datagram socket on the daemon's
+	// switch (one frame per datagram), not a tap.
+	Dgram bool
 }
 
 // ramFile is guest memory in a file.
@@ -278,9 +281,15 @@ func (l launch) args() []string {
 			"-device", virtio("blk")+",drive=vol"+strconv.Itoa(i)+",serial="+volumeSerial(i))
 	}
 	if l.NIC != nil {
+		// The dgram backend takes an inherited socket as its local end
+		// and sends on it as connected. It offers no offloads (no
+		// virtio-net header), as the template's hub port does not either.
 		netdev := "tap,id=ul,fd=" + strconv.Itoa(l.NIC.FD)
-		if l.NIC.FD == 0 {
+		switch {
+		case l.NIC.FD == 0:
 			netdev = "hubport,id=ul,hubid=0" // a template's: connected to nothing
+		case l.NIC.Dgram:
+			netdev = "dgram,id=ul,local.type=fd,local.str=" + strconv.Itoa(l.NIC.FD)
 		}
 		a = append(a,
 			"-netdev", netdev,

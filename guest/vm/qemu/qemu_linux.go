@@ -59,13 +59,20 @@ type Driver struct {
 	accel     string
 	tscKHz    int64
 	disks     *imagedisk.Cache
-	underlay  *underlay.Bridge // nil: machines get no NIC
-	templates *templates       // nil: every machine boots cold
+	underlay  *underlay.Bridge // with switch nil: machines get no NIC
+	sw        *underlay.Switch
+	templates *templates // nil: every machine boots cold
 }
 
-// UseUnderlay gives machines a NIC on the daemon's underlay: a tap on its
-// bridge behind a virtio-net device. Called before the first Boot.
+// UseUnderlay gives machines a NIC on the daemon's kernel underlay: a tap
+// on its bridge behind a virtio-net device. Called before the first Boot.
 func (d *Driver) UseUnderlay(b *underlay.Bridge) { d.underlay = b }
+
+// UseSwitch gives machines a NIC on the daemon's user-space underlay: one
+// end of a datagram socket pair on its switch, behind a virtio-net device
+// (-netdev dgram), as the vz driver does on a Mac. Called before the first
+// Boot; it wins over UseUnderlay.
+func (d *Driver) UseSwitch(s *underlay.Switch) { d.sw = s }
 
 // HostPathMounts reports that host directories reach the guest (as 9p
 // shares), so volumes and binds work.
@@ -208,17 +215,14 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 	var extra []*os.File
 	var release []func()
 	if spec.UnderlayMAC != "" {
-		if d.underlay == nil {
-			return nil, errors.New("boot qemu: a NIC was asked for but the driver has no underlay")
-		}
-		tap, remove, err := d.underlay.OpenTap()
+		f, remove, dgram, err := d.openNIC(spec.UnderlayMAC)
 		if err != nil {
 			return nil, fmt.Errorf("boot qemu: %w", err)
 		}
-		defer tap.Close() // qemu holds its own copy
+		defer f.Close() // qemu holds its own copy
 		release = append(release, remove)
-		l.NIC = &nic{FD: l.StreamFD + 1 + len(extra), MAC: spec.UnderlayMAC}
-		extra = append(extra, tap)
+		l.NIC = &nic{FD: l.StreamFD + 1 + len(extra), MAC: spec.UnderlayMAC, Dgram: dgram}
+		extra = append(extra, f)
 	}
 	if d.templates != nil {
 		m, err := d.restore(ctx, l, extra, release)
@@ -232,6 +236,24 @@ func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, err
 		return nil, fmt.Errorf("boot qemu: %w", err)
 	}
 	return m, nil
+}
+
+// openNIC makes a machine's link to the underlay: a socket on the switch
+// (dgram) or a tap on the bridge, with what removes it once qemu is gone.
+func (d *Driver) openNIC(mac string) (f *os.File, remove func(), dgram bool, err error) {
+	switch {
+	case d.sw != nil:
+		hw, err := net.ParseMAC(mac)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("underlay mac: %w", err)
+		}
+		f, remove, err = d.sw.OpenNIC(hw)
+		return f, remove, true, err
+	case d.underlay != nil:
+		f, remove, err = d.underlay.OpenTap()
+		return f, remove, false, err
+	}
+	return nil, nil, false, errors.New("a NIC was asked for but the driver has no underlay")
 }
 
 // restore boots l from its shape's template. On error nothing is left

@@ -210,6 +210,15 @@ func TestLaunchNICAndShares(t *testing.T) {
 			t.Errorf("args lack %q:\n%s", want, args)
 		}
 	}
+	// On the daemon's switch the card's backend is the inherited datagram
+	// socket, the same device in front of it.
+	l.NIC.Dgram = true
+	if got := argValues(l.args(), "-netdev"); !slices.Equal(got, []string{"dgram,id=ul,local.type=fd,local.str=4"}) {
+		t.Errorf("-netdev %q on the switch", got)
+	}
+	if got := argValues(l.args(), "-device"); !slices.Contains(got, "virtio-net-device,netdev=ul,mac=02:00:00:00:00:01") {
+		t.Errorf("-device %q on the switch", got)
+	}
 }
 
 // The arm64 machine is qemu's virt board with its devices on virtio-pci

@@ -103,7 +103,7 @@ func (b *Bridge) setup() error {
 // ListenUDP opens a UDP socket on the host's underlay address. The socket
 // is made on a thread moved into the underlay and then thrown away; it
 // stays in the underlay's namespace wherever it is used from.
-func (b *Bridge) ListenUDP(port uint16) (*net.UDPConn, error) {
+func (b *Bridge) ListenUDP(port uint16) (net.PacketConn, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {

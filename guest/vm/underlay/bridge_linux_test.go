@@ -116,11 +116,11 @@ func TestBridgeListenUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if _, err := d.WriteToUDP([]byte("x"), c.LocalAddr().(*net.UDPAddr)); err != nil {
+	if _, err := d.WriteTo([]byte("x"), c.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := c.ReadFromUDP(make([]byte, 8)); err != nil {
+	if _, _, err := c.ReadFrom(make([]byte, 8)); err != nil {
 		t.Fatalf("underlay datagram: %v", err)
 	}
 	b.Close()

@@ -23,6 +23,6 @@ func (b *Bridge) OpenTap() (*os.File, func(), error) {
 	return nil, nil, errors.New("underlay: linux only")
 }
 
-func (b *Bridge) ListenUDP(uint16) (*net.UDPConn, error) {
+func (b *Bridge) ListenUDP(uint16) (net.PacketConn, error) {
 	return nil, errors.New("underlay: linux only")
 }

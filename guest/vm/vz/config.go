@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -72,16 +73,22 @@ type share struct {
 	ReadOnly bool
 }
 
-// nic is a virtio network device on the framework's NAT network.
+// nic is a virtio network device on the daemon's underlay switch: File is
+// the VM's end of a unix datagram socket pair, one Ethernet frame per
+// datagram (VZFileHandleNetworkDeviceAttachment), whose other end is a
+// port of the switch. Its address is the host's to give, as on qemu: no
+// DHCP, and no NAT network of the framework's.
 type nic struct {
-	MAC net.HardwareAddr
+	MAC  net.HardwareAddr
+	File *os.File
 }
 
 // machineFiles are the host files a machine boots from.
 type machineFiles struct {
 	Kernel, Initrd string
-	ImageDisk      string // the image's shared read-only disk
-	RWDisk         string // the container's own
+	ImageDisk      string   // the image's shared read-only disk
+	RWDisk         string   // the container's own
+	NIC            *os.File // the VM's end of its NIC's socket pair, when the spec asks for one
 }
 
 // newVMConfig is what spec becomes on a host with hostCPUs cores.
@@ -116,7 +123,10 @@ func newVMConfig(spec vm.MachineSpec, files machineFiles, hostCPUs int) (vmConfi
 		if err != nil {
 			return vmConfig{}, fmt.Errorf("underlay mac: %w", err)
 		}
-		c.NIC = &nic{MAC: mac}
+		if files.NIC == nil {
+			return vmConfig{}, errors.New("a NIC was asked for but the driver has no underlay")
+		}
+		c.NIC = &nic{MAC: mac, File: files.NIC}
 	}
 	return c, nil
 }

@@ -3,6 +3,7 @@ package vz
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,10 +11,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/imagedisk"
+	"github.com/arcavm/arca/guest/vm/underlay"
 	"github.com/arcavm/arca/guest/wire"
+	"golang.org/x/sys/unix"
 )
 
 var files = machineFiles{Kernel: "/kit/Image", Initrd: "/root/vz/initramfs-x.cpio", ImageDisk: "/root/disks/abc.ext4", RWDisk: "/state/disk.ext4"}
@@ -52,7 +56,7 @@ func TestNewVMConfig(t *testing.T) {
 				if c.CPUs != 2 || c.MemoryBytes != 1<<30 {
 					t.Errorf("cpus %d memory %d", c.CPUs, c.MemoryBytes)
 				}
-				if c.NIC == nil || c.NIC.MAC.String() != "02:42:ac:11:00:02" {
+				if c.NIC == nil || c.NIC.MAC.String() != "02:42:ac:11:00:02" || c.NIC.File != os.Stdin {
 					t.Errorf("nic %+v", c.NIC)
 				}
 				want := []share{{"arca0", "/Users/me/src", false}, {"arca1", "/var/lib/arca/volumes/v/_data", true}}
@@ -62,11 +66,16 @@ func TestNewVMConfig(t *testing.T) {
 			},
 		},
 		{name: "bad mac", spec: vm.MachineSpec{StateDir: "/s", UnderlayMAC: "nope"}, wantErr: "underlay mac"},
+		{name: "nic without underlay", spec: vm.MachineSpec{StateDir: "/s", UnderlayMAC: "02:42:ac:11:00:02"}, wantErr: "no underlay"},
 		{name: "relative share", spec: vm.MachineSpec{StateDir: "/s", Shares: []vm.Share{{HostPath: "data"}}}, wantErr: "absolute"},
 		{name: "no state dir", spec: vm.MachineSpec{}, wantErr: "state dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := newVMConfig(tc.spec, files, 8)
+			f := files
+			if tc.name == "limits, nic and shares" {
+				f.NIC = os.Stdin // any file: the framework gets it as it is
+			}
+			c, err := newVMConfig(tc.spec, f, 8)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
@@ -247,7 +256,7 @@ func TestPrepare(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cfgs[i], errs[i] = h.prepare(context.Background(), vm.MachineSpec{
+			cfgs[i], _, errs[i] = h.prepare(context.Background(), vm.MachineSpec{
 				ID: "c", StateDir: filepath.Join(root, "containers", string(rune('a'+i))), Layers: layers,
 			})
 		}()
@@ -274,18 +283,18 @@ func TestPrepare(t *testing.T) {
 	}
 
 	// A restart keeps the container's disk.
-	if _, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "containers", "a"), Layers: layers}); err != nil {
+	if _, _, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "containers", "a"), Layers: layers}); err != nil {
 		t.Fatal(err)
 	}
 	if disks.images.Load() != 1 || disks.writables.Load() != 4 {
 		t.Errorf("a restart rebuilt disks: %d images, %d writable", disks.images.Load(), disks.writables.Load())
 	}
 
-	if _, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "x")}); err == nil {
+	if _, _, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "x")}); err == nil {
 		t.Error("a spec without layers was prepared")
 	}
 	rootDir := vm.MachineSpec{StateDir: filepath.Join(root, "z"), RootDir: t.TempDir()}
-	if _, err := h.prepare(context.Background(), rootDir); err == nil || !strings.Contains(err.Error(), "not supported on vz") {
+	if _, _, err := h.prepare(context.Background(), rootDir); err == nil || !strings.Contains(err.Error(), "not supported on vz") {
 		t.Errorf("a root dir machine: %v", err)
 	}
 	if _, err := os.Stat(rootDir.StateDir); !os.IsNotExist(err) {
@@ -293,8 +302,70 @@ func TestPrepare(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := h.prepare(ctx, vm.MachineSpec{StateDir: filepath.Join(root, "y"), Layers: layers}); !errors.Is(err, context.Canceled) {
+	if _, _, err := h.prepare(ctx, vm.MachineSpec{StateDir: filepath.Join(root, "y"), Layers: layers}); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled boot: %v", err)
+	}
+}
+
+// A container's machine on a network gets a NIC on the daemon's switch:
+// the VM's end of a unix datagram socket pair (what
+// VZFileHandleNetworkDeviceAttachment takes), the other end a port of the
+// switch, released with the VM. A frame the VM sends reaches another
+// machine's NIC, as on qemu, where the same switch runs the same code.
+func TestPrepareNICOnSwitch(t *testing.T) {
+	agentBin := filepath.Join(t.TempDir(), "arca-agent")
+	os.WriteFile(agentBin, []byte("AGENT"), 0o755)
+	root := t.TempDir()
+	h, err := newHost(Config{Kit: fakeKit(t), Agent: agentBin, Root: root, Disks: &fakeDisks{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := underlay.NewSwitch(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	h.nics = sw
+	layers := []string{filepath.Join(root, "layers", "l", "diff")}
+	mac := "02:42:c6:12:00:02"
+	c, release, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "containers", "a"), Layers: layers, UnderlayMAC: mac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NIC == nil || c.NIC.MAC.String() != mac || c.NIC.File == nil {
+		t.Fatalf("nic %+v, want the spec's MAC on a socket", c.NIC)
+	}
+	fd := int(c.NIC.File.Fd())
+	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_DGRAM {
+		t.Errorf("the NIC's file: socket type %d (%v), want SOCK_DGRAM", typ, err)
+	}
+	if sa, err := unix.Getsockname(fd); err != nil {
+		t.Errorf("the NIC's file: %v", err)
+	} else if _, ok := sa.(*unix.SockaddrUnix); !ok {
+		t.Errorf("the NIC's file is a %T socket, want a unix one", sa)
+	}
+
+	// Another machine's NIC on the switch gets the VM's broadcast whole.
+	other, detach, err := sw.OpenNIC(underlay.NewMAC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	defer detach()
+	hw, _ := net.ParseMAC(mac)
+	frame := append(append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, hw...), 0x08, 0x06, 'a', 'r', 'p')
+	if _, err := c.NIC.File.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := other.Read(buf)
+	if err != nil || string(buf[:n]) != string(frame) {
+		t.Fatalf("the other NIC read %x, %v; want %x", buf[:n], err, frame)
+	}
+	release()
+	if _, err := c.NIC.File.Write(frame); err == nil {
+		t.Error("the NIC's file is still open after release")
 	}
 }
 

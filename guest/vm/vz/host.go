@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,6 +60,14 @@ type host struct {
 	kit    *kit.Kit
 	initrd string
 	images *imagedisk.Cache
+	nics   NICs // nil: machines get no network device
+}
+
+// NICs makes the network card with hardware address hw: the end of a
+// datagram socket pair the VM gets, the other end on the daemon's underlay
+// switch (*underlay.Switch), and what takes that port off again.
+type NICs interface {
+	OpenNIC(hw net.HardwareAddr) (vmEnd *os.File, detach func(), err error)
 }
 
 // newHost checks cfg, loads the kit and packs the initramfs.
@@ -90,33 +99,62 @@ func newHost(cfg Config) (*host, error) {
 }
 
 // prepare makes what spec's machine boots from (its state dir, the
-// image's disk on first use, the container's disk once) and returns the
-// machine's configuration.
-func (h *host) prepare(ctx context.Context, spec vm.MachineSpec) (vmConfig, error) {
+// image's disk on first use, the container's disk once, its NIC's socket)
+// and returns the machine's configuration, with what releases the NIC
+// once the VM is gone (on error nothing is left to release).
+func (h *host) prepare(ctx context.Context, spec vm.MachineSpec) (vmConfig, func(), error) {
+	c, err := h.files(ctx, spec)
+	if err != nil {
+		return vmConfig{}, nil, err
+	}
+	release := func() {}
+	if spec.UnderlayMAC != "" && h.nics != nil {
+		hw, err := net.ParseMAC(spec.UnderlayMAC)
+		if err != nil {
+			return vmConfig{}, nil, fmt.Errorf("underlay mac: %w", err)
+		}
+		f, detach, err := h.nics.OpenNIC(hw)
+		if err != nil {
+			return vmConfig{}, nil, err
+		}
+		c.NIC = f
+		release = func() { f.Close(); detach() }
+	}
+	cfg, err := newVMConfig(spec, c, runtime.NumCPU())
+	if err != nil {
+		release()
+		return vmConfig{}, nil, err
+	}
+	return cfg, release, nil
+}
+
+// files makes what spec's machine boots from but its NIC: its state dir,
+// the image's disk on first use, the container's disk once.
+func (h *host) files(ctx context.Context, spec vm.MachineSpec) (machineFiles, error) {
 	if err := ctx.Err(); err != nil {
-		return vmConfig{}, err
+		return machineFiles{}, err
 	}
 	if spec.StateDir == "" {
-		return vmConfig{}, errors.New("no state dir")
+		return machineFiles{}, errors.New("no state dir")
 	}
 	if spec.RootDir != "" {
 		// It would take a writable virtiofs root (the qemu driver's is 9p);
 		// refused rather than booted from Layers, which are not set.
-		return vmConfig{}, errors.New("root directory machines are not supported on vz yet")
+		return machineFiles{}, errors.New("root directory machines are not supported on vz yet")
 	}
 	if len(spec.Layers) == 0 {
-		return vmConfig{}, errors.New("no layers")
+		return machineFiles{}, errors.New("no layers")
 	}
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
-		return vmConfig{}, err
+		return machineFiles{}, err
 	}
 	image, err := h.images.Get(ctx, spec.Layers)
 	if err != nil {
-		return vmConfig{}, err
+		return machineFiles{}, err
 	}
 	rw, err := containerDisk(ctx, spec.StateDir, h.cfg.DiskBytes, h.cfg.Disks)
 	if err != nil {
-		return vmConfig{}, err
+		return machineFiles{}, err
 	}
-	return newVMConfig(spec, machineFiles{Kernel: h.kit.Kernel, Initrd: h.initrd, ImageDisk: image, RWDisk: rw}, runtime.NumCPU())
+	return machineFiles{Kernel: h.kit.Kernel, Initrd: h.initrd, ImageDisk: image, RWDisk: rw}, nil
 }

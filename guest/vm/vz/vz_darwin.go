@@ -14,6 +14,7 @@ import (
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/hostproc"
+	"github.com/arcavm/arca/guest/vm/underlay"
 )
 
 // ConnectTimeout bounds how long Boot waits for the agent to listen on
@@ -41,6 +42,12 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 // Name implements vm.Driver.
 func (d *Driver) Name() string { return "vz" }
 
+// UseSwitch gives machines that ask for one a NIC on the daemon's
+// user-space underlay switch: a VZFileHandleNetworkDeviceAttachment on one
+// end of a datagram socket pair, the switch holding the other. Called
+// before the first Boot.
+func (d *Driver) UseSwitch(s *underlay.Switch) { d.h.nics = s }
+
 // HostPathMounts reports that host directories reach the guest (virtiofs),
 // so volumes and binds work.
 func (d *Driver) HostPathMounts() bool { return true }
@@ -48,11 +55,11 @@ func (d *Driver) HostPathMounts() bool { return true }
 // Boot implements vm.Driver: it returns once the agent accepted the
 // host's vsock connection.
 func (d *Driver) Boot(ctx context.Context, spec vm.MachineSpec) (vm.Machine, error) {
-	c, err := d.h.prepare(ctx, spec)
+	c, release, err := d.h.prepare(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("boot vz %s: %w", spec.ID, err)
 	}
-	m, err := start(ctx, c)
+	m, err := start(ctx, c, release)
 	if err != nil {
 		return nil, fmt.Errorf("boot vz %s: %w", spec.ID, err)
 	}
@@ -114,11 +121,13 @@ func configuration(c vmConfig) (*codehex.VirtualMachineConfiguration, error) {
 	conf.SetSocketDevicesVirtualMachineConfiguration([]codehex.SocketDeviceConfiguration{sock})
 
 	if c.NIC != nil {
-		nat, err := codehex.NewNATNetworkDeviceAttachment()
+		// The framework reads and writes frames on the socket; its MTU
+		// stays the default 1500, the underlay's.
+		att, err := codehex.NewFileHandleNetworkDeviceAttachment(c.NIC.File)
 		if err != nil {
 			return nil, fmt.Errorf("nic: %w", err)
 		}
-		dev, err := codehex.NewVirtioNetworkDeviceConfiguration(nat)
+		dev, err := codehex.NewVirtioNetworkDeviceConfiguration(att)
 		if err != nil {
 			return nil, fmt.Errorf("nic: %w", err)
 		}
@@ -159,21 +168,24 @@ func configuration(c vmConfig) (*codehex.VirtualMachineConfiguration, error) {
 	return conf, nil
 }
 
-// start starts the VM and connects to its agent. Nothing is left running
-// on error.
-func start(ctx context.Context, c vmConfig) (*machine, error) {
+// start starts the VM and connects to its agent; release runs once the
+// VM is gone (its NIC). Nothing is left running on error.
+func start(ctx context.Context, c vmConfig, release func()) (*machine, error) {
 	conf, err := configuration(c)
 	if err != nil {
+		release()
 		return nil, err
 	}
 	v, err := codehex.NewVirtualMachine(conf)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("new vm: %w", err)
 	}
-	m := &machine{vm: v, cfg: c, done: make(chan struct{})}
+	m := &machine{vm: v, cfg: c, release: release, done: make(chan struct{})}
 	// Watch before starting, so no state change is missed.
 	states := v.StateChangedNotify()
 	if err := v.Start(); err != nil {
+		release()
 		return nil, fmt.Errorf("start: %w%s", err, consoleDetail(c.Console))
 	}
 	go m.watch(states)
@@ -222,9 +234,10 @@ func (m *machine) stoppedErr() error {
 
 // machine is one running VM.
 type machine struct {
-	vm   *codehex.VirtualMachine // held: the framework's object lives while we do
-	cfg  vmConfig
-	conn net.Conn
+	vm      *codehex.VirtualMachine // held: the framework's object lives while we do
+	cfg     vmConfig
+	conn    net.Conn
+	release func() // the NIC's socket and switch port, once the VM has stopped
 
 	done     chan struct{}
 	mu       sync.Mutex
@@ -245,6 +258,7 @@ func (m *machine) watch(states <-chan codehex.VirtualMachineState) {
 		m.err = m.endErr()
 		m.mu.Unlock()
 		m.closeConn() // whoever reads the stream learns at once
+		m.release()
 		close(m.done)
 		return
 	}
