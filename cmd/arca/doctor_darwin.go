@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,16 @@ func platformChecks(env doctorEnv) []finding {
 		out = append(out, entitlementFinding(exe, string(ents), err))
 	}
 	return append(out, kitFinding(env.kit, "make kit-install KIT_TARBALL=... (docs/macos.md)"))
+}
+
+// hostSummary: "macOS 14.5 (23F79), Apple M2 Pro, 10 cores, 32.0 GiB memory".
+func hostSummary() string {
+	name := macOutput("sw_vers", "-productName") + " " + macOutput("sw_vers", "-productVersion")
+	if b := macOutput("sw_vers", "-buildVersion"); b != "" {
+		name += " (" + b + ")"
+	}
+	mem, _ := strconv.ParseUint(macOutput("sysctl", "-n", "hw.memsize"), 10, 64)
+	return formatHost(name, "", macOutput("sysctl", "-n", "machdep.cpu.brand_string"), runtime.NumCPU(), mem)
 }
 
 // macOutput runs one of macOS's tools and returns its output trimmed, ""
