@@ -11,7 +11,7 @@ KIT_DIR      ?= $(HOME)/.arca/kit
 LAUNCHD_LABEL := dev.arca.daemon
 LAUNCHD_PLIST := $(HOME)/Library/LaunchAgents/$(LAUNCHD_LABEL).plist
 
-.PHONY: install-launchd uninstall-launchd kit-install install uninstall
+.PHONY: install-launchd uninstall-launchd kit-install install uninstall check-mac
 CONTEXT      ?= arca
 
 # cgo for the daemon (Code-Hex/vz is Objective-C underneath), signed ad hoc
@@ -86,3 +86,13 @@ uninstall: uninstall-launchd
 	fi
 	@if [ "$(PURGE)" = 1 ]; then rm -rf $(ROOT) && echo "removed the state in $(ROOT)"; \
 	else echo "the state in $(ROOT) is kept (make uninstall PURGE=1 removes it)"; fi
+
+# The install checked end to end (docs/macos.md, "How to check a Mac
+# install"): arca doctor --full of the installed binary (else bin/arca)
+# against the running daemon, through the context; the report is also
+# written to arca-check.txt, to paste into an issue.
+check-mac:
+	@arca=$(PREFIX)/arca; test -x $$arca || arca=$(BIN)/arca; \
+	{ $$arca doctor --full --socket $(SOCKET) --root $(ROOT) --kit $(KIT_DIR)/current 2>&1; echo $$? > arca-check.status; } | tee arca-check.txt; \
+	status=$$(cat arca-check.status); rm -f arca-check.status; \
+	echo "(the report is in arca-check.txt)"; exit $$status

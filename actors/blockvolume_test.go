@@ -1,8 +1,13 @@
 package actors
 
 import (
+	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/arcavm/arca/guest/vm"
@@ -106,5 +111,53 @@ func TestMachineDisks(t *testing.T) {
 	wm := e.wireMounts([]persistence.Mount{{Type: "volume", Name: "b1", Driver: blockDriver, Destination: "/a", RW: true}})
 	if len(wm) != 1 || wm[0].Source != want[0].Image || wm[0].CopyUp || len(sharesFor(wm, disks)) != 0 {
 		t.Errorf("wire mounts %+v, shares %+v", wm, sharesFor(wm, disks))
+	}
+}
+
+// TestMakeBlockImage: a block volume's image is made with mkfs.ext4 where
+// there is one, else (a Mac) with the project's ext4 writer; either way a
+// file of the size asked for holding a clean ext4 filesystem, and nothing
+// is left when making it fails.
+func TestMakeBlockImage(t *testing.T) {
+	e2fsck, err := exec.LookPath("e2fsck")
+	if err != nil {
+		t.Skip("no e2fsck to check the images with")
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		mkfs string
+		size int64
+	}{
+		{"mkfs.ext4", mkfsExt4, 64 << 20},
+		{"ext4 writer", "", 64 << 20},
+		{"ext4 writer, a partial last block", "", 64<<20 + 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "mkfs.ext4" && tc.mkfs == "" {
+				t.Skip("no mkfs.ext4")
+			}
+			path := filepath.Join(t.TempDir(), "vol", blockImageName)
+			if err := makeBlockImageWith(ctx, path, tc.size, tc.mkfs); err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.Stat(path)
+			if err != nil || st.Size() != tc.size {
+				t.Fatalf("image %v %v, want %d bytes", st, err, tc.size)
+			}
+			if out, err := exec.Command(e2fsck, "-fn", path).CombinedOutput(); err != nil {
+				t.Fatalf("e2fsck: %v\n%s", err, out)
+			}
+			if err := makeBlockImageWith(ctx, path, tc.size, tc.mkfs); err == nil {
+				t.Error("an existing image was made again")
+			}
+		})
+	}
+	path := filepath.Join(t.TempDir(), blockImageName)
+	if err := makeBlockImageWith(ctx, path, 64<<20, "/bin/false"); err == nil || !strings.Contains(err.Error(), "mkfs.ext4") {
+		t.Errorf("a failing mkfs: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a failed make left the image: %v", err)
 	}
 }

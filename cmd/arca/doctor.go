@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -69,6 +70,8 @@ func runDoctor(args []string) error {
 	socket := fs.String("socket", socketFromEnv(), "the daemon's socket")
 	root := fs.String("root", paths.root, "the daemon's state directory")
 	kitDir := fs.String("kit", paths.kit, "the guest kit directory")
+	full := fs.Bool("full", false, "also drive the daemon end to end (pull, run, exec, a network, volumes, a published port) and print a report to paste into an issue")
+	image := fs.String("image", "busybox", "with --full: the image the containers run (it needs sh, ping and httpd)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -79,6 +82,15 @@ func runDoctor(args []string) error {
 	}
 	if exe, err := os.Executable(); err == nil {
 		env.agent = filepath.Join(filepath.Dir(exe), "arca-agent")
+	}
+	if *full {
+		// Ctrl-C ends the step under way; what was made is still removed.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if runFullCheck(ctx, os.Stdout, env, *image) {
+			return errChecksFailed
+		}
+		return nil
 	}
 	fmt.Printf("arca %s (%s) on %s\n\n", version, gitCommit, platform())
 	if printFindings(os.Stdout, doctor(env)) {

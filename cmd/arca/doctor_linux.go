@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,43 @@ func platformChecks(env doctorEnv) []finding {
 		checkQEMU(),
 		checkCgroups(env.mountinfo),
 	}
+}
+
+// hostSummary: "Debian GNU/Linux 12 (bookworm), kernel 6.1.0-x, CPU, 2
+// cores, 7.8 GiB memory".
+func hostSummary() string {
+	name := "Linux"
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		if v := keyValue(string(b), "PRETTY_NAME", "="); v != "" {
+			name = strings.Trim(v, `"`)
+		}
+	}
+	var kernel string
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		kernel = "kernel " + unix.ByteSliceToString(u.Release[:])
+	}
+	var cpu string
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		cpu = keyValue(string(b), "model name", ":")
+	}
+	var mem uint64
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		kb, _ := strconv.ParseUint(strings.TrimSuffix(keyValue(string(b), "MemTotal", ":"), " kB"), 10, 64)
+		mem = kb << 10
+	}
+	return formatHost(name, kernel, cpu, runtime.NumCPU(), mem)
+}
+
+// keyValue finds "key SEP value" among text's lines.
+func keyValue(text, key, sep string) string {
+	for _, line := range strings.Split(text, "\n") {
+		k, v, found := strings.Cut(line, sep)
+		if found && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func freeBytes(dir string) (uint64, error) {

@@ -49,8 +49,15 @@ start, step by step.`, runActors},
 		{"doctor", "[flags]", "check this machine for what Arca needs",
 			`Checks KVM, the qemu guest kit and qemu, the cgroup layout, free disk
 under --root, the daemon's socket, the docker CLI's context and its
-buildx and compose plugins. Each line is OK, WARN or FAIL, with what to
-do; the exit status is 1 if any check fails.`, runDoctor},
+buildx and compose plugins (on a Mac: the macOS version, the binary's
+signature and virtualization entitlement, the arm64 kit). Each line is
+OK, WARN or FAIL, with what to do; the exit status is 1 if any check
+fails. With --full it then drives the daemon through the docker CLI
+(the arca context): an image pulled, a container run and an exec in one,
+two containers on a user network reaching each other by name, a local
+and a block volume, a published port reached from the host; it prints a
+report with versions, the host, and each step's result and time, to
+paste into an issue, and removes what it made.`, runDoctor},
 		{"version", "", "print version, commit and build date",
 			`Prints the version, the commit it was built from and when.`, runVersion},
 	}

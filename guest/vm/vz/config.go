@@ -2,7 +2,8 @@
 // Virtualization framework (through github.com/Code-Hex/vz/v3) booting the
 // arm64 kit's kernel with the daemon's arca-agent as init, the image as a
 // shared read-only disk, the container's writable layer on a disk of its
-// own, volumes and binds over virtiofs, and the agent's stream over vsock.
+// own, block volumes as disks of their own, volumes and binds over
+// virtiofs, and the agent's stream over vsock.
 //
 // Everything but the framework calls is plain Go, built and tested on
 // every platform: vmConfig says exactly what a machine gets, and only
@@ -15,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/arcavm/arca/guest/vm"
@@ -33,11 +35,23 @@ const AgentPort uint32 = 1024
 
 // Block device identifiers: the guest sees them as the virtio disks'
 // serials, and VMInit links the disks by them under /dev/disk/by-id, as
-// for qemu.
+// for qemu. The framework takes at most 20 ASCII bytes, virtio-blk's
+// serial size.
 const (
 	imageSerial     = "arca-image"
 	containerSerial = "arca-rw"
+	maxSerial       = 20
 )
+
+// fixedDisks are the disks every machine has (the image's, the
+// container's); block volumes follow them in Disks.
+const fixedDisks = 2
+
+// volumeSerial is the identifier of a machine's i-th block volume and
+// volumeMount where the agent mounts its filesystem: the names qemu's
+// driver gives them, so a guest looks the same under either.
+func volumeSerial(i int) string { return "arca-vol" + strconv.Itoa(i) }
+func volumeMount(i int) string  { return "/mnt/vol" + strconv.Itoa(i) }
 
 // Inside the writable disk: the overlay's upper and work directories.
 const (
@@ -52,7 +66,7 @@ type vmConfig struct {
 	Initrd      string // packed by guest/vm/kit from the kit and the agent
 	CPUs        uint
 	MemoryBytes uint64
-	Disks       []blockDevice // the image's first, then the container's
+	Disks       []blockDevice // the image's, the container's, then the block volumes in spec order
 	Shares      []share       // virtiofs, tagged vm.ShareTag(i) in order
 	AgentPort   uint32        // vsock: the host connects, the agent listens
 	NIC         *nic          // nil: no network device
@@ -118,6 +132,26 @@ func newVMConfig(spec vm.MachineSpec, files machineFiles, hostCPUs int) (vmConfi
 		}
 		c.Shares = append(c.Shares, share{Tag: vm.ShareTag(i), HostPath: filepath.Clean(sh.HostPath), ReadOnly: sh.ReadOnly})
 	}
+	seen := map[string]bool{}
+	for i, d := range spec.Disks {
+		// The framework opens the image itself: a relative path would be
+		// the daemon's working directory's. One image attached twice would
+		// be two filesystems writing the same blocks.
+		if !filepath.IsAbs(d.Image) {
+			return vmConfig{}, fmt.Errorf("block volume %q: not an absolute path", d.Image)
+		}
+		img := filepath.Clean(d.Image)
+		if seen[img] {
+			return vmConfig{}, fmt.Errorf("block volume %s: given twice", img)
+		}
+		seen[img] = true
+		c.Disks = append(c.Disks, blockDevice{Path: img, ReadOnly: d.ReadOnly, ID: volumeSerial(i)})
+	}
+	for _, d := range c.Disks {
+		if len(d.ID) > maxSerial {
+			return vmConfig{}, fmt.Errorf("disk %s: identifier %q is over %d bytes", d.Path, d.ID, maxSerial)
+		}
+	}
 	if spec.UnderlayMAC != "" {
 		mac, err := net.ParseMAC(spec.UnderlayMAC)
 		if err != nil {
@@ -152,7 +186,8 @@ func (c vmConfig) kernelCmdline() string {
 
 // rootfs is how the agent mounts the container's root: both disks, by
 // serial, then the overlay of the image under the writable layer. The
-// shares are mounted alongside, for the binds made from them.
+// shares and block volumes are mounted alongside, for the binds made from
+// them.
 func (c vmConfig) rootfs() vm.RootfsSpec {
 	const image, rw = "/mnt/image", "/mnt/rw"
 	spec := vm.RootfsSpec{
@@ -169,7 +204,32 @@ func (c vmConfig) rootfs() vm.RootfsSpec {
 			Source: sh.Tag, Target: vm.ShareMount(i), FSType: "virtiofs", ReadOnly: sh.ReadOnly,
 		})
 	}
+	for i, d := range c.volumes() {
+		spec.Mounts = append(spec.Mounts, vm.DeviceMount{
+			Source: wire.VMDiskByID + "/virtio-" + d.ID, Target: volumeMount(i), FSType: "ext4", ReadOnly: d.ReadOnly,
+		})
+	}
 	return spec
+}
+
+// volumes are the block volumes' disks, in spec order.
+func (c vmConfig) volumes() []blockDevice {
+	if len(c.Disks) <= fixedDisks {
+		return nil
+	}
+	return c.Disks[fixedDisks:]
+}
+
+// diskPath is where the agent finds the filesystem of the block volume
+// whose image is image (vm.DiskPaths).
+func (c vmConfig) diskPath(image string) (string, bool) {
+	image = filepath.Clean(image)
+	for i, d := range c.volumes() {
+		if d.Path == image {
+			return volumeMount(i), true
+		}
+	}
+	return "", false
 }
 
 // guestPath maps a host path inside one of the shares to the agent's view.

@@ -3,6 +3,7 @@ package vz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -86,6 +87,88 @@ func TestNewVMConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.check(t, c)
+		})
+	}
+}
+
+// TestBlockVolumes: a machine's block volumes are disks after the image's
+// and the container's, in spec order, read-only as asked, each with the
+// identifier its mount names, so the agent finds it by serial as on qemu.
+func TestBlockVolumes(t *testing.T) {
+	fixed := []blockDevice{{files.ImageDisk, true, "arca-image"}, {files.RWDisk, false, "arca-rw"}}
+	for _, tc := range []struct {
+		name       string
+		disks      []vm.Disk
+		wantDisks  []blockDevice // after the fixed two
+		wantMounts []vm.DeviceMount
+		wantErr    string
+	}{
+		{name: "none"},
+		{
+			name:       "one read-write",
+			disks:      []vm.Disk{{Image: "/r/volumes/db/disk.ext4"}},
+			wantDisks:  []blockDevice{{"/r/volumes/db/disk.ext4", false, "arca-vol0"}},
+			wantMounts: []vm.DeviceMount{{Source: "/dev/disk/by-id/virtio-arca-vol0", Target: "/mnt/vol0", FSType: "ext4"}},
+		},
+		{
+			name: "read-only and read-write, in order",
+			disks: []vm.Disk{
+				{Image: "/r/volumes/b2/disk.ext4", ReadOnly: true},
+				{Image: "/r/volumes/b1/disk.ext4"},
+				{Image: "/r/volumes/b3//disk.ext4", ReadOnly: true},
+			},
+			wantDisks: []blockDevice{
+				{"/r/volumes/b2/disk.ext4", true, "arca-vol0"},
+				{"/r/volumes/b1/disk.ext4", false, "arca-vol1"},
+				{"/r/volumes/b3/disk.ext4", true, "arca-vol2"},
+			},
+			wantMounts: []vm.DeviceMount{
+				{Source: "/dev/disk/by-id/virtio-arca-vol0", Target: "/mnt/vol0", FSType: "ext4", ReadOnly: true},
+				{Source: "/dev/disk/by-id/virtio-arca-vol1", Target: "/mnt/vol1", FSType: "ext4"},
+				{Source: "/dev/disk/by-id/virtio-arca-vol2", Target: "/mnt/vol2", FSType: "ext4", ReadOnly: true},
+			},
+		},
+		{name: "relative image", disks: []vm.Disk{{Image: "volumes/b/disk.ext4"}}, wantErr: "absolute"},
+		{name: "one image twice", disks: []vm.Disk{{Image: "/r/b/disk.ext4"}, {Image: "/r/b/./disk.ext4", ReadOnly: true}}, wantErr: "twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := vm.MachineSpec{StateDir: "/s", Disks: tc.disks, Shares: []vm.Share{{HostPath: "/data"}}}
+			c, err := newVMConfig(spec, files, 1)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := append(slices.Clone(fixed), tc.wantDisks...); !slices.Equal(c.Disks, want) {
+				t.Errorf("disks\n%+v\nwant\n%+v", c.Disks, want)
+			}
+			// The agent waits for every disk the kernel line counts.
+			if want := fmt.Sprintf("arca.disks=%d", 2+len(tc.disks)); !slices.Contains(strings.Fields(c.kernelCmdline()), want) {
+				t.Errorf("kernel line %q lacks %s", c.kernelCmdline(), want)
+			}
+			// After the two disks and the share come the volumes.
+			mounts := c.rootfs().Mounts
+			if got := mounts[3:]; !slices.Equal(got, tc.wantMounts) && len(got)+len(tc.wantMounts) > 0 {
+				t.Errorf("volume mounts\n%+v\nwant\n%+v", got, tc.wantMounts)
+			}
+			for i, d := range tc.disks {
+				got, ok := c.diskPath(d.Image)
+				if want := tc.wantMounts[i].Target; !ok || got != want {
+					t.Errorf("disk path of %s: %q %v, want %q", d.Image, got, ok, want)
+				}
+			}
+			if p, ok := c.diskPath(files.RWDisk); ok {
+				t.Errorf("the container's own disk has a volume path: %s", p)
+			}
+			for _, d := range c.Disks {
+				if len(d.ID) > maxSerial {
+					t.Errorf("identifier %q over the framework's %d bytes", d.ID, maxSerial)
+				}
+			}
 		})
 	}
 }
@@ -299,6 +382,29 @@ func TestPrepare(t *testing.T) {
 	}
 	if _, err := os.Stat(rootDir.StateDir); !os.IsNotExist(err) {
 		t.Errorf("a refused root dir machine left its state dir: %v", err)
+	}
+	// Block volumes' images are the volumes actor's: used as they are,
+	// and a missing one is refused before anything is made.
+	vol := filepath.Join(root, "volumes", "b", "disk.ext4")
+	os.MkdirAll(filepath.Dir(vol), 0o755)
+	os.WriteFile(vol, nil, 0o600)
+	c, _, err := h.prepare(context.Background(), vm.MachineSpec{StateDir: filepath.Join(root, "v"), Layers: layers, Disks: []vm.Disk{{Image: vol}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Disks) != 3 || c.Disks[2] != (blockDevice{vol, false, "arca-vol0"}) {
+		t.Errorf("disks with a block volume: %+v", c.Disks)
+	}
+	missing := vm.MachineSpec{StateDir: filepath.Join(root, "w"), Layers: layers, Disks: []vm.Disk{{Image: filepath.Join(root, "volumes", "gone", "disk.ext4")}}}
+	if _, _, err := h.prepare(context.Background(), missing); err == nil || !strings.Contains(err.Error(), "block volume") {
+		t.Errorf("a missing block volume image: %v", err)
+	}
+	if _, err := os.Stat(missing.StateDir); !os.IsNotExist(err) {
+		t.Errorf("a refused machine left its state dir: %v", err)
+	}
+	dirVol := vm.MachineSpec{StateDir: filepath.Join(root, "w"), Layers: layers, Disks: []vm.Disk{{Image: filepath.Dir(vol)}}}
+	if _, _, err := h.prepare(context.Background(), dirVol); err == nil || !strings.Contains(err.Error(), "not a disk image") {
+		t.Errorf("a directory as a block volume image: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

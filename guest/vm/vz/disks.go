@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/imagedisk"
 )
 
@@ -20,4 +21,19 @@ func containerDisk(ctx context.Context, stateDir string, size int64, b DiskBuild
 		return "", fmt.Errorf("container disk: %w", err)
 	}
 	return path, nil
+}
+
+// checkVolumeImages makes sure each block volume's image is a file before
+// the framework is asked to open it, whose error would name no volume.
+func checkVolumeImages(disks []vm.Disk) error {
+	for _, d := range disks {
+		st, err := os.Stat(d.Image)
+		if err != nil {
+			return fmt.Errorf("block volume: %w", err)
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("block volume %s: not a disk image file", d.Image)
+		}
+	}
+	return nil
 }

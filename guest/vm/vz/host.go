@@ -129,7 +129,8 @@ func (h *host) prepare(ctx context.Context, spec vm.MachineSpec) (vmConfig, func
 }
 
 // files makes what spec's machine boots from but its NIC: its state dir,
-// the image's disk on first use, the container's disk once.
+// the image's disk on first use, the container's disk once. Block
+// volumes' images are the volumes actor's; they are only checked.
 func (h *host) files(ctx context.Context, spec vm.MachineSpec) (machineFiles, error) {
 	if err := ctx.Err(); err != nil {
 		return machineFiles{}, err
@@ -144,6 +145,9 @@ func (h *host) files(ctx context.Context, spec vm.MachineSpec) (machineFiles, er
 	}
 	if len(spec.Layers) == 0 {
 		return machineFiles{}, errors.New("no layers")
+	}
+	if err := checkVolumeImages(spec.Disks); err != nil {
+		return machineFiles{}, err
 	}
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
 		return machineFiles{}, err

@@ -78,6 +78,8 @@ func configuration(c vmConfig) (*codehex.VirtualMachineConfiguration, error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 
+	// The image's disk, the container's, then each block volume's: the
+	// guest finds each by its identifier, not its order.
 	var disks []codehex.StorageDeviceConfiguration
 	for _, b := range c.Disks {
 		att, err := codehex.NewDiskImageStorageDeviceAttachment(b.Path, b.ReadOnly)
@@ -307,6 +309,15 @@ func (m *machine) Rootfs() vm.RootfsSpec { return m.cfg.rootfs() }
 
 // GuestPath implements vm.GuestPaths.
 func (m *machine) GuestPath(hostPath string) (string, bool) { return m.cfg.guestPath(hostPath) }
+
+// DiskPath implements vm.DiskPaths: block volumes are disks of the VM,
+// mounted by the agent at their volumeMount.
+func (m *machine) DiskPath(image string) (string, bool) { return m.cfg.diskPath(image) }
+
+var (
+	_ vm.GuestPaths = (*machine)(nil)
+	_ vm.DiskPaths  = (*machine)(nil)
+)
 
 // Done implements vm.Machine.
 func (m *machine) Done() <-chan struct{} { return m.done }
