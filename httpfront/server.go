@@ -41,8 +41,11 @@ type Info struct {
 	Driver     string // guest driver name
 	DriverNote string // e.g. "TCG" or "KVM"
 	BootMode   string // how VMs boot, e.g. "template restore"; "" if not VMs
-	Root       string
-	Debug      bool // serve Go's profiles at /debug/pprof/
+	// GuestKernel names the kernel VMs boot (release and origin); "" if
+	// not VMs.
+	GuestKernel string
+	Root        string
+	Debug       bool // serve Go's profiles at /debug/pprof/
 }
 
 // Server routes API requests to the actor system.

@@ -86,6 +86,9 @@ func (s *Server) systemInfo(ctx *fasthttp.RequestCtx) {
 	if s.info.BootMode != "" {
 		driverStatus = append(driverStatus, [2]string{"Boot", s.info.BootMode})
 	}
+	if s.info.GuestKernel != "" {
+		driverStatus = append(driverStatus, [2]string{"Guest kernel", s.info.GuestKernel})
+	}
 	info := system.Info{
 		ID:                 machineID(),
 		Containers:         counts.Total,

@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"github.com/arcavm/arca/guest/agent"
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -42,8 +41,7 @@ func main() {
 		code = 1
 	}
 	if *powerOff {
-		unix.Sync()
-		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		if err := agent.PowerOff(); err != nil {
 			log.Error("power off", "err", err)
 		}
 	}

@@ -29,6 +29,12 @@ const agentPortName = "arca"
 // templateParam is wire.VMTemplateParam (a test checks).
 const templateParam = "arca.template"
 
+// resetParam is wire.VMPowerOffParam=reset (a test checks): the agent ends
+// the machine with a reset, which -no-reboot makes qemu's exit. Arca's
+// own amd64 kernel has no ACPI and could not power off; a reset works with
+// every kernel and both boards.
+const resetParam = "arca.poweroff=reset"
+
 // launch is everything the qemu command line is made of: a value, so
 // tests can inspect what a spec turns into.
 type launch struct {
@@ -197,7 +203,7 @@ func (l launch) kernelCmdline() string {
 	if l.Template {
 		args = append(args, templateParam+"=1")
 	}
-	args = append(args, fmt.Sprintf("arca.disks=%d", disks), "--", "-vm")
+	args = append(args, resetParam, fmt.Sprintf("arca.disks=%d", disks), "--", "-vm")
 	return strings.Join(args, " ")
 }
 

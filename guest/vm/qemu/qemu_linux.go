@@ -153,6 +153,10 @@ func (d *Driver) BootMode() string {
 // Kit is the loaded kit.
 func (d *Driver) Kit() *Kit { return d.kit }
 
+// GuestKernel names the kernel machines boot, for docker info and the
+// actor tree.
+func (d *Driver) GuestKernel() string { return d.kit.Describe() }
+
 // Boot implements vm.Driver. It returns once qemu runs with the agent's
 // stream connected to it; the agent answers on it once the guest is up
 // (the first call waits for that).
