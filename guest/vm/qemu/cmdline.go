@@ -40,9 +40,12 @@ const resetParam = "arca.poweroff=reset"
 type launch struct {
 	// Arch is the guest's: ArchAMD64 (microvm, virtio-mmio) or ArchARM64
 	// (virt, virtio-pci); "" is ArchAMD64.
-	Arch        string
-	Accel       string
-	Kernel      string
+	Arch   string
+	Accel  string
+	Kernel string
+	// Compiled says the kernel is Arca's own (scripts/kernel.sh), not
+	// Debian's generic one: it lacks the hardware some arguments are for.
+	Compiled    bool
 	Initrd      string
 	Console     string // serial console log file
 	MemoryBytes int64
@@ -192,10 +195,15 @@ func (l launch) kernelCmdline() string {
 			// (no keyboard controller, no PCI) always has.
 			"panic=-1", "reboot=t",
 			"rdinit=/init",
-			// No hardware to look for on microvm.
-			"pci=off", "8250.nr_uarts=1", "i8042.noaux", "i8042.nokbd", "i8042.nopnp",
-			"nomodeset", "noreplace-smp", "cryptomgr.notests", "random.trust_cpu=on",
+			"8250.nr_uarts=1", "noreplace-smp", "cryptomgr.notests", "random.trust_cpu=on",
 		)
+		if !l.Compiled {
+			// No hardware to look for on microvm: Debian's kernel has the
+			// drivers and would probe. Arca's has none of them, and must
+			// not get these: an argument its kernel does not know, without
+			// a dot or "=", is passed on to init, before "-vm".
+			args = append(args, "pci=off", "i8042.noaux", "i8042.nokbd", "i8042.nopnp", "nomodeset")
+		}
 	}
 	if l.Accel == AccelTCG {
 		args = append(args, tcgKernelArgs...)

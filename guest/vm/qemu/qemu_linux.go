@@ -272,6 +272,7 @@ func (d *Driver) launch(stateDir string, memory, nanoCPUs int64) launch {
 		Arch:        d.kit.Arch,
 		Accel:       d.accel,
 		Kernel:      d.kit.Kernel,
+		Compiled:    d.kit.Source != "",
 		Initrd:      d.initrd,
 		Console:     filepath.Join(stateDir, consoleLog),
 		MemoryBytes: vm.MemoryBytes(memory),

@@ -318,3 +318,29 @@ func TestRootDirLaunch(t *testing.T) {
 		t.Errorf("shape %+v", s)
 	}
 }
+
+// Arca's compiled amd64 kernel gets no arguments for hardware it lacks:
+// one it does not know (nomodeset) would reach the agent as an argument
+// before -vm. Every machine ends with a reset (no ACPI to power off).
+func TestCompiledKernelCmdline(t *testing.T) {
+	debian := launch{Accel: AccelTCG, TSCkHz: 2000000}
+	compiled := debian
+	compiled.Compiled = true
+	for _, s := range []string{"pci=off", "i8042.nokbd", "nomodeset"} {
+		if !strings.Contains(debian.kernelCmdline(), s) {
+			t.Errorf("Debian's kernel: %q lacks %q", debian.kernelCmdline(), s)
+		}
+		if strings.Contains(compiled.kernelCmdline(), s) {
+			t.Errorf("compiled kernel: %q has %q", compiled.kernelCmdline(), s)
+		}
+	}
+	for _, l := range []launch{debian, compiled, {Arch: ArchARM64, Accel: AccelTCG}} {
+		c := l.kernelCmdline()
+		if !strings.Contains(c, "tsc_early_khz=2000000") && l.Arch != ArchARM64 {
+			t.Errorf("TCG without the TSC rate: %q", c)
+		}
+		if before, _, _ := strings.Cut(c, " -- "); !strings.Contains(before, resetParam) {
+			t.Errorf("%q: no %s for the kernel", c, resetParam)
+		}
+	}
+}
