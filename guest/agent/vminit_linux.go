@@ -77,7 +77,11 @@ func VMInit(log *slog.Logger) (VMBoot, error) {
 	}
 	loaded := time.Since(start)
 	disks := kernelParamInt(string(cmdline), wire.VMDiskParam)
-	if !template {
+	if template {
+		if parkedDisks, err = parkDisks(virtioBlkDriver); err != nil {
+			return VMBoot{}, err
+		}
+	} else {
 		if err := linkDisks("/sys/block", "/dev", wire.VMDiskByID, disks, vmDeviceWait); err != nil {
 			return VMBoot{}, err
 		}
