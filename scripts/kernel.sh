@@ -133,19 +133,23 @@ if [ ! -f "$out/.complete" ]; then
 	! grep -q '^CONFIG_MODULES=y' "$obj/.config" || { echo "kernel.sh: modules are on" >&2; exit 1; }
 
 	echo "kernel.sh: compiling $name (-j$KERNEL_JOBS, nice 10; ~10 min on 2 cores)" >&2
-	start=$(date +%s)
-	kmake -j"$KERNEL_JOBS" "$target"
+	# Wall time and CPU time (user + sys of the whole compile, which tells
+	# what it costs on idle cores when the machine is busy).
+	TIMEFORMAT='%R %U %S'
+	{ time kmake -j"$KERNEL_JOBS" "$target" 2>&3; } 3>&2 2>"$obj/time.log"
+	read -r wall user sys <"$obj/time.log"
 	release="$(kmake -s kernelrelease)"
 	tmp="$(mktemp -d "$KERNEL_CACHE/.out-XXXXXX")"
 	cp "$obj/$built" "$tmp/$kernel_file"
 	cp "$obj/.config" "$tmp/config"
 	echo "$release" >"$tmp/release"
 	echo "linux-source-6.1 $src_ver" >"$tmp/source"
-	echo "$(($(date +%s) - start))" >"$tmp/compile-seconds"
+	printf 'wall %.0f s, cpu %.0f s, -j%s, load %s\n' "$wall" "$(echo "$user + $sys" | bc)" "$KERNEL_JOBS" \
+		"$(cut -d' ' -f1-3 /proc/loadavg)" >"$tmp/compile-time"
 	touch "$tmp/.complete"
 	rm -rf "$out"
 	mv "$tmp" "$out"
-	echo "kernel.sh: $release compiled in $(cat "$out/compile-seconds") s: $out" >&2
+	echo "kernel.sh: $release compiled ($(cat "$out/compile-time")): $out" >&2
 fi
 release="$(cat "$out/release")"
 
