@@ -211,7 +211,16 @@ func (l launch) kernelCmdline() string {
 	if l.Template {
 		args = append(args, templateParam+"=1")
 	}
-	args = append(args, resetParam, fmt.Sprintf("arca.disks=%d", disks), "--", "-vm")
+	args = append(args, resetParam, fmt.Sprintf("arca.disks=%d", disks))
+	if l.Arch == ArchARM64 {
+		args = append(args, "--")
+	}
+	// microvm appends its virtio-mmio devices to the command line
+	// (virtio_mmio.device=SIZE@BASE:IRQ), and a kernel without ACPI
+	// (Arca's) finds its devices only there: no "--" may come before them,
+	// or they would be init's arguments. "-vm" then reaches init as an
+	// argument the kernel does not know.
+	args = append(args, "-vm")
 	return strings.Join(args, " ")
 }
 
