@@ -147,6 +147,18 @@ var boards = map[string]board{
 	ArchARM64: {machine: "virt", console: "ttyAMA0", bus: "pci"},
 }
 
+// machine is -M: the board's, and on microvm without ACPI for Arca's
+// kernel, which has none. Only then does qemu put its virtio-mmio devices
+// on the kernel command line, where that kernel finds them (Debian's
+// reads them from ACPI's tables).
+func (l launch) machine() string {
+	m := l.board().machine
+	if l.Compiled && l.Arch != ArchARM64 {
+		m += ",acpi=off"
+	}
+	return m
+}
+
 func (l launch) board() board {
 	if b, ok := boards[l.Arch]; ok {
 		return b
@@ -215,9 +227,9 @@ func (l launch) kernelCmdline() string {
 	if l.Arch == ArchARM64 {
 		args = append(args, "--")
 	}
-	// microvm appends its virtio-mmio devices to the command line
-	// (virtio_mmio.device=SIZE@BASE:IRQ), and a kernel without ACPI
-	// (Arca's) finds its devices only there: no "--" may come before them,
+	// microvm without ACPI (Arca's kernel) appends its virtio-mmio devices
+	// to the command line (virtio_mmio.device=SIZE@BASE:IRQ), and the
+	// kernel finds them only there: no "--" may come before them,
 	// or they would be init's arguments. "-vm" then reaches init as an
 	// argument the kernel does not know.
 	args = append(args, "-vm")
@@ -255,7 +267,7 @@ func (l launch) args() []string {
 	virtio := func(kind string) string { return "virtio-" + kind + "-" + b.bus }
 	a := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-		"-M", b.machine,
+		"-M", l.machine(),
 		"-accel", l.accelOption(),
 		"-cpu", l.cpu(),
 		"-m", strconv.FormatInt(mem, 10) + "M",

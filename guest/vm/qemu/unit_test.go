@@ -328,6 +328,12 @@ func TestCompiledKernelCmdline(t *testing.T) {
 	debian := launch{Accel: AccelTCG, TSCkHz: 2000000}
 	compiled := debian
 	compiled.Compiled = true
+	if m := argValues(compiled.args(), "-M"); len(m) != 1 || !strings.HasSuffix(m[0], ",acpi=off") {
+		t.Errorf("compiled kernel: -M %q, want microvm without ACPI (qemu then lists the devices on the command line)", m)
+	}
+	if m := argValues(debian.args(), "-M"); len(m) != 1 || strings.Contains(m[0], "acpi") {
+		t.Errorf("Debian's kernel: -M %q, want ACPI as it was", m)
+	}
 	for _, s := range []string{"pci=off", "i8042.nokbd", "nomodeset"} {
 		if !strings.Contains(debian.kernelCmdline(), s) {
 			t.Errorf("Debian's kernel: %q lacks %q", debian.kernelCmdline(), s)
