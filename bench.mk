@@ -7,6 +7,7 @@
 #   make bench BENCH_FLAGS=--smoke                 # seconds instead of minutes
 #   make bench BENCH_DRIVER=qemu BENCH_FLAGS='--scenarios run,memory --containers 5'
 #   make bench BENCH_DRIVER=qemu BENCH_DAEMON_FLAGS=--cold-boot   # VMs without templates
+#   make bench BENCH_DRIVER=qemu BENCH_KIT=/var/cache/arca/kit/current  # Debian's kernel, not Arca's
 #   make bench BENCH_FLAGS='--scenarios build --build-repeat 5'   # docker build, cold and warm (needs buildx)
 #   make dockerd-stop
 
@@ -16,11 +17,14 @@ BENCH_FLAGS ?=
 BENCH_OUT   ?= /tmp/arca-bench-out
 BENCH_DRIVER ?= sandbox
 BENCH_DAEMON_FLAGS ?=
+# The qemu driver's kit: the root takes Arca's compiled kernel when make kit
+# made it; $(KIT_ROOT)/current is Debian's (to compare).
+BENCH_KIT   ?= $(KIT_ROOT)
 
 .PHONY: bench dockerd dockerd-stop
 
 bench: build
-	@BIN=$(BIN) GO=$(GO) OUT=$(BENCH_OUT) DRIVER=$(BENCH_DRIVER) KIT=$(KIT_ROOT)/current TARGET=$(TARGET) COMPARE=$(COMPARE) BENCH_FLAGS='$(BENCH_FLAGS)' DAEMON_FLAGS='$(BENCH_DAEMON_FLAGS)' bash bench/run.sh
+	@BIN=$(BIN) GO=$(GO) OUT=$(BENCH_OUT) DRIVER=$(BENCH_DRIVER) KIT=$(BENCH_KIT) TARGET=$(TARGET) COMPARE=$(COMPARE) BENCH_FLAGS='$(BENCH_FLAGS)' DAEMON_FLAGS='$(BENCH_DAEMON_FLAGS)' bash bench/run.sh
 
 # Debian's docker.io, containerd, runc and tini unpacked under
 # /var/cache/arca/dockerd (never installed: that would replace the docker

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/messages"
 )
 
@@ -25,6 +26,17 @@ func (a *containerActor) Detail() *messages.NodeDetail {
 		RestartCount: rec.RestartCount,
 		ExitCode:     rec.State.ExitCode,
 	}
+}
+
+// Detail names the kernel the containers' machines boot.
+func (s *containersSupervisor) Detail() *messages.NodeDetail {
+	if s.env == nil || s.env.Driver == nil {
+		return nil
+	}
+	if k := vm.GuestKernel(s.env.Driver); k != "" {
+		return &messages.NodeDetail{Kernel: k}
+	}
+	return nil
 }
 
 // Detail is a network's name, subnet and running members.

@@ -41,9 +41,12 @@ type Info struct {
 	Driver     string // guest driver name
 	DriverNote string // e.g. "TCG" or "KVM"
 	BootMode   string // how VMs boot, e.g. "template restore"; "" if not VMs
-	Underlay   string // what joins the machines' NICs: "switch" or "bridge"; "" for none
-	Root       string
-	Debug      bool // serve Go's profiles at /debug/pprof/
+	// GuestKernel names the kernel VMs boot (release and origin); "" if
+	// not VMs.
+	GuestKernel string
+	Underlay    string // what joins the machines' NICs: "switch" or "bridge"; "" for none
+	Root        string
+	Debug       bool // serve Go's profiles at /debug/pprof/
 }
 
 // Server routes API requests to the actor system.

@@ -89,6 +89,9 @@ func (s *Server) systemInfo(ctx *fasthttp.RequestCtx) {
 	if s.info.Underlay != "" {
 		driverStatus = append(driverStatus, [2]string{"Underlay", s.info.Underlay})
 	}
+	if s.info.GuestKernel != "" {
+		driverStatus = append(driverStatus, [2]string{"Guest kernel", s.info.GuestKernel})
+	}
 	info := system.Info{
 		ID:                 machineID(),
 		Containers:         counts.Total,

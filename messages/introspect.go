@@ -25,6 +25,9 @@ type NodeDetail struct {
 	RestartCount int    `json:"restartCount,omitempty"`
 	ExitCode     int    `json:"exitCode,omitempty"`
 	Subnet       string `json:"subnet,omitempty"` // a network's
+	// Kernel names the guest kernel the containers' machines boot (the
+	// containers supervisor's; "" on the sandbox).
+	Kernel string `json:"kernel,omitempty"`
 	// Members are a network's running members.
 	Members []NetworkMember `json:"members,omitempty"`
 	// Ref and Layers are an image pull's reference and per-layer bytes.
@@ -53,7 +56,7 @@ func (d *NodeDetail) Equal(o *NodeDetail) bool {
 		return d == o
 	}
 	if d.Name != o.Name || d.Image != o.Image || d.RestartCount != o.RestartCount || d.ExitCode != o.ExitCode ||
-		d.Subnet != o.Subnet || d.Ref != o.Ref || len(d.Members) != len(o.Members) || len(d.Layers) != len(o.Layers) {
+		d.Subnet != o.Subnet || d.Kernel != o.Kernel || d.Ref != o.Ref || len(d.Members) != len(o.Members) || len(d.Layers) != len(o.Layers) {
 		return false
 	}
 	for i := range d.Members {

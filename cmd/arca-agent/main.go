@@ -9,9 +9,10 @@ import (
 	"flag"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/arcavm/arca/guest/agent"
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -22,7 +23,17 @@ func main() {
 	runDir := flag.String("run-dir", agent.DefaultRunDir, "the agent's own directory (a tmpfs is mounted on it)")
 	powerOff := flag.Bool("poweroff", false, "power the machine off on exit (a VM's init; exiting would panic the kernel)")
 	vmInit := flag.Bool("vm", false, "boot a VM from a VM driver's initramfs first (kernel filesystems, modules, disks, the stream the kernel command line names or the virtio port); implies -poweroff")
-	flag.Parse()
+	args := os.Args[1:]
+	if os.Getpid() == 1 && slices.Contains(args, "-vm") {
+		// A VM's init, its arguments from the kernel command line: the
+		// kernel hands init the parameters it does not know (those
+		// without a dot or "="), in front of ours. They are not ours, and
+		// flag parsing would stop at the first and miss -vm. (A VM's
+		// agent takes its settings from the command line, as flags in
+		// -name=value form or as arca.* parameters.)
+		args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return !strings.HasPrefix(a, "-") })
+	}
+	flag.CommandLine.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", os.Getpid())
 	var err error
@@ -42,8 +53,7 @@ func main() {
 		code = 1
 	}
 	if *powerOff {
-		unix.Sync()
-		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		if err := agent.PowerOff(); err != nil {
 			log.Error("power off", "err", err)
 		}
 	}

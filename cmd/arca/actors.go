@@ -70,6 +70,9 @@ func printNode(w io.Writer, n *messages.ActorNode, prefix string, last, top bool
 	if n.Kind == "container" && n.Detail != nil && n.Detail.Name != "" {
 		line += " (" + n.Detail.Name + ")"
 	}
+	if n.Detail != nil && n.Detail.Kernel != "" {
+		line += " (guest kernel " + n.Detail.Kernel + ")"
+	}
 	if n.Restarts > 0 {
 		line += fmt.Sprintf(" (restarts: %d)", n.Restarts)
 	}

@@ -176,7 +176,7 @@ func runDaemon(args []string) error {
 		return err
 	}
 	srv := httpfront.New(sys, httpfront.Info{
-		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, BootMode: bootMode(driver), Underlay: ul.name(), Root: *root, Debug: *debug,
+		Version: version, GitCommit: gitCommit, Driver: driver.Name(), DriverNote: note, BootMode: bootMode(driver), GuestKernel: vm.GuestKernel(driver), Underlay: ul.name(), Root: *root, Debug: *debug,
 	}, log)
 	// Without BuildKit, builds still go through the classic builder.
 	if bk, err := startBuildKit(context.Background(), *root, sys, blobStore, log); err != nil {

@@ -147,7 +147,7 @@ func kitFinding(dir, how string) finding {
 		}
 		return warn("kit", how, "guest kit at %s unusable: %v", dir, err)
 	}
-	return ok("kit", "%s (%s) at %s", k.Release, k.Arch, dir)
+	return ok("kit", "%s, %s, at %s", k.Describe(), k.Arch, k.Dir)
 }
 
 // Disk thresholds under the root: images, layers and containers' writable

@@ -76,6 +76,14 @@ func TestQemuDriver(t *testing.T) {
 	if !strings.Contains(info, `"Underlay","switch"`) {
 		t.Errorf("docker info: %q, want the VMs on the user-space switch", info)
 	}
+	// Both name the kernel machines boot: the compiled one when make kit
+	// made it, else Debian's.
+	if !strings.Contains(info, `"Guest kernel","`+kit.Describe()+`"`) {
+		t.Errorf("docker info: %q, want the guest kernel %q", info, kit.Describe())
+	}
+	if tree := runArca(t, "actors", "--socket", d.Socket()); !strings.Contains(tree, "(guest kernel "+kit.Describe()+")") {
+		t.Errorf("arca actors does not name the guest kernel %q:\n%s", kit.Describe(), tree)
+	}
 	tcg := strings.Contains(info, `"Acceleration","TCG"`)
 	if tcg && !strings.Contains(info, `"Boot","template restore"`) {
 		t.Errorf("docker info: %q, want TCG's VMs restored from templates", info)

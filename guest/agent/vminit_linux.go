@@ -77,7 +77,11 @@ func VMInit(log *slog.Logger) (VMBoot, error) {
 	}
 	loaded := time.Since(start)
 	disks := kernelParamInt(string(cmdline), wire.VMDiskParam)
-	if !template {
+	if template {
+		if parkedDisks, err = parkDisks(virtioBlkDriver); err != nil {
+			return VMBoot{}, err
+		}
+	} else {
 		if err := linkDisks("/sys/block", "/dev", wire.VMDiskByID, disks, vmDeviceWait); err != nil {
 			return VMBoot{}, err
 		}
@@ -102,6 +106,30 @@ func VMInit(log *slog.Logger) (VMBoot, error) {
 		boot.Resume = func(rw io.ReadWriter) error { return resumeTemplate(log, rw, disks) }
 	}
 	return boot, nil
+}
+
+// PowerOff ends the machine the agent is init of, after a sync: a reset
+// when the kernel command line asks for one (wire.VMPowerOffParam), else a
+// power-off. Without a way to power off (no ACPI), the kernel would halt
+// and the hypervisor would keep the machine; qemu with -no-reboot ends at
+// a reset. It returns only if the kernel refused.
+func PowerOff() error {
+	unix.Sync()
+	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	if powerOffCmd(string(cmdline)) == "reset" {
+		cmd = unix.LINUX_REBOOT_CMD_RESTART
+	}
+	return unix.Reboot(cmd)
+}
+
+// powerOffCmd is how the command line asks a machine to end: "reset" or
+// "" (a power-off).
+func powerOffCmd(cmdline string) string {
+	if v, _ := kernelParam(cmdline, wire.VMPowerOffParam); v == "reset" {
+		return v
+	}
+	return ""
 }
 
 // sinceBoot is the time since the kernel started (CLOCK_BOOTTIME): with

@@ -29,6 +29,21 @@ func TestKernelParamInt(t *testing.T) {
 	}
 }
 
+// The qemu driver asks for a reset (its -no-reboot makes that qemu's
+// exit): Arca's amd64 kernel has no ACPI to power off with.
+func TestPowerOffCmd(t *testing.T) {
+	for cmdline, want := range map[string]string{
+		"console=ttyS0 arca.poweroff=reset -- -vm": "reset",
+		"console=ttyS0 -- -vm":                     "",
+		"arca.poweroff=halt":                       "",
+		"-- arca.poweroff=reset":                   "",
+	} {
+		if got := powerOffCmd(cmdline); got != want {
+			t.Errorf("powerOffCmd(%q) = %q, want %q", cmdline, got, want)
+		}
+	}
+}
+
 func TestVMStream(t *testing.T) {
 	port := func() (string, error) { return "/dev/vport1p1", nil }
 	noPort := func() (string, error) { return "", errors.New("no virtio-serial port") }

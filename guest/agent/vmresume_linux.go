@@ -2,11 +2,14 @@ package agent
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -20,6 +23,54 @@ import (
 // placeholder disks, and each machine brings its own.
 var templateDeferredModules = []string{"virtio_blk"}
 
+// virtioBlkDriver is the block driver's directory in sysfs: there when
+// the driver is loaded, or built in (Arca's own kernel), which binds the
+// template's placeholder disks before init runs.
+const virtioBlkDriver = "/sys/bus/virtio/drivers/virtio_blk"
+
+// parkedDisks are the virtio devices a template's agent took from a
+// built-in block driver, to give back once restored.
+var parkedDisks []string
+
+// parkDisks unbinds every device the block driver in drv has bound and
+// returns their names. A template's kernel with the driver built in has
+// already read its 1 MiB placeholders: their size and the blocks it read
+// would be the restored machine's view of its own disks. Unbound, they
+// are forgotten (the disk and its cache go with the binding), and
+// unparkDisks binds them again after the restore, when qemu serves the
+// machine's own disks: the driver then reads their real size. No driver
+// there (Debian's kernel, the module not loaded yet) is none to park.
+func parkDisks(drv string) ([]string, error) {
+	entries, err := os.ReadDir(drv)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vm init: park disks: %w", err)
+	}
+	var parked []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "virtio") {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(drv, "unbind"), []byte(e.Name()), 0); err != nil {
+			return parked, fmt.Errorf("vm init: park disk %s: %w", e.Name(), err)
+		}
+		parked = append(parked, e.Name())
+	}
+	return parked, nil
+}
+
+// unparkDisks binds the devices parkDisks took back to the driver in drv.
+func unparkDisks(drv string, parked []string) error {
+	for _, dev := range parked {
+		if err := os.WriteFile(filepath.Join(drv, "bind"), []byte(dev), 0); err != nil {
+			return fmt.Errorf("resume: bind disk %s: %w", dev, err)
+		}
+	}
+	return nil
+}
+
 // resumeTemplate runs in a template's agent with the stream open: it
 // waits there (this is where the host snapshots the guest), then, running
 // as a restored machine, takes the host's Resume, renews what the machine
@@ -31,6 +82,9 @@ func resumeTemplate(log *slog.Logger, rw io.ReadWriter, disks int) error {
 	}
 	start := time.Now()
 	if err := applyResume(r); err != nil {
+		return err
+	}
+	if err := unparkDisks(virtioBlkDriver, parkedDisks); err != nil {
 		return err
 	}
 	if err := loadModuleGroup(templateDeferredModules); err != nil {

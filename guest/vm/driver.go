@@ -16,6 +16,22 @@ type Driver interface {
 	Boot(ctx context.Context, spec MachineSpec) (Machine, error)
 }
 
+// KernelNamer is implemented by drivers that boot a guest kernel:
+// GuestKernel names it (its release and where it came from), for docker
+// info and the actor tree.
+type KernelNamer interface {
+	GuestKernel() string
+}
+
+// GuestKernel is what d says of its guest kernel; "" for a driver that
+// boots none (the sandbox runs on the host's).
+func GuestKernel(d Driver) string {
+	if k, ok := d.(KernelNamer); ok {
+		return k.GuestKernel()
+	}
+	return ""
+}
+
 // MachineSpec is what the host prepares before boot.
 type MachineSpec struct {
 	ID       string // container ID

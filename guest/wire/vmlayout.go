@@ -26,6 +26,11 @@ const (
 	// guest the host snapshots once its agent waits on the stream, and
 	// restores as many machines (docs/qemu.md).
 	VMTemplateParam = "arca.template"
+	// VMPowerOffParam=reset on the kernel command line ends the machine
+	// with a reset instead of a power-off: for a kernel that cannot power
+	// off (Arca's amd64 kernel has no ACPI) on a hypervisor that turns a
+	// reset into its exit (qemu's -no-reboot).
+	VMPowerOffParam = "arca.poweroff"
 	// VMDiskByID is where VMInit links each disk by its serial, as udev
 	// would: the driver names disks by serial since probe order varies.
 	VMDiskByID = "/dev/disk/by-id"

@@ -124,6 +124,7 @@ function treeItem(n) {
     el('span', {}, leaf(n.path) || 'system'), ' ',
     el('span', { class: 'kind' }, '[' + n.kind + ']'), ' ',
     el('span', {}, n.state),
+    n.detail && n.detail.kernel ? el('span', { class: 'muted' }, ' guest kernel ' + n.detail.kernel) : null,
     n.restarts ? el('span', { class: 'restarts' }, ' restarts: ' + n.restarts) : null);
   if (n.children && n.children.length) li.append(el('ul', {}, ...n.children.map(treeItem)));
   return li;

@@ -13,11 +13,16 @@ import (
 	"strings"
 )
 
-// Kit is a guest kit: a kernel and the modules the agent loads, built from
-// Debian packages by scripts/kit.sh.
+// Kit is a guest kit: a kernel and the modules the agent loads. Either
+// Debian's generic kernel with its modules (scripts/kit.sh) or Arca's own
+// kernel, compiled from Debian's linux-source with everything built in and
+// no modules (scripts/kernel.sh).
 type Kit struct {
 	Dir     string
 	Release string // the kernel's release, e.g. 6.1.0-56-amd64
+	// Source is what a compiled kernel was made from, e.g.
+	// "linux-source-6.1 6.1.192-3"; "" for Debian's packaged kernel.
+	Source string
 	// Arch is the guest's architecture: ArchAMD64 or ArchARM64.
 	Arch string
 	// Kernel is the kernel file: an ELF vmlinux on amd64 (booted through
@@ -44,11 +49,48 @@ const (
 	kitModules    = "modules"
 	kitBoot       = "modules.boot"
 	kitExtra      = "modules.extra"
+	kitSource     = "source"
 )
 
-// Load reads the kit in dir (a "current" link is resolved, so a rebuilt
-// kit is not swapped under a running daemon).
+// A kit root (KIT_ROOT of the scripts) holds kits and links to them:
+// BuiltLink to the kit of the kernel compiled for Arca (make kit), which
+// is preferred, and CurrentLink to Debian's (the fallback).
+const (
+	BuiltLink   = "arca"
+	CurrentLink = "current"
+)
+
+// Load reads the kit in dir: a kit, a link to one, or a kit root, where
+// the kit of the compiled kernel is taken when it is complete and Debian's
+// otherwise. Links are resolved, so a rebuilt kit is not swapped under a
+// running daemon.
 func Load(dir string) (*Kit, error) {
+	built, current := filepath.Join(dir, BuiltLink), filepath.Join(dir, CurrentLink)
+	if !exists(filepath.Join(dir, kitComplete)) && (exists(built) || exists(current)) {
+		k, errB := loadKit(built)
+		if errB == nil {
+			return k, nil
+		}
+		k, errC := loadKit(current)
+		if errC == nil {
+			return k, nil
+		}
+		if !exists(built) {
+			return nil, errC
+		}
+		return nil, errors.Join(errB, errC)
+	}
+	return loadKit(dir)
+}
+
+// exists tells whether path is there (a link is, even a dangling one).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// loadKit reads the kit in dir, or the one a link names.
+func loadKit(dir string) (*Kit, error) {
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, fmt.Errorf("guest kit %s: %w (build it with make kit)", dir, err)
@@ -63,6 +105,9 @@ func Load(dir string) (*Kit, error) {
 	k := &Kit{Dir: real, Release: strings.TrimSpace(string(rel)), Arch: ArchAMD64, Kernel: filepath.Join(real, kitKernel)}
 	if k.Release == "" {
 		return nil, fmt.Errorf("guest kit %s: empty release", dir)
+	}
+	if b, err := os.ReadFile(filepath.Join(real, kitSource)); err == nil {
+		k.Source = strings.TrimSpace(string(b))
 	}
 	if b, err := os.ReadFile(filepath.Join(real, kitArch)); err == nil {
 		k.Arch = strings.TrimSpace(string(b))
@@ -89,6 +134,15 @@ func Load(dir string) (*Kit, error) {
 		}
 	}
 	return k, nil
+}
+
+// Describe names the kit's kernel for docker info and the actor tree:
+// its release and where it came from.
+func (k *Kit) Describe() string {
+	if k.Source != "" {
+		return k.Release + " (compiled for Arca from " + k.Source + ")"
+	}
+	return k.Release + " (Debian's packaged kernel)"
 }
 
 // ModulePaths are the host paths of every module in the kit.

@@ -229,3 +229,62 @@ func TestLoadKitArch(t *testing.T) {
 		}
 	}
 }
+
+// A kit root holds Debian's kit (current) and the compiled kernel's
+// (arca): Load of the root takes the compiled one while it is complete,
+// else Debian's; the compiled kit has no modules and says its source.
+func TestLoadRootPrefersBuilt(t *testing.T) {
+	root := filepath.Dir(fakeKit(t, goodKit()))
+	write := func(name, data string) {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if k, err := Load(root); err != nil || k.Release != "6.1.0-test-amd64" || k.Source != "" {
+		t.Fatalf("root without a compiled kit: %+v, %v", k, err)
+	}
+	builtDir := "6.1.192-arca-0123abcd-k1"
+	for name, data := range map[string]string{
+		kitRelease: "6.1.192-arca-0123abcd\n", kitKernel: "ELF", kitKernelName: "vmlinux\n", kitArch: "amd64\n",
+		kitSource: "linux-source-6.1 6.1.192-3\n", kitBoot: "", kitExtra: "",
+	} {
+		write(filepath.Join(builtDir, name), data)
+	}
+	os.Symlink(builtDir, filepath.Join(root, BuiltLink))
+	// Not complete yet: Debian's.
+	if k, err := Load(root); err != nil || k.Source != "" {
+		t.Fatalf("incomplete compiled kit: %+v, %v", k, err)
+	}
+	write(filepath.Join(builtDir, kitComplete), "")
+	k, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Release != "6.1.192-arca-0123abcd" || len(k.Boot)+len(k.Extra) != 0 || len(k.ModulePaths()) != 0 ||
+		!strings.Contains(k.Describe(), "compiled for Arca from linux-source-6.1 6.1.192-3") {
+		t.Errorf("compiled kit = %+v (%s)", k, k.Describe())
+	}
+	var buf bytes.Buffer
+	if err := writeInitramfs(&buf, k, []byte("agent")); err != nil {
+		t.Fatal(err)
+	}
+	if list := readCPIO(t, buf.Bytes())["etc/arca/modules.boot"]; strings.TrimSpace(string(list.Data)) != "" {
+		t.Errorf("a kit without modules packs a boot list %q", list.Data)
+	}
+	// The link named directly is that kit; current is still Debian's.
+	if k, err := Load(filepath.Join(root, CurrentLink)); err != nil || k.Source != "" || !strings.Contains(k.Describe(), "Debian") {
+		t.Errorf("current: %+v, %v", k, err)
+	}
+	// Debian's kit gone: the compiled one alone serves.
+	os.Remove(filepath.Join(root, CurrentLink))
+	if k, err := Load(root); err != nil || k.Source == "" {
+		t.Errorf("compiled kit alone: %+v, %v", k, err)
+	}
+	// Neither: the error says how to build one.
+	os.RemoveAll(filepath.Join(root, builtDir))
+	if _, err := Load(root); err == nil || !strings.Contains(err.Error(), "make kit") {
+		t.Errorf("no kit in the root: %v", err)
+	}
+}

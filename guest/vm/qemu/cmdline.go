@@ -29,14 +29,23 @@ const agentPortName = "arca"
 // templateParam is wire.VMTemplateParam (a test checks).
 const templateParam = "arca.template"
 
+// resetParam is wire.VMPowerOffParam=reset (a test checks): the agent ends
+// the machine with a reset, which -no-reboot makes qemu's exit. Arca's
+// own amd64 kernel has no ACPI and could not power off; a reset works with
+// every kernel and both boards.
+const resetParam = "arca.poweroff=reset"
+
 // launch is everything the qemu command line is made of: a value, so
 // tests can inspect what a spec turns into.
 type launch struct {
 	// Arch is the guest's: ArchAMD64 (microvm, virtio-mmio) or ArchARM64
 	// (virt, virtio-pci); "" is ArchAMD64.
-	Arch        string
-	Accel       string
-	Kernel      string
+	Arch   string
+	Accel  string
+	Kernel string
+	// Compiled says the kernel is Arca's own (scripts/kernel.sh), not
+	// Debian's generic one: it lacks the hardware some arguments are for.
+	Compiled    bool
 	Initrd      string
 	Console     string // serial console log file
 	MemoryBytes int64
@@ -141,6 +150,18 @@ var boards = map[string]board{
 	ArchARM64: {machine: "virt", console: "ttyAMA0", bus: "pci"},
 }
 
+// machine is -M: the board's, and on microvm without ACPI for Arca's
+// kernel, which has none. Only then does qemu put its virtio-mmio devices
+// on the kernel command line, where that kernel finds them (Debian's
+// reads them from ACPI's tables).
+func (l launch) machine() string {
+	m := l.board().machine
+	if l.Compiled && l.Arch != ArchARM64 {
+		m += ",acpi=off"
+	}
+	return m
+}
+
 func (l launch) board() board {
 	if b, ok := boards[l.Arch]; ok {
 		return b
@@ -189,10 +210,15 @@ func (l launch) kernelCmdline() string {
 			// (no keyboard controller, no PCI) always has.
 			"panic=-1", "reboot=t",
 			"rdinit=/init",
-			// No hardware to look for on microvm.
-			"pci=off", "8250.nr_uarts=1", "i8042.noaux", "i8042.nokbd", "i8042.nopnp",
-			"nomodeset", "noreplace-smp", "cryptomgr.notests", "random.trust_cpu=on",
+			"8250.nr_uarts=1", "noreplace-smp", "cryptomgr.notests", "random.trust_cpu=on",
 		)
+		if !l.Compiled {
+			// No hardware to look for on microvm: Debian's kernel has the
+			// drivers and would probe. Arca's has none of them, and must
+			// not get these: an argument its kernel does not know, without
+			// a dot or "=", is passed on to init, before "-vm".
+			args = append(args, "pci=off", "i8042.noaux", "i8042.nokbd", "i8042.nopnp", "nomodeset")
+		}
 	}
 	if l.Accel == AccelTCG {
 		args = append(args, tcgKernelArgs...)
@@ -200,7 +226,16 @@ func (l launch) kernelCmdline() string {
 	if l.Template {
 		args = append(args, templateParam+"=1")
 	}
-	args = append(args, fmt.Sprintf("arca.disks=%d", disks), "--", "-vm")
+	args = append(args, resetParam, fmt.Sprintf("arca.disks=%d", disks))
+	if l.Arch == ArchARM64 {
+		args = append(args, "--")
+	}
+	// microvm without ACPI (Arca's kernel) appends its virtio-mmio devices
+	// to the command line (virtio_mmio.device=SIZE@BASE:IRQ), and the
+	// kernel finds them only there: no "--" may come before them,
+	// or they would be init's arguments. "-vm" then reaches init as an
+	// argument the kernel does not know.
+	args = append(args, "-vm")
 	return strings.Join(args, " ")
 }
 
@@ -235,7 +270,7 @@ func (l launch) args() []string {
 	virtio := func(kind string) string { return "virtio-" + kind + "-" + b.bus }
 	a := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-		"-M", b.machine,
+		"-M", l.machine(),
 		"-accel", l.accelOption(),
 		"-cpu", l.cpu(),
 		"-m", strconv.FormatInt(mem, 10) + "M",

@@ -2,11 +2,13 @@ package qemu
 
 import "github.com/arcavm/arca/guest/vm/kit"
 
-// DefaultKit is where `make kit` (scripts/kit.sh) leaves the current kit;
-// DefaultARM64Kit is where `make kit-arm64` leaves the arm64 one.
+// DefaultKit is the kit root `make kit` fills (scripts/kernel.sh the
+// compiled kernel's kit, scripts/kit.sh Debian's); DefaultARM64Kit is the
+// one `make kit-arm64` fills. Loading a root takes the compiled kernel's
+// kit when it is there, else Debian's (see kit.Load).
 const (
-	DefaultKit      = "/var/cache/arca/kit/current"
-	DefaultARM64Kit = "/var/cache/arca/kit-arm64/current"
+	DefaultKit      = "/var/cache/arca/kit"
+	DefaultARM64Kit = "/var/cache/arca/kit-arm64"
 )
 
 // Guest architectures, as Debian and GOARCH name them.

@@ -160,6 +160,10 @@ func (d *Driver) BootMode() string {
 // Kit is the loaded kit.
 func (d *Driver) Kit() *Kit { return d.kit }
 
+// GuestKernel names the kernel machines boot, for docker info and the
+// actor tree.
+func (d *Driver) GuestKernel() string { return d.kit.Describe() }
+
 // Boot implements vm.Driver. It returns once qemu runs with the agent's
 // stream connected to it; the agent answers on it once the guest is up
 // (the first call waits for that).
@@ -290,6 +294,7 @@ func (d *Driver) launch(stateDir string, memory, nanoCPUs int64) launch {
 		Arch:        d.kit.Arch,
 		Accel:       d.accel,
 		Kernel:      d.kit.Kernel,
+		Compiled:    d.kit.Source != "",
 		Initrd:      d.initrd,
 		Console:     filepath.Join(stateDir, consoleLog),
 		MemoryBytes: vm.MemoryBytes(memory),

@@ -52,6 +52,9 @@ func TestPortNameMatchesAgent(t *testing.T) {
 	if agentPortName != wire.VMPortName {
 		t.Fatalf("driver serves port %q, agent looks for %q", agentPortName, wire.VMPortName)
 	}
+	if resetParam != wire.VMPowerOffParam+"=reset" {
+		t.Fatalf("driver asks for %q, agent looks for %s=reset", resetParam, wire.VMPowerOffParam)
+	}
 	if templateParam != wire.VMTemplateParam {
 		t.Fatalf("driver boots templates with %q, agent looks for %q", templateParam, wire.VMTemplateParam)
 	}

@@ -46,7 +46,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-kernel": {"/kit/vmlinux"}, "-initrd": {"/kit/initrd"}, "-drive": nil,
 				"-chardev": {"file,id=console,path=/s/console.log", "socket,id=agent,fd=3"},
 			},
-			cmdline: []string{"arca.disks=0", "tsc_early_khz=2500000", "panic=-1", "rodata=off", "init_on_alloc=0", "-- -vm"},
+			cmdline: []string{"arca.disks=0", "tsc_early_khz=2500000", "panic=-1", "rodata=off", "init_on_alloc=0", " -vm"},
 		},
 		{
 			name: "container on tcg",
@@ -101,8 +101,10 @@ func TestLaunchArgs(t *testing.T) {
 					t.Errorf("kernel cmdline %q has %q", app[0], s)
 				}
 			}
-			if !strings.HasSuffix(app[0], " -- -vm") {
-				t.Errorf("init args must come last: %q", app[0])
+			// microvm appends its devices to the command line: no "--"
+			// may come before them, and init's -vm comes last.
+			if !strings.HasSuffix(app[0], " -vm") || strings.Contains(app[0], " -- ") {
+				t.Errorf("init args must come last, with no \"--\": %q", app[0])
 			}
 		})
 	}
@@ -325,5 +327,37 @@ func TestRootDirLaunch(t *testing.T) {
 	s := l.shape()
 	if !s.RootShare || s.Shares[1] != (vm.Share{HostPath: "share1"}) || s.ImageDisk != "" || s.RWDisk != "" {
 		t.Errorf("shape %+v", s)
+	}
+}
+
+// Arca's compiled amd64 kernel gets no arguments for hardware it lacks:
+// one it does not know (nomodeset) would reach the agent as an argument
+// before -vm. Every machine ends with a reset (no ACPI to power off).
+func TestCompiledKernelCmdline(t *testing.T) {
+	debian := launch{Accel: AccelTCG, TSCkHz: 2000000}
+	compiled := debian
+	compiled.Compiled = true
+	if m := argValues(compiled.args(), "-M"); len(m) != 1 || !strings.HasSuffix(m[0], ",acpi=off") {
+		t.Errorf("compiled kernel: -M %q, want microvm without ACPI (qemu then lists the devices on the command line)", m)
+	}
+	if m := argValues(debian.args(), "-M"); len(m) != 1 || strings.Contains(m[0], "acpi") {
+		t.Errorf("Debian's kernel: -M %q, want ACPI as it was", m)
+	}
+	for _, s := range []string{"pci=off", "i8042.nokbd", "nomodeset"} {
+		if !strings.Contains(debian.kernelCmdline(), s) {
+			t.Errorf("Debian's kernel: %q lacks %q", debian.kernelCmdline(), s)
+		}
+		if strings.Contains(compiled.kernelCmdline(), s) {
+			t.Errorf("compiled kernel: %q has %q", compiled.kernelCmdline(), s)
+		}
+	}
+	for _, l := range []launch{debian, compiled, {Arch: ArchARM64, Accel: AccelTCG}} {
+		c := l.kernelCmdline()
+		if !strings.Contains(c, "tsc_early_khz=2000000") && l.Arch != ArchARM64 {
+			t.Errorf("TCG without the TSC rate: %q", c)
+		}
+		if before, _, _ := strings.Cut(c, " -- "); !strings.Contains(before, resetParam) {
+			t.Errorf("%q: no %s for the kernel", c, resetParam)
+		}
 	}
 }

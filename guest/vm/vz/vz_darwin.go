@@ -27,6 +27,9 @@ type Driver struct{ h *host }
 
 var _ vm.Driver = (*Driver)(nil)
 
+// GuestKernel names the kit's kernel, for docker info and the actor tree.
+func (d *Driver) GuestKernel() string { return d.h.kit.Describe() }
+
 // New loads the kit and packs the initramfs.
 func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if err := ctx.Err(); err != nil {
