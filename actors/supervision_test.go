@@ -199,9 +199,16 @@ func (d gatedDriver) Boot(context.Context, vm.MachineSpec) (vm.Machine, error) {
 // progress wait for it, as on dockerd, instead of a 409 "is starting".
 func TestStopWaitsForStart(t *testing.T) {
 	a := testRecord(strings.Repeat("d", 64), "fourth")
-	sys, env := startTestTree(t, a)
+	// The driver is the Env's before the tree starts: actors read it from
+	// their first message on.
+	env := newTestEnv(t, a)
 	d := gatedDriver{booting: make(chan struct{}, 1), release: make(chan struct{})}
 	env.Driver = d
+	sys, err := Start(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sys.Stop)
 	start := sys.Root.RequestFuture(sys.Containers, &messages.StartContainer{Ref: messages.Ref{ID: "fourth"}}, 10*time.Second)
 	select {
 	case <-d.booting:
