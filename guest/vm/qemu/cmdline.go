@@ -249,11 +249,11 @@ var tcgKernelArgs = []string{"rodata=off", "init_on_alloc=0"}
 // tcgCacheMiB caps TCG's cache of translated code. qemu's default, 1 GiB,
 // is reserved and filled as code is translated, and what was filled stays
 // resident for the VM's life: a restored guest running one container
-// filled 32 MiB, the largest part of its host memory. 16 MiB brings an
-// idle VM to ~48 MiB PSS (65 with 32, 39 with 8); the price is
-// retranslation when the cache is flushed, ~0.15 s more for a restored
-// guest's first process (0.5 s more with 8). docs/qemu.md has the figures.
-const tcgCacheMiB = 16
+// filled 31 of 32 MiB, half of an idle VM's 65 MiB PSS. A smaller cache
+// is flushed and refilled while a guest starts its first process: 16 MiB
+// brought an idle VM to 47.5 MiB PSS but made its start ~15% slower
+// alone and 1.5-2.4x slower with 10 or 25 starting at once (docs/qemu.md).
+const tcgCacheMiB = 32
 
 func (l launch) accelOption() string {
 	if l.Accel == AccelTCG {
