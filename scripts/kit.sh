@@ -35,7 +35,7 @@ amd64)
 	pkg_suffix=""
 	kernel_file=vmlinux
 	boot=(virtio_mmio virtio_blk virtio_console crc32c_generic ext4 overlay)
-	extra=(virtio_net wireguard 9pnet_virtio 9p vmw_vsock_virtio_transport)
+	extra=(virtio_net wireguard 9pnet_virtio 9p vmw_vsock_virtio_transport virtio_balloon)
 	;;
 arm64)
 	KIT_ROOT="${KIT_ROOT:-/var/cache/arca/kit-arm64}"
@@ -44,7 +44,7 @@ arm64)
 	pkg_suffix=":arm64"
 	kernel_file=Image
 	boot=(virtio_mmio virtio_pci virtio_blk virtio_console crc32c_generic ext4 overlay)
-	extra=(virtio_net wireguard 9pnet_virtio 9p virtiofs vmw_vsock_virtio_transport)
+	extra=(virtio_net wireguard 9pnet_virtio 9p virtiofs vmw_vsock_virtio_transport virtio_balloon)
 	;;
 *)
 	echo "kit.sh: unknown KIT_ARCH $KIT_ARCH (amd64 or arm64)" >&2
@@ -89,7 +89,7 @@ fi
 [ -n "$pkg" ] || { echo "kit.sh: cannot resolve $meta" >&2; exit 1; }
 release="${pkg#linux-image-}"
 # Bumped whenever what goes into a kit changes, so existing kits are rebuilt.
-format=2
+format=3
 name="$release-k$format"
 kit="$KIT_ROOT/$name"
 

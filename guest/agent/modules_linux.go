@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,7 +25,41 @@ var (
 	networkModules = []string{"virtio_net", "wireguard"}
 	shareModules   = []string{"9pnet_virtio", "9p", "virtiofs"}
 	vsockModules   = []string{"vmw_vsock_virtio_transport"}
+	// balloonModules drive the memory balloon, through which a guest
+	// reports the pages it frees so the host can take them back.
+	balloonModules = []string{"virtio_balloon"}
 )
+
+// virtioBalloonID is the virtio device ID of a memory balloon, as
+// /sys/bus/virtio/devices/*/device shows it.
+const virtioBalloonID = "0x0005"
+
+// hasVirtioDevice reports whether a virtio device of the given ID is on
+// the bus under sysfs (/sys/bus/virtio/devices).
+func hasVirtioDevice(devices, id string) bool {
+	entries, _ := os.ReadDir(devices)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(devices, e.Name(), "device"))
+		if err == nil && strings.TrimSpace(string(b)) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// loadBalloon loads the balloon's driver when the machine has a balloon
+// (Debian's kernel has it as a module; Arca's has it built in, and the
+// kit then lacks the name). It runs after the agent is ready, off the
+// boot's path: the guest only starts reporting free pages seconds after
+// it is up anyway.
+func loadBalloon(log *slog.Logger) {
+	if !hasVirtioDevice("/sys/bus/virtio/devices", virtioBalloonID) {
+		return
+	}
+	if err := loadModuleGroup(balloonModules); err != nil {
+		log.Warn("vm: no memory balloon", "err", err)
+	}
+}
 
 // loadedModules is what the agent has loaded by name; loadMu makes a
 // group's loading one at a time (setup and network may ask at once).

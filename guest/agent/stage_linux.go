@@ -488,8 +488,11 @@ func newStageControl() (*stageRun, *os.File, error) {
 }
 
 // stageTimeout bounds how long a stage may take to report, so that a
-// stuck one fails the start instead of hanging it.
-const stageTimeout = 30 * time.Second
+// stuck one fails the start instead of hanging it. It is as long as the
+// host waits for a whole start (actors' bootSequence): in a VM on a
+// starved host a stage is slow, not stuck; 50 TCG guests started at once
+// on 2 cores took more than 30 s to get theirs to report.
+const stageTimeout = 2 * time.Minute
 
 func (s *stageRun) send(cfg stageConfig) error {
 	b, err := json.Marshal(cfg)

@@ -102,6 +102,11 @@ func VMInit(log *slog.Logger) (VMBoot, error) {
 	log.Info("vm ready", "modules", n, "modulesTook", loaded, "took", time.Since(start), "stream", stream,
 		"template", template, "initAt", initAt, "readyAt", sinceBoot())
 	boot := VMBoot{Stream: stream}
+	if !template {
+		// A template's machines have no balloon (qemu would punch the
+		// freed pages out of the template's memory file they all share).
+		go loadBalloon(log)
+	}
 	if template {
 		boot.Resume = func(rw io.ReadWriter) error { return resumeTemplate(log, rw, disks) }
 	}

@@ -142,3 +142,22 @@ func TestLoadModulesList(t *testing.T) {
 		t.Error("missing list: no error")
 	}
 }
+
+func TestHasVirtioDevice(t *testing.T) {
+	dir := t.TempDir()
+	for name, id := range map[string]string{"virtio0": "0x0002\n", "virtio1": "0x0003\n"} {
+		os.MkdirAll(filepath.Join(dir, name), 0o755)
+		os.WriteFile(filepath.Join(dir, name, "device"), []byte(id), 0o644)
+	}
+	if hasVirtioDevice(dir, virtioBalloonID) {
+		t.Fatal("a balloon found among a block device and a console")
+	}
+	os.MkdirAll(filepath.Join(dir, "virtio2"), 0o755)
+	os.WriteFile(filepath.Join(dir, "virtio2", "device"), []byte("0x0005\n"), 0o644)
+	if !hasVirtioDevice(dir, virtioBalloonID) {
+		t.Fatal("the balloon not found")
+	}
+	if hasVirtioDevice(filepath.Join(dir, "none"), virtioBalloonID) {
+		t.Fatal("a balloon found on no bus")
+	}
+}
