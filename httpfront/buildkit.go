@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 
+	"github.com/arcavm/arca/internal/socketpair"
 	"github.com/arcavm/arca/messages"
 )
 
@@ -109,23 +109,14 @@ func (s *Server) hijackH2C(ctx *fasthttp.RequestCtx, serve func(context.Context,
 	})
 }
 
-// socketPair is two connected unix sockets.
+// socketPair is two connected unix stream sockets.
 func socketPair() (inner net.Conn, outer *net.UnixConn, err error) {
-	// Under ForkLock, so no child started meanwhile inherits them (macOS
-	// has no SOCK_CLOEXEC).
-	syscall.ForkLock.RLock()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err == nil {
-		unix.CloseOnExec(fds[0])
-		unix.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
+	a, b, err := socketpair.New(unix.SOCK_STREAM, "buildkit-conn", "buildkit-conn")
 	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
+		return nil, nil, err
 	}
 	conns := make([]net.Conn, 2)
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "buildkit-conn")
+	for i, f := range []*os.File{a, b} {
 		conns[i], err = net.FileConn(f)
 		f.Close()
 		if err != nil {
@@ -133,7 +124,7 @@ func socketPair() (inner net.Conn, outer *net.UnixConn, err error) {
 				c.Close()
 			}
 			if i == 0 {
-				unix.Close(fds[1])
+				b.Close()
 			}
 			return nil, nil, fmt.Errorf("socketpair: %w", err)
 		}

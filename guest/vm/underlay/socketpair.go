@@ -1,33 +1,27 @@
 package underlay
 
 import (
-	"fmt"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/arcavm/arca/internal/socketpair"
 )
 
 // socketPair makes a connected pair of unix datagram sockets, one
 // Ethernet frame per datagram, both close-on-exec (a VM's process is
-// handed its end explicitly). macOS has no SOCK_CLOEXEC, hence the fork
-// lock.
+// handed its end explicitly).
 func socketPair() (a, b *os.File, err error) {
-	syscall.ForkLock.RLock()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
-	if err == nil {
-		unix.CloseOnExec(fds[0])
-		unix.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
+	a, b, err = socketpair.New(unix.SOCK_DGRAM, "underlay-switch", "underlay-nic")
 	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
+		return nil, nil, err
 	}
-	for _, fd := range fds {
+	for _, f := range []*os.File{a, b} {
 		// Best effort: Linux caps them at its sysctl maximums, and a
 		// smaller buffer only means earlier drops.
+		fd := int(f.Fd())
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, nicSendBuf)
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, nicRecvBuf)
 	}
-	return os.NewFile(uintptr(fds[0]), "underlay-switch"), os.NewFile(uintptr(fds[1]), "underlay-nic"), nil
+	return a, b, nil
 }
