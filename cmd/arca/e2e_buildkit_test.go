@@ -181,10 +181,17 @@ func TestBuildKitKill9(t *testing.T) {
 	done := make(chan testenv.Result, 1)
 	go func() { done <- d.DockerCmd(t, buildkitCmd, "build", dir) }()
 	tmp := filepath.Join(d.Root(), "tmp") + "/"
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for mountsUnder(t, tmp) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the step never ran:\n%s", d.Log())
+			// What the build said tells where it stopped.
+			d.Kill9(t)
+			select {
+			case r := <-done:
+				t.Fatalf("the step never ran; the build said:\n%s\n%s\ndaemon log:\n%s", r.Stdout, r.Stderr, d.Log())
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the step never ran, and the build did not end with its daemon:\n%s", d.Log())
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
