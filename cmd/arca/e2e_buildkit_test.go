@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -176,13 +177,20 @@ func TestBuildKitKill9(t *testing.T) {
 	img := testenv.PushBusybox(t, reg)
 	d := testenv.StartDaemon(t, testenv.Options{AllowUnclean: true})
 	d.Docker(t, "pull", "-q", img).Must(t)
+	root := d.Root() + "/"
+	before := mountsUnder(t, root)
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + img + "\nRUN sleep 120\n"})
+	// The step marks its root: the mark lands in the step's snapshot,
+	// wherever the daemon mounted it (or did not).
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + img + "\nRUN touch /arca-step-runs && sleep 120\n"})
 	done := make(chan testenv.Result, 1)
 	go func() { done <- d.DockerCmd(t, buildkitCmd, "build", dir) }()
-	tmp := filepath.Join(d.Root(), "tmp") + "/"
+	marks := filepath.Join(d.Root(), "buildkit", "worker", "snapshots", "snapshots", "*", "fs", "arca-step-runs")
 	deadline := time.Now().Add(3 * time.Minute)
-	for mountsUnder(t, tmp) == 0 {
+	for {
+		if m, _ := filepath.Glob(marks); len(m) > 0 {
+			break
+		}
 		if time.Now().After(deadline) {
 			// What the build said tells where it stopped.
 			d.Kill9(t)
@@ -195,13 +203,17 @@ func TestBuildKitKill9(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	running := mountsUnder(t, root)
+	own, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", d.PID()))
+	t.Logf("mounts under the root: %d before the build, %d while its step runs:\n%s", before, running, linesWith(string(own), root))
 	d.Kill9(t)
 	if r := <-done; r.Code == 0 {
 		t.Errorf("the build survived its daemon:\n%s", r.Stdout)
 	}
 	d.Restart(t)
-	if n := mountsUnder(t, tmp); n != 0 {
-		t.Errorf("%d mounts left under %s after a restart", n, tmp)
+	if n := mountsUnder(t, root); n != before {
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		t.Errorf("%d mounts under %s after a restart, %d before the build:\n%s", n, root, before, linesWith(string(b), root))
 	}
 	ok := t.TempDir()
 	writeFiles(t, ok, map[string]string{"Dockerfile": "FROM " + img + "\nRUN echo after > /f\nCMD [\"cat\", \"/f\"]\n"})
@@ -328,4 +340,15 @@ func TestBuildKitCacheFrom(t *testing.T) {
 	if again := d.Docker(t, "run", "--rm", "arca-rebuilt:1", "cat", "/s", "/t").Must(t).Stdout; again != first || len(first) < 64 {
 		t.Errorf("the steps ran again: wrote %q, the cached build had %q", again, first)
 	}
+}
+
+// linesWith is the lines of s that contain sub.
+func linesWith(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/network"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/arcavm/arca/guest/vm"
 	"github.com/arcavm/arca/guest/vm/underlay"
 	"github.com/arcavm/arca/guest/wire"
 	"github.com/arcavm/arca/internal/gateway"
+	"github.com/arcavm/arca/internal/portmap"
 )
 
 // TestSwitchNetwork boots two machines whose NICs are on the daemon's
@@ -185,6 +188,20 @@ func checkNetwork(t *testing.T, d *Driver, root string, layers []string, listen 
 	if r := run(t, a, "by name", nil, "wget", "-q", "-O", "-", "http://b:8080/passwd"); r.out != "root:x:0:0:root:/root:/bin/sh\n" {
 		t.Errorf("a fetching from b by name: %+v", r)
 	}
+	// b's port published on the host's loopback, as the container actor
+	// publishes one (portmap over the agent session): the same path on
+	// every driver and underlay.
+	pub, err := portmap.Publish([]portmap.Binding{{Port: network.MustParsePort("8080/tcp"), HostIP: netip.MustParseAddr("127.0.0.1")}},
+		func(ctx context.Context, proto string, port int) (net.Conn, error) { return b.Dial(ctx, proto, port) })
+	if err != nil {
+		t.Fatalf("publish b's 8080: %v", err)
+	}
+	defer pub.Close()
+	if got := pub.Ports[network.MustParsePort("8080/tcp")]; len(got) != 1 {
+		t.Fatalf("published: %v", pub.Ports)
+	} else if body, err := httpGet("http://127.0.0.1:" + got[0].HostPort + "/passwd"); body != "root:x:0:0:root:/root:/bin/sh\n" {
+		t.Errorf("the host fetching from b's published port %s: %q, %v", got[0].HostPort, body, err)
+	}
 	// The host's loopback, through the network's gateway on the switch.
 	port := strconv.Itoa(hostSrv.Addr().(*net.TCPAddr).Port)
 	if r := run(t, a, "host", nil, "wget", "-q", "-O", "-", "http://host.docker.internal:"+port+"/"); r.out != "host here" {
@@ -225,4 +242,16 @@ func underlayKind() string {
 		return "bridge"
 	}
 	return "switch"
+}
+
+// httpGet fetches url from the host, within 30 s (TCG guests are slow).
+func httpGet(url string) (string, error) {
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }

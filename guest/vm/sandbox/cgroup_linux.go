@@ -244,17 +244,12 @@ func (cg *machineCgroup) remove() error {
 // so each is empty. A daemon calls it at start, before it boots anything;
 // group must be its own.
 func ReleaseStaleCgroups(group string) error {
-	dirs, err := groupDirs(group)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	deadline := time.Now().Add(2 * time.Second)
-	for _, dir := range dirs {
+	return inGroupDirs(group, func(dir string, deadline time.Time) error {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
-			continue // no group yet in this hierarchy
+			return nil // no group yet in this hierarchy
 		}
+		var errs []error
 		for _, e := range ents {
 			if e.IsDir() {
 				if err := rmCgroup(filepath.Join(dir, e.Name()), deadline); err != nil {
@@ -262,8 +257,8 @@ func ReleaseStaleCgroups(group string) error {
 				}
 			}
 		}
-	}
-	return errors.Join(errs...)
+		return errors.Join(errs...)
+	})
 }
 
 // ReleaseCgroupGroup removes group itself from every hierarchy, with any
@@ -272,6 +267,17 @@ func ReleaseStaleCgroups(group string) error {
 // root, so without this every root a daemon ever ran on (each test's
 // temporary one) kept a directory in each hierarchy for good.
 func ReleaseCgroupGroup(group string) error {
+	return inGroupDirs(group, func(dir string, deadline time.Time) error {
+		if err := rmCgroup(dir, deadline); err != nil {
+			return fmt.Errorf("cgroup group %s: %w", dir, err)
+		}
+		return nil
+	})
+}
+
+// inGroupDirs calls release with group's directory in each hierarchy and
+// one deadline for all, and joins what failed.
+func inGroupDirs(group string, release func(dir string, deadline time.Time) error) error {
 	dirs, err := groupDirs(group)
 	if err != nil {
 		return err
@@ -279,8 +285,8 @@ func ReleaseCgroupGroup(group string) error {
 	var errs []error
 	deadline := time.Now().Add(2 * time.Second)
 	for _, dir := range dirs {
-		if err := rmCgroup(dir, deadline); err != nil {
-			errs = append(errs, fmt.Errorf("cgroup group %s: %w", dir, err))
+		if err := release(dir, deadline); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
