@@ -21,6 +21,11 @@ type sizeMeasured struct {
 // sizeRecorded carries the measure taken as a run ended.
 type sizeRecorded struct{ bytes int64 }
 
+// IgnoreDeadLetterLogging: an auto-removed container's actor is gone by
+// the time its last measure arrives, every time; that is not news for
+// the daemon's log.
+func (*sizeRecorded) IgnoreDeadLetterLogging() {}
+
 // measureTimeout bounds one agent's measure of its writable layer.
 const measureTimeout = 30 * time.Second
 

@@ -54,6 +54,14 @@ func (b *udpBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	recv := func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		n, from, err := c.ReadFrom(packets[0])
 		if err != nil {
+			if b.closedConn(c) {
+				// wireguard-go's receive loop ends only on net.ErrClosed;
+				// any other error it retries, three times a second, ten
+				// times. gVisor's UDP socket (the switch's host stack)
+				// says io.EOF, so each Close took 3.3 s, and a network's
+				// last leave with it.
+				return 0, net.ErrClosed
+			}
 			return 0, err
 		}
 		ua, ok := from.(*net.UDPAddr)
@@ -77,6 +85,13 @@ func (b *udpBind) Close() error {
 	err := b.c.Close()
 	b.c = nil
 	return err
+}
+
+// closedConn says whether c is no longer the bind's open socket.
+func (b *udpBind) closedConn(c net.PacketConn) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.c != c
 }
 
 func (b *udpBind) SetMark(uint32) error { return nil }
