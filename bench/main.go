@@ -46,6 +46,7 @@ type Config struct {
 	Registry          string        `json:"registry"`
 	Scenarios         []string      `json:"scenarios"`
 	RunCount          int           `json:"run_count"`
+	RunNetwork        string        `json:"run_network,omitempty"`
 	ParallelN         []int         `json:"parallel_n"`
 	ParallelRepeat    int           `json:"parallel_repeat"`
 	Containers        int           `json:"containers"`
@@ -82,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.Registry, "registry", "", "HOST:PORT of a loopback registry to push test images to (default: start docker-registry here)")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated")
 	fs.IntVar(&c.RunCount, "run-count", 20, "run: sequential create/start/wait/remove cycles per engine")
+	fs.StringVar(&c.RunNetwork, "run-network", "none", "run: the containers' network (bridge: the default network, as a plain docker run; the engines must both have it)")
 	fs.StringVar(&parallelN, "parallel-n", "1,5,10,25,50", "parallel: batch sizes, comma-separated")
 	fs.IntVar(&c.ParallelRepeat, "parallel-repeat", 3, "parallel: batches per size and engine")
 	fs.IntVar(&c.Containers, "containers", 100, "api, memory: containers present (M)")

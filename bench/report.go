@@ -186,7 +186,11 @@ func printReport(w io.Writer, r *Report) {
 		if cmp {
 			cols = append(cols, "p50 ratio")
 		}
-		header(fmt.Sprintf("run: sequential create/start/wait/remove of `true` (%d cycles)", res.Count), cols...)
+		network := r.Config.RunNetwork
+		if network == "" {
+			network = "none"
+		}
+		header(fmt.Sprintf("run: sequential create/start/wait/remove of `true` on network %s (%d cycles)", network, res.Count), cols...)
 		for _, ph := range []string{"create", "start", "wait", "remove", "total"} {
 			row := []string{ph}
 			var p50s []float64

@@ -10,6 +10,7 @@ import (
 
 	"github.com/arcavm/arca/internal/testenv"
 	"github.com/arcavm/arca/messages"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -71,11 +72,16 @@ func (b *bench) runScenario(ctx context.Context) (*RunResult, error) {
 	return res, nil
 }
 
-// runOnce times the four phases of one `docker run --rm busybox true`; on
+// runOnce times the four phases of one `docker run --rm busybox true` (on
+// --run-network, by default none); on
 // Arca it also reads the start's steps from the actor tree (between wait
 // and remove, outside the timed phases).
 func (b *bench) runOnce(ctx context.Context, e *engine) (d [4]time.Duration, steps *messages.StartTimings, err error) {
-	return b.runSpec(ctx, e, containerSpec(b.image, b.runID, "true"))
+	spec := containerSpec(b.image, b.runID, "true")
+	if b.cfg.RunNetwork != "" {
+		spec.HostConfig.NetworkMode = container.NetworkMode(b.cfg.RunNetwork)
+	}
+	return b.runSpec(ctx, e, spec)
 }
 
 // runSpec is runOnce of the container spec describes, which must exit 0.
