@@ -109,6 +109,7 @@ type (
 		proc    *wire.Process
 		timings messages.StartTimings
 		joins   map[string]*networkJoined // by network ID
+		netcfg  *wire.NetworkConfig       // what the start gave the guest
 		err     error
 	}
 	processExited struct {
@@ -563,7 +564,7 @@ func (a *containerActor) beginStart(ctx actor.Context, waiter *actor.PID) {
 			releaseBlock() // Boot leaves nothing behind on error
 			return &machineUp{run: run, joins: joins, err: err}
 		}
-		return &machineUp{run: run, machine: b.machine, client: b.client, proc: b.proc, timings: b.timings, joins: joins}
+		return &machineUp{run: run, machine: b.machine, client: b.client, proc: b.proc, timings: b.timings, joins: joins, netcfg: netcfg}
 	})
 	a.publish(ctx)
 }
@@ -707,7 +708,7 @@ func (a *containerActor) onMachineUp(ctx actor.Context, m *machineUp) {
 	rt.machine, rt.client, rt.proc = m.machine, m.client, m.proc
 	timings := m.timings
 	rt.lastStart = &timings
-	a.startNetworkPusher(m.client, m.joins)
+	a.startNetworkPusher(m.client, m.joins, m.netcfg)
 	if rt.ports != nil {
 		rt.ports.target.Store(m.client)
 	}
