@@ -1,6 +1,7 @@
 package security
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/arcavm/arca/guest/seccomp"
 	"github.com/arcavm/arca/guest/wire"
 )
 
@@ -51,6 +53,11 @@ func TestApply(t *testing.T) {
 			}
 			if (p.Seccomp != nil) != tt.filter {
 				t.Fatalf("filter: got %v, want %v", p.Seccomp != nil, tt.filter)
+			}
+			// The profile goes compiled too, exactly as the guest would
+			// compile it for this architecture.
+			if want, err := seccomp.Compile(p.Seccomp); err != nil || !reflect.DeepEqual(p.SeccompProgram, want) {
+				t.Errorf("compiled program %v (compile: %v), want the profile's", p.SeccompProgram != nil, err)
 			}
 			if p.Seccomp != nil {
 				if p.Seccomp.DefaultAction != specs.ActErrno {

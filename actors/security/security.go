@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/arcavm/arca/guest/seccomp"
 	"github.com/arcavm/arca/guest/wire"
 )
 
@@ -123,12 +124,19 @@ func Apply(p *wire.ProcessSpec, hc *container.HostConfig, caps []string, sandbox
 	// --privileged is unconfined in dockerd whatever the options say; on
 	// the sandbox it is also the one way out of the boundary.
 	p.Confine = sandbox && !hc.Privileged
-	p.Seccomp = nil
+	p.Seccomp, p.SeccompProgram = nil, nil
 	if hc.Privileged {
 		return nil
 	}
-	p.Seccomp, err = resolve(o.Seccomp, caps)
-	return err
+	if p.Seccomp, err = resolve(o.Seccomp, caps); err != nil {
+		return err
+	}
+	// Compiled here, at native speed, for a guest of the daemon's own
+	// architecture (the agent compiles for any other). A profile the
+	// compiler refuses is left to the agent, which fails the start with
+	// the same words.
+	p.SeccompProgram, _ = seccomp.Compile(p.Seccomp)
+	return nil
 }
 
 // resolve turns the seccomp option into a filter for a process with caps.

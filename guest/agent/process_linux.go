@@ -141,6 +141,10 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 	if err != nil {
 		return 0, nil, err
 	}
+	profile, boundary, err := seccompPrograms(spec)
+	if err != nil {
+		return 0, nil, err
+	}
 	var pio *procIO
 	if spec.Tty {
 		pio, err = newTtyIO(root, user.UID, spec.ConsoleSize)
@@ -154,7 +158,7 @@ func (a *Agent) launch(p *process, root *rootDir, rootPath string, spec wire.Pro
 		Main: spec.Main, Root: rootPath, Proc: a.procDir,
 		Path: argv0, Args: spec.Args, Env: processEnv(spec.Env, user.Home, spec.Tty), Cwd: cwd,
 		UID: user.UID, GID: user.GID, Groups: user.Groups, Tty: spec.Tty,
-		Caps: caps, Seccomp: spec.Seccomp, Confine: spec.Confine,
+		Caps: caps, Seccomp: profile, Boundary: boundary,
 		NoNewPrivileges: spec.NoNewPrivileges, Rlimits: spec.Rlimits,
 		Privileged: spec.Main && a.isPrivileged(),
 	}

@@ -36,14 +36,18 @@
 package seccomp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 
 	sbpf "github.com/elastic/go-seccomp-bpf"
 	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
+
+	"github.com/arcavm/arca/guest/wire"
 )
 
 // errnoEPERM and errnoENOSYS are spelled out so the compiler builds on
@@ -70,6 +74,65 @@ func Programs(f *specs.LinuxSeccomp) ([][]bpf.Instruction, error) {
 		progs = append(progs, insts)
 	}
 	return progs, nil
+}
+
+// Compile compiles f for the running architecture into the program Load
+// installs, in the form the wire carries. A nil f compiles to nil.
+func Compile(f *specs.LinuxSeccomp) (*wire.SeccompProgram, error) {
+	if f == nil {
+		return nil, nil
+	}
+	c, err := compile(f)
+	if err != nil {
+		return nil, err
+	}
+	p := &wire.SeccompProgram{Arch: runtime.GOARCH, Flags: uint32(c.flags)}
+	for i := range c.policies {
+		insts, err := c.policies[i].Assemble()
+		if err != nil {
+			return nil, fmt.Errorf("assemble seccomp filter: %w", err)
+		}
+		raw, err := bpf.Assemble(insts)
+		if err != nil {
+			return nil, fmt.Errorf("assemble seccomp filter: %w", err)
+		}
+		b := make([]byte, 0, sockFilterSize*len(raw))
+		for _, r := range raw {
+			b = binary.LittleEndian.AppendUint16(b, r.Op)
+			b = append(b, r.Jt, r.Jf)
+			b = binary.LittleEndian.AppendUint32(b, r.K)
+		}
+		p.Filters = append(p.Filters, b)
+	}
+	return p, nil
+}
+
+// sockFilterSize is a struct sock_filter's size; maxFilterLen is the
+// kernel's BPF_MAXINSNS.
+const (
+	sockFilterSize = 8
+	maxFilterLen   = 4096
+)
+
+// decode checks p and gives each of its filters back as instructions.
+func decode(p *wire.SeccompProgram) ([][]bpf.RawInstruction, error) {
+	if p.Arch != runtime.GOARCH {
+		return nil, fmt.Errorf("seccomp program for %s, not %s", p.Arch, runtime.GOARCH)
+	}
+	out := make([][]bpf.RawInstruction, 0, len(p.Filters))
+	for i, b := range p.Filters {
+		n := len(b) / sockFilterSize
+		if len(b)%sockFilterSize != 0 || n == 0 || n > maxFilterLen {
+			return nil, fmt.Errorf("seccomp program: filter %d is %d bytes", i, len(b))
+		}
+		raw := make([]bpf.RawInstruction, n)
+		for j := range raw {
+			at := b[j*sockFilterSize:]
+			raw[j] = bpf.RawInstruction{Op: binary.LittleEndian.Uint16(at), Jt: at[2], Jf: at[3], K: binary.LittleEndian.Uint32(at[4:])}
+		}
+		out = append(out, raw)
+	}
+	return out, nil
 }
 
 // compiled is what Install loads: the policies, and the flags each is
