@@ -107,7 +107,7 @@ FUZZTIME     ?=
 FUZZ_TARGETS := ./actors:FuzzCreateContainer:30000 ./httpfront:FuzzFilters:60000 \
 	./httpfront:FuzzBuildPruneOptions:60000 ./guest/agent:FuzzArchivePut:5000 \
 	./persistence/imagearchive:FuzzLoad:2000 ./guest/wire:FuzzReadFrame:120000 \
-	./guest/wire:FuzzChunkReader:250000 ./actors/security:FuzzSecurityOpt:200000
+	./guest/wire:FuzzChunkReader:250000 ./actors/security:FuzzSecurityOpt:120000
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; budget=$(FUZZTIME); \
