@@ -269,7 +269,11 @@ func printReport(w io.Writer, r *Report) {
 	if res := r.Memory; res != nil {
 		cols := []string{"MiB"}
 		cols = append(cols, roles...)
-		header(fmt.Sprintf("memory: idle, and with %d containers running `sleep`", res.Containers), cols...)
+		network := r.Config.MemoryNetwork
+		if network == "" {
+			network = "none"
+		}
+		header(fmt.Sprintf("memory: idle, and with %d containers running `sleep` on network %s", res.Containers, network), cols...)
 		rows := []struct {
 			name string
 			get  func(MemoryEngine) float64

@@ -374,7 +374,11 @@ func (b *bench) memory(ctx context.Context) (*MemoryResult, error) {
 	}
 	for _, e := range b.engines {
 		cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
-		ids, err := e.createMany(cctx, m, 8, containerSpec(b.image, b.runID, "sleep", "3600"))
+		spec := containerSpec(b.image, b.runID, "sleep", "3600")
+		if b.cfg.MemoryNetwork != "" {
+			spec.HostConfig.NetworkMode = container.NetworkMode(b.cfg.MemoryNetwork)
+		}
+		ids, err := e.createMany(cctx, m, 8, spec)
 		if err == nil {
 			err = e.startMany(cctx, ids, 8)
 		}

@@ -251,12 +251,14 @@ var tcgKernelArgs = []string{"rodata=off", "init_on_alloc=0"}
 
 // tcgCacheMiB caps TCG's cache of translated code. qemu's default, 1 GiB,
 // is reserved and filled as code is translated, and what was filled stays
-// resident for the VM's life: a restored guest running one container
-// filled 31 of 32 MiB, half of an idle VM's 65 MiB PSS. A smaller cache
-// is flushed and refilled while a guest starts its first process: 16 MiB
-// brought an idle VM to 47.5 MiB PSS but made its start ~15% slower
-// alone and 1.5-2.4x slower with 10 or 25 starting at once (docs/qemu.md).
-const tcgCacheMiB = 32
+// resident for the VM's life, so the cap is what an idle VM pays at most.
+// A full cache is flushed whole and everything is translated again: a
+// restored guest's start fills ~30 MiB on no network and ~38 MiB on one
+// (the guest's WireGuard, netlink and DNS paths), so at 32 MiB every start
+// on a network flushed in the middle of its first process (its `process`
+// step ~360 against ~200 ms); 48 leaves room for that and a few execs.
+// Smaller caps trade starts for memory (docs/qemu.md).
+const tcgCacheMiB = 48
 
 func (l launch) accelOption() string {
 	if l.Accel == AccelTCG {

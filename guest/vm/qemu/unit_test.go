@@ -42,7 +42,7 @@ func TestLaunchArgs(t *testing.T) {
 			name: "probe: no disks",
 			l:    base,
 			want: map[string][]string{
-				"-accel": {"tcg,tb-size=32"}, "-cpu": {"max"}, "-m": {"512M"}, "-smp": {"2"},
+				"-accel": {"tcg,tb-size=48"}, "-cpu": {"max"}, "-m": {"512M"}, "-smp": {"2"},
 				"-kernel": {"/kit/vmlinux"}, "-initrd": {"/kit/initrd"}, "-drive": nil,
 				"-chardev": {"file,id=console,path=/s/console.log", "socket,id=agent,fd=3"},
 			},
