@@ -48,6 +48,7 @@ type Config struct {
 	RunCount          int           `json:"run_count"`
 	RunNetwork        string        `json:"run_network,omitempty"`
 	MemoryNetwork     string        `json:"memory_network,omitempty"`
+	ParallelNetwork   string        `json:"parallel_network,omitempty"`
 	ParallelN         []int         `json:"parallel_n"`
 	ParallelRepeat    int           `json:"parallel_repeat"`
 	Containers        int           `json:"containers"`
@@ -86,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.RunCount, "run-count", 20, "run: sequential create/start/wait/remove cycles per engine")
 	fs.StringVar(&c.RunNetwork, "run-network", "none", "run: the containers' network (bridge: the default network, as a plain docker run; the engines must both have it)")
 	fs.StringVar(&c.MemoryNetwork, "memory-network", "none", "memory: the sleeping containers' network (bridge: the default network)")
+	fs.StringVar(&c.ParallelNetwork, "parallel-network", "none", "parallel: the containers' network (bridge: the default network, every start joining it at once)")
 	fs.StringVar(&parallelN, "parallel-n", "1,5,10,25,50", "parallel: batch sizes, comma-separated")
 	fs.IntVar(&c.ParallelRepeat, "parallel-repeat", 3, "parallel: batches per size and engine")
 	fs.IntVar(&c.Containers, "containers", 100, "api, memory: containers present (M)")

@@ -186,11 +186,7 @@ func printReport(w io.Writer, r *Report) {
 		if cmp {
 			cols = append(cols, "p50 ratio")
 		}
-		network := r.Config.RunNetwork
-		if network == "" {
-			network = "none"
-		}
-		header(fmt.Sprintf("run: sequential create/start/wait/remove of `true` on network %s (%d cycles)", network, res.Count), cols...)
+		header(fmt.Sprintf("run: sequential create/start/wait/remove of `true` on network %s (%d cycles)", orNone(r.Config.RunNetwork), res.Count), cols...)
 		for _, ph := range []string{"create", "start", "wait", "remove", "total"} {
 			row := []string{ph}
 			var p50s []float64
@@ -226,7 +222,7 @@ func printReport(w io.Writer, r *Report) {
 		if cmp {
 			cols = append(cols, "p50 ratio")
 		}
-		header(fmt.Sprintf("parallel: N at once, ms until each printed its first line (%d batches per N)", res.Repeat), cols...)
+		header(fmt.Sprintf("parallel: N at once on network %s, ms until each printed its first line (%d batches per N)", orNone(r.Config.ParallelNetwork), res.Repeat), cols...)
 		for _, p := range res.Points {
 			row := []string{fmt.Sprint(p.N)}
 			var p50s []float64
@@ -269,11 +265,7 @@ func printReport(w io.Writer, r *Report) {
 	if res := r.Memory; res != nil {
 		cols := []string{"MiB"}
 		cols = append(cols, roles...)
-		network := r.Config.MemoryNetwork
-		if network == "" {
-			network = "none"
-		}
-		header(fmt.Sprintf("memory: idle, and with %d containers running `sleep` on network %s", res.Containers, network), cols...)
+		header(fmt.Sprintf("memory: idle, and with %d containers running `sleep` on network %s", res.Containers, orNone(r.Config.MemoryNetwork)), cols...)
 		rows := []struct {
 			name string
 			get  func(MemoryEngine) float64
@@ -426,4 +418,12 @@ func ratioCell(a, b float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fx", r)
+}
+
+// orNone names a scenario's network; results older than the flag ran on none.
+func orNone(network string) string {
+	if network == "" {
+		return "none"
+	}
+	return network
 }

@@ -230,7 +230,11 @@ func batchTimeout(n int) time.Duration {
 // startOne is one `docker run busybox echo ready`: create, attach, start,
 // read until the first line.
 func (b *bench) startOne(ctx context.Context, e *engine, t0 time.Time) (id string, create, first time.Duration, err error) {
-	c, err := e.cli.ContainerCreate(ctx, containerSpec(b.image, b.runID, "echo", "ready"))
+	spec := containerSpec(b.image, b.runID, "echo", "ready")
+	if b.cfg.ParallelNetwork != "" {
+		spec.HostConfig.NetworkMode = container.NetworkMode(b.cfg.ParallelNetwork)
+	}
+	c, err := e.cli.ContainerCreate(ctx, spec)
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("create on %s: %w", e.role, err)
 	}
