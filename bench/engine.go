@@ -107,6 +107,14 @@ func containerSpec(image, runID string, cmd ...string) client.ContainerCreateOpt
 	}
 }
 
+// onNetwork puts spec's container on network; "" leaves it on none.
+func onNetwork(spec client.ContainerCreateOptions, network string) client.ContainerCreateOptions {
+	if network != "" {
+		spec.HostConfig.NetworkMode = container.NetworkMode(network)
+	}
+	return spec
+}
+
 // pullImage pulls ref and waits for the pull to end, reporting an error the
 // engine put in the progress stream.
 func (e *engine) pullImage(ctx context.Context, ref string) error {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -51,8 +50,7 @@ func (b *bench) netScenario(ctx context.Context) (res *NetResult, err error) {
 		}()
 	}
 	onNet := func(spec client.ContainerCreateOptions) client.ContainerCreateOptions {
-		spec.HostConfig.NetworkMode = container.NetworkMode(name)
-		return spec
+		return onNetwork(spec, name)
 	}
 
 	type samples struct {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/arcavm/arca/internal/testenv"
 	"github.com/arcavm/arca/messages"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -77,11 +76,7 @@ func (b *bench) runScenario(ctx context.Context) (*RunResult, error) {
 // Arca it also reads the start's steps from the actor tree (between wait
 // and remove, outside the timed phases).
 func (b *bench) runOnce(ctx context.Context, e *engine) (d [4]time.Duration, steps *messages.StartTimings, err error) {
-	spec := containerSpec(b.image, b.runID, "true")
-	if b.cfg.RunNetwork != "" {
-		spec.HostConfig.NetworkMode = container.NetworkMode(b.cfg.RunNetwork)
-	}
-	return b.runSpec(ctx, e, spec)
+	return b.runSpec(ctx, e, onNetwork(containerSpec(b.image, b.runID, "true"), b.cfg.RunNetwork))
 }
 
 // runSpec is runOnce of the container spec describes, which must exit 0.
@@ -230,11 +225,7 @@ func batchTimeout(n int) time.Duration {
 // startOne is one `docker run busybox echo ready`: create, attach, start,
 // read until the first line.
 func (b *bench) startOne(ctx context.Context, e *engine, t0 time.Time) (id string, create, first time.Duration, err error) {
-	spec := containerSpec(b.image, b.runID, "echo", "ready")
-	if b.cfg.ParallelNetwork != "" {
-		spec.HostConfig.NetworkMode = container.NetworkMode(b.cfg.ParallelNetwork)
-	}
-	c, err := e.cli.ContainerCreate(ctx, spec)
+	c, err := e.cli.ContainerCreate(ctx, onNetwork(containerSpec(b.image, b.runID, "echo", "ready"), b.cfg.ParallelNetwork))
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("create on %s: %w", e.role, err)
 	}
@@ -378,10 +369,7 @@ func (b *bench) memory(ctx context.Context) (*MemoryResult, error) {
 	}
 	for _, e := range b.engines {
 		cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
-		spec := containerSpec(b.image, b.runID, "sleep", "3600")
-		if b.cfg.MemoryNetwork != "" {
-			spec.HostConfig.NetworkMode = container.NetworkMode(b.cfg.MemoryNetwork)
-		}
+		spec := onNetwork(containerSpec(b.image, b.runID, "sleep", "3600"), b.cfg.MemoryNetwork)
 		ids, err := e.createMany(cctx, m, 8, spec)
 		if err == nil {
 			err = e.startMany(cctx, ids, 8)
