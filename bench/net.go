@@ -49,9 +49,6 @@ func (b *bench) netScenario(ctx context.Context) (res *NetResult, err error) {
 			}
 		}()
 	}
-	onNet := func(spec client.ContainerCreateOptions) client.ContainerCreateOptions {
-		return onNetwork(spec, name)
-	}
 
 	type samples struct {
 		create, start, wait, remove, total []time.Duration
@@ -64,7 +61,7 @@ func (b *bench) netScenario(ctx context.Context) (res *NetResult, err error) {
 	}
 	for i := range b.cfg.RunCount + 1 { // the first warms up
 		for _, e := range b.engines {
-			d, st, err := b.runSpec(ctx, e, onNet(containerSpec(b.image, b.runID, "true")))
+			d, st, err := b.runSpec(ctx, e, onNetwork(containerSpec(b.image, b.runID, "true"), name))
 			if err != nil {
 				return nil, err
 			}
@@ -84,7 +81,7 @@ func (b *bench) netScenario(ctx context.Context) (res *NetResult, err error) {
 	}
 	for range b.cfg.NetRepeat {
 		for _, e := range b.engines {
-			mbps, err := b.transfer(ctx, e, onNet)
+			mbps, err := b.transfer(ctx, e, name)
 			if err != nil {
 				return nil, err
 			}
@@ -112,11 +109,11 @@ func (b *bench) netScenario(ctx context.Context) (res *NetResult, err error) {
 // returns the rate the sender saw. busybox nc ends when the other side
 // shuts its half down, which the receiver's would do at once on an empty
 // stdin: its stdin is a fifo opened for reading and writing, never ending.
-func (b *bench) transfer(ctx context.Context, e *engine, onNet func(client.ContainerCreateOptions) client.ContainerCreateOptions) (float64, error) {
+func (b *bench) transfer(ctx context.Context, e *engine, network string) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
 	defer cancel()
 	srvName := fmt.Sprintf("bench-srv-%s-%d", b.runID, time.Now().UnixNano())
-	srv := onNet(containerSpec(b.image, b.runID, "sh", "-c", "mkfifo /tmp/in && nc -l -p 9000 0<>/tmp/in | wc -c"))
+	srv := onNetwork(containerSpec(b.image, b.runID, "sh", "-c", "mkfifo /tmp/in && nc -l -p 9000 0<>/tmp/in | wc -c"), network)
 	s, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: srvName, Config: srv.Config, HostConfig: srv.HostConfig})
 	if err != nil {
 		return 0, fmt.Errorf("create receiver on %s: %w", e.role, err)
@@ -130,7 +127,7 @@ func (b *bench) transfer(ctx context.Context, e *engine, onNet func(client.Conta
 	script := fmt.Sprintf(`i=0; while :; do t0=$(cut -d' ' -f1 /proc/uptime); `+
 		`head -c %d /dev/zero | nc %s 9000 && break; i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done; `+
 		`t1=$(cut -d' ' -f1 /proc/uptime); echo "$t0 $t1"`, bytes, srvName)
-	cl := onNet(containerSpec(b.image, b.runID, "sh", "-c", script))
+	cl := onNetwork(containerSpec(b.image, b.runID, "sh", "-c", script), network)
 	cl.Config.Tty = true // raw logs, no stream headers
 	c, err := e.cli.ContainerCreate(ctx, cl)
 	if err != nil {
